@@ -1,0 +1,514 @@
+//! HTTP/1.1 transport on smol: the server accept loop, the one-shot client toward a fixed origin,
+//! and the small response helpers every handler uses.
+//!
+//! This module owns sockets and timeouts. It never decides what a request means (that is
+//! `router`) and it never builds a URL from client input: a client request names only a path on
+//! an [`Origin`] that the caller already holds, so it cannot be steered to another host.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_io::{Async, Timer};
+use bytes::Bytes;
+use futures_lite::{AsyncRead, AsyncWrite, FutureExt};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use smol_hyper::rt::{FuturesIo, SmolTimer};
+
+/// The body of every response acebox sends: whole buffers (playlists, segments, JSON) or, for
+/// streams, chunks produced as they arrive.
+pub type Body = BoxBody<Bytes, io::Error>;
+
+/// A request head must arrive within this time, or the connection is closed (slow clients).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A peer that accepts no byte of a pending write for this long is cut off, which frees whatever
+/// its response was holding (see `ring`).
+pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where a client request goes: a host and port fixed at start-up, never taken from a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    host: String,
+    port: u16,
+}
+
+/// Why an `http://host:port` origin could not be read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum OriginError {
+    /// Only plain `http://` is spoken to the engine.
+    Scheme,
+    /// The host part is empty or holds characters no host name has.
+    Host,
+    /// The port is not a number from 1 to 65535.
+    Port,
+    /// Something follows the authority other than an optional `/`.
+    Path,
+}
+
+impl fmt::Display for OriginError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OriginError::Scheme => "it must start with http:// (the engine speaks plain HTTP)",
+            OriginError::Host => "the host is empty or not a valid host name or address",
+            OriginError::Port => "the port must be a number from 1 to 65535",
+            OriginError::Path => "it must name only a host and port, like http://127.0.0.1:6878",
+        })
+    }
+}
+
+impl Origin {
+    /// Reads `http://host[:port][/]`; the port defaults to 80.
+    pub fn parse(text: &str) -> Result<Origin, OriginError> {
+        let rest = text.strip_prefix("http://").ok_or(OriginError::Scheme)?;
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.contains(['/', '?', '#', '@']) {
+            return Err(OriginError::Path);
+        }
+        let (host, port) = split_host_port(authority)?;
+        let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_');
+        if host.is_empty() || !host.chars().all(valid) {
+            return Err(OriginError::Host);
+        }
+        Ok(Origin {
+            host: host.to_owned(),
+            port,
+        })
+    }
+
+    /// The value of the `Host` header for requests to this origin.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    async fn connect(&self) -> io::Result<Async<TcpStream>> {
+        let (host, port) = (self.host.clone(), self.port);
+        let addrs: Vec<SocketAddr> = smol::unblock(move || (host.as_str(), port).to_socket_addrs())
+            .await?
+            .collect();
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "the host name has no address");
+        for addr in addrs {
+            match Async::<TcpStream>::connect(addr).await {
+                Ok(stream) => return Ok(stream),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+}
+
+fn split_host_port(authority: &str) -> Result<(&str, u16), OriginError> {
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']').ok_or(OriginError::Host)?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    let port = match port {
+        None => 80,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or(OriginError::Port)?,
+    };
+    Ok((host, port))
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "http://{}", self.authority())
+    }
+}
+
+/// Why a request to an origin produced no usable answer.
+#[derive(Debug)]
+pub enum FetchError {
+    /// No TCP connection could be made (nothing listens, or the host is unknown).
+    Connect(io::Error),
+    /// The peer took longer than the allowed time to answer or to send the body.
+    Timeout,
+    /// The connection broke or the peer spoke something other than HTTP/1.
+    Protocol(String),
+    /// The body was larger than the caller allows.
+    TooLarge,
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FetchError::Connect(e) => write!(f, "cannot connect: {e}"),
+            FetchError::Timeout => f.write_str("no answer in time"),
+            FetchError::Protocol(e) => write!(f, "broken HTTP exchange: {e}"),
+            FetchError::TooLarge => f.write_str("the answer is larger than allowed"),
+        }
+    }
+}
+
+/// A complete answer from an origin: status, `Location` (for redirects) and the body.
+#[derive(Debug)]
+pub struct Fetched {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    pub body: Bytes,
+}
+
+/// `GET path_and_query` on `origin`, answer head within `timeout`, whole body within `timeout`
+/// again and at most `limit` bytes. One connection per request: the engine is local and this
+/// keeps no idle sockets.
+pub async fn get(
+    origin: &Origin,
+    path_and_query: &str,
+    timeout: Duration,
+    limit: usize,
+) -> Result<Fetched, FetchError> {
+    let response = with_timeout(timeout, request_head(origin, path_and_query)).await?;
+    let status = response.status();
+    let location = response
+        .headers()
+        .get(hyper::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = with_timeout(timeout, read_body(response.into_body(), limit)).await?;
+    Ok(Fetched {
+        status,
+        location,
+        body,
+    })
+}
+
+/// `GET path_and_query` on `origin`, returning the response as soon as its head has arrived, so
+/// that the caller can stream the body.
+pub async fn request_head(
+    origin: &Origin,
+    path_and_query: &str,
+) -> Result<Response<Incoming>, FetchError> {
+    let stream = origin.connect().await.map_err(FetchError::Connect)?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(FuturesIo::new(stream))
+        .await
+        .map_err(|e| FetchError::Protocol(e.to_string()))?;
+    smol::spawn(async move {
+        if let Err(e) = conn.await {
+            log::debug!("engine connection ended: {e}");
+        }
+    })
+    .detach();
+    let request = Request::get(path_and_query)
+        .header(hyper::header::HOST, origin.authority())
+        .header(hyper::header::CONNECTION, "close")
+        .body(http_body_util::Empty::<Bytes>::new())
+        .map_err(|e| FetchError::Protocol(e.to_string()))?;
+    sender
+        .send_request(request)
+        .await
+        .map_err(|e| FetchError::Protocol(e.to_string()))
+}
+
+/// Reads a whole body, refusing more than `limit` bytes.
+pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, FetchError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(FetchError::TooLarge),
+        Err(e) => Err(FetchError::Protocol(e.to_string())),
+    }
+}
+
+/// Runs `fut` for at most `limit`.
+pub async fn with_timeout<T>(
+    limit: Duration,
+    fut: impl Future<Output = Result<T, FetchError>>,
+) -> Result<T, FetchError> {
+    fut.or(async {
+        Timer::after(limit).await;
+        Err(FetchError::Timeout)
+    })
+    .await
+}
+
+/// Binds `addr` for serving.
+pub fn bind(addr: SocketAddr) -> io::Result<Async<TcpListener>> {
+    Async::<TcpListener>::bind(addr)
+}
+
+/// Accepts connections forever and serves each on its own task with `handler`, which gets the
+/// request and the peer's address.
+pub async fn serve<H, F>(listener: Async<TcpListener>, handler: H)
+where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors or a reset before accept: wait a moment, then go on.
+                log::warn!("accept failed: {e}");
+                Timer::after(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let handler = handler.clone();
+        smol::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let handler = handler.clone();
+                async move { Ok::<_, Infallible>(handler(req, peer).await) }
+            });
+            let io = FuturesIo::new(StallGuard::new(stream, WRITE_STALL_TIMEOUT));
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(SmolTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(io, service);
+            if let Err(e) = conn.await {
+                log::debug!("client {peer}: connection ended: {e}");
+            }
+        })
+        .detach();
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A socket whose writes fail with `TimedOut` once the peer has accepted no byte for `limit`:
+    /// a client that stops reading is dropped instead of holding buffers forever.
+    pub struct StallGuard<S> {
+        #[pin]
+        inner: S,
+        limit: Duration,
+        stalled: Option<Timer>,
+    }
+}
+
+impl<S> StallGuard<S> {
+    pub fn new(inner: S, limit: Duration) -> Self {
+        StallGuard {
+            inner,
+            limit,
+            stalled: None,
+        }
+    }
+}
+
+impl<S: AsyncRead> AsyncRead for StallGuard<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.project().inner.poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite> StallGuard<S> {
+    /// Turns a pending write into a stall timer, and an expired timer into an error.
+    fn guard<T>(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        op: impl FnOnce(Pin<&mut S>, &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        let this = self.project();
+        match op(this.inner, cx) {
+            Poll::Pending => {
+                let limit = *this.limit;
+                let timer = this.stalled.get_or_insert_with(|| Timer::after(limit));
+                match Pin::new(timer).poll(cx) {
+                    Poll::Ready(_) => Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the peer stopped reading",
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+            ready => {
+                *this.stalled = None;
+                ready
+            }
+        }
+    }
+}
+
+impl<S: AsyncWrite> AsyncWrite for StallGuard<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.guard(cx, |s, cx| s.poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.guard(cx, |s, cx| s.poll_write_vectored(cx, bufs))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.guard(cx, |s, cx| s.poll_flush(cx))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_close(cx)
+    }
+}
+
+/// A whole-buffer body.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never: Infallible| match never {})
+        .boxed()
+}
+
+/// A response with `status`, a content type and a whole-buffer body.
+pub fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(full(body));
+    *response.status_mut() = status;
+    if let Ok(value) = hyper::header::HeaderValue::from_str(content_type) {
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+/// A JSON error `{"error": message}` with `status`.
+pub fn json_error(status: StatusCode, message: &str) -> Response<Body> {
+    let mut body = String::with_capacity(message.len() + 16);
+    body.push_str("{\"error\":");
+    push_json_string(&mut body, message);
+    body.push_str("}\n");
+    respond(status, "application/json", body)
+}
+
+/// Appends `text` to `out` as a JSON string literal.
+pub fn push_json_string(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// The query parameter `name` of a request, percent-decoded; `None` when absent.
+pub fn query_param<'a>(query: &'a str, name: &str) -> Option<std::borrow::Cow<'a, str>> {
+    query_pairs(query).find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+/// The `name=value` pairs of a query string, percent-decoded. A pair that does not decode to
+/// UTF-8 is passed over.
+pub fn query_pairs(
+    query: &str,
+) -> impl Iterator<Item = (std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((percent_decode(k)?, percent_decode(v)?))
+        })
+}
+
+/// Decodes `%XX` escapes and `+`; `None` for a bad escape or bytes that are not UTF-8.
+pub fn percent_decode(text: &str) -> Option<std::borrow::Cow<'_, str>> {
+    if !text.contains(['%', '+']) {
+        return Some(std::borrow::Cow::Borrowed(text));
+    }
+    let mut out = Vec::with_capacity(text.len());
+    let mut bytes = text.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'%' => {
+                let hi = (bytes.next()? as char).to_digit(16)?;
+                let lo = (bytes.next()? as char).to_digit(16)?;
+                out.push((hi * 16 + lo) as u8);
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+    }
+    String::from_utf8(out).ok().map(std::borrow::Cow::Owned)
+}
+
+/// Appends `text` to `out` with everything but unreserved characters percent-encoded, so that a
+/// value taken from a client can sit in a query string and mean only itself.
+pub fn push_percent_encoded(out: &mut String, text: &str) {
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_accepts_host_port_and_default_port() {
+        let o = Origin::parse("http://127.0.0.1:6878").unwrap();
+        assert_eq!(o.authority(), "127.0.0.1:6878");
+        assert_eq!(
+            Origin::parse("http://engine/").unwrap().authority(),
+            "engine:80"
+        );
+        assert_eq!(
+            Origin::parse("http://[::1]:6878").unwrap().authority(),
+            "[::1]:6878"
+        );
+    }
+
+    #[test]
+    fn origin_refuses_what_is_not_an_origin() {
+        assert_eq!(Origin::parse("https://a:1"), Err(OriginError::Scheme));
+        assert_eq!(Origin::parse("127.0.0.1:6878"), Err(OriginError::Scheme));
+        assert_eq!(Origin::parse("http://a:0"), Err(OriginError::Port));
+        assert_eq!(Origin::parse("http://a:99999"), Err(OriginError::Port));
+        assert_eq!(Origin::parse("http://:80"), Err(OriginError::Host));
+        assert_eq!(Origin::parse("http://a b:80"), Err(OriginError::Host));
+        assert_eq!(Origin::parse("http://a:80/ace"), Err(OriginError::Path));
+        assert_eq!(Origin::parse("http://u@evil:80"), Err(OriginError::Path));
+    }
+
+    #[test]
+    fn query_decoding_and_encoding_round_trip() {
+        assert_eq!(query_param("a=1&id=x%20y", "id").as_deref(), Some("x y"));
+        assert_eq!(query_param("a=1&id", "id").as_deref(), Some(""));
+        assert_eq!(query_param("a=1", "id"), None);
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%ff"), None, "not UTF-8");
+        let mut out = String::new();
+        push_percent_encoded(&mut out, "rus&x=1/é");
+        assert_eq!(out, "rus%26x%3D1%2F%C3%A9");
+        assert_eq!(percent_decode(&out).as_deref(), Some("rus&x=1/é"));
+    }
+
+    #[test]
+    fn json_error_escapes_the_message() {
+        let mut s = String::new();
+        push_json_string(&mut s, "a\"b\\c\n\u{1}");
+        assert_eq!(s, r#""a\"b\\c\n\u0001""#);
+    }
+}

@@ -1,0 +1,16 @@
+//! acebox: one AceStream engine session per channel, fanned out to every client on the network.
+//!
+//! The binary (`src/main.rs`) parses the command line and wires these modules together; the
+//! engine simulator (`src/bin/acebox-sim/`) reuses the transport.
+
+pub mod board;
+pub mod channel;
+pub mod config;
+pub mod engine;
+pub mod hls;
+pub mod http;
+pub mod logger;
+pub mod ring;
+pub mod router;
+pub mod session;
+pub mod status;
