@@ -1,0 +1,157 @@
+//! The control API tests drive the simulator with: `/sim/stats`, `/sim/supersede`,
+//! `/sim/expire`, `/sim/restart` and `/sim/config`.
+//!
+//! This module owns reading those requests and answering them in JSON. It never imitates the
+//! engine's own API (that is `api`) and never waits.
+
+use std::time::Instant;
+
+use acebox::http::{Body, json_error, query_pairs, query_param, respond};
+use hyper::{Response, StatusCode};
+
+use crate::engine::{INTRUDER, KnobChange};
+use crate::json;
+use crate::{Sim, ids};
+
+/// Answers `/sim/<name>?<query>`.
+pub fn handle(sim: &Sim, name: &str, query: &str) -> Response<Body> {
+    let now = Instant::now();
+    match name {
+        "stats" => stats(sim, now),
+        "supersede" => with_content(query, |content| {
+            let started = sim.engine().supersede(&content, now);
+            eprintln!(
+                "acebox-sim: supersede {content:?} by {INTRUDER} ({} session(s))",
+                started.superseded
+            );
+            stats(sim, now)
+        }),
+        "expire" => with_content(query, |content| {
+            let expired = sim.engine().expire(&content, now);
+            eprintln!("acebox-sim: expire {content:?} ({expired} session(s))");
+            json_ok(format!("{{\"ok\": true, \"expired\": {expired}}}"))
+        }),
+        "restart" => {
+            sim.engine().restart();
+            eprintln!("acebox-sim: restart");
+            json_ok(json::CONTROL_OK)
+        }
+        "config" => match knobs(query) {
+            Ok(change) => {
+                sim.engine().configure(change);
+                json_ok(json::CONTROL_OK)
+            }
+            Err(message) => json_error(StatusCode::BAD_REQUEST, &message),
+        },
+        _ => json_error(StatusCode::NOT_FOUND, "unknown control endpoint"),
+    }
+}
+
+fn stats(sim: &Sim, now: Instant) -> Response<Body> {
+    let snapshot = sim.engine().snapshot(now);
+    json_ok(json::stats(&snapshot))
+}
+
+/// Runs `act` with the content named by `id`, or answers 400 without one.
+fn with_content(query: &str, act: impl FnOnce(String) -> Response<Body>) -> Response<Body> {
+    match query_param(query, "id").filter(|id| !id.is_empty()) {
+        Some(id) => act(ids::content_key(&id)),
+        None => json_error(StatusCode::BAD_REQUEST, "id=<content> is required"),
+    }
+}
+
+/// Reads `/sim/config` knobs; an unknown knob or a bad value is an error, so a typo in a test
+/// does not pass silently.
+pub fn knobs(query: &str) -> Result<KnobChange, String> {
+    let mut change = KnobChange::default();
+    let (mut status, mut count) = (None, None);
+    for (name, value) in query_pairs(query) {
+        match name.as_ref() {
+            "burst" => change.burst = Some(whole(&name, &value, 1)?),
+            "off_host" => change.off_host = Some(switch(&name, &value)?),
+            "playlist_status" => status = Some(http_status(&value)?),
+            "count" => count = Some(whole(&name, &value, 0)?),
+            "fail_id" if !value.is_empty() => change.fail_ids.push(ids::content_key(&value)),
+            "prebuffer_ms" => change.prebuffer_ms = Some(whole(&name, &value, 0)?),
+            _ => return Err(format!("unknown knob or empty value: {name}={value}")),
+        }
+    }
+    match (status, count) {
+        (Some(status), count) => change.playlist_status = Some((status, count.unwrap_or(1))),
+        (None, Some(_)) => return Err("count goes with playlist_status".to_owned()),
+        (None, None) => {}
+    }
+    Ok(change)
+}
+
+fn whole(name: &str, value: &str, min: u64) -> Result<u64, String> {
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n >= min)
+        .ok_or_else(|| format!("{name} wants a whole number of at least {min}, not {value:?}"))
+}
+
+fn switch(name: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "1" => Ok(true),
+        "0" => Ok(false),
+        _ => Err(format!("{name} wants 0 or 1, not {value:?}")),
+    }
+}
+
+fn http_status(value: &str) -> Result<u16, String> {
+    value
+        .parse::<u16>()
+        .ok()
+        .filter(|code| (200..=599).contains(code))
+        .ok_or_else(|| format!("playlist_status wants an HTTP status 200-599, not {value:?}"))
+}
+
+fn json_ok(body: impl Into<bytes::Bytes>) -> Response<Body> {
+    respond(StatusCode::OK, "application/json", body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knobs_read_every_setting() {
+        let change = knobs(
+            "burst=3&off_host=1&playlist_status=503&count=2&fail_id=ABCDEFABCDEFABCDEFABCDEFABCDEFABCDEFABCD&prebuffer_ms=900",
+        )
+        .unwrap();
+        assert_eq!(
+            change,
+            KnobChange {
+                burst: Some(3),
+                off_host: Some(true),
+                playlist_status: Some((503, 2)),
+                fail_ids: vec!["abcdefabcdefabcdefabcdefabcdefabcdefabcd".to_owned()],
+                prebuffer_ms: Some(900),
+            }
+        );
+        assert_eq!(
+            knobs("playlist_status=404").unwrap().playlist_status,
+            Some((404, 1))
+        );
+        assert_eq!(knobs("").unwrap(), KnobChange::default());
+    }
+
+    #[test]
+    fn knobs_refuse_typos_and_bad_values() {
+        for bad in [
+            "brust=2",
+            "burst=0",
+            "off_host=yes",
+            "playlist_status=99",
+            "playlist_status=abc",
+            "count=2",
+            "fail_id=",
+            "prebuffer_ms=-1",
+        ] {
+            assert!(knobs(bad).is_err(), "{bad} must be refused");
+        }
+    }
+}

@@ -1,0 +1,672 @@
+//! The simulated engine's state: one live clock per content, one session per player id, the
+//! runtime knobs tests turn, and the counters they read back.
+//!
+//! This module owns what every request means at a given instant, which callers pass in. It never
+//! touches sockets, never waits and never formats an HTTP answer: it says "wait until then" and
+//! the caller does the waiting.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::ids;
+use crate::playlist::{self, Window};
+
+/// The player id `/sim/supersede` starts under.
+pub const INTRUDER: &str = "sim-intruder";
+
+/// What the command line fixes about the engine.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub segment_ms: u64,
+    pub segment_bytes: u64,
+    pub window: u64,
+    pub prebuffer_ms: u64,
+    pub idle_ms: u64,
+    pub rotate_tokens: bool,
+}
+
+/// Where a session stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Live,
+    /// Another player started the same content (playlist 403).
+    Superseded,
+    /// No player activity for the idle time, or `/sim/expire` (playlist 403).
+    Expired,
+    /// Stopped through its command URL (playlist 500).
+    Stopped,
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Live => "live",
+            State::Superseded => "superseded",
+            State::Expired => "expired",
+            State::Stopped => "stopped",
+        }
+    }
+}
+
+/// Who started a session, for the counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Starter {
+    Json,
+    Redirect,
+    /// `/sim/supersede`: not counted as a start.
+    Intruder,
+}
+
+/// One player's session.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub pid: String,
+    pub content: String,
+    pub infohash: String,
+    pub token: String,
+    pub session_id: String,
+    pub state: State,
+    last_activity: Instant,
+}
+
+/// What a start produced.
+#[derive(Debug)]
+pub struct Started {
+    pub infohash: String,
+    pub token: String,
+    pub session_id: String,
+    /// How many other players' sessions this start superseded.
+    pub superseded: usize,
+}
+
+/// A content's live clock: segment n exists from `start + prebuffer + (n + 1) * segment`.
+struct Clock {
+    start: Instant,
+    unix_start: u64,
+    prebuffer: Duration,
+}
+
+/// The counters `/sim/stats` reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub starts: u64,
+    pub json_starts: u64,
+    pub redirect_starts: u64,
+    pub stops: u64,
+    pub playlist_requests: u64,
+    pub playlist_403: u64,
+    pub playlist_500: u64,
+    pub segment_requests: u64,
+}
+
+/// A change of runtime knobs from `/sim/config`; `None` leaves a knob as it is.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct KnobChange {
+    pub burst: Option<u64>,
+    pub off_host: Option<bool>,
+    /// The next `count` playlist requests answer this status with no body.
+    pub playlist_status: Option<(u16, u64)>,
+    pub fail_ids: Vec<String>,
+    pub prebuffer_ms: Option<u64>,
+}
+
+/// What a playlist poll gets.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Playlist {
+    /// No such session, or it was stopped: 500.
+    Unknown,
+    /// Superseded, expired or an old rotated token: 403.
+    Forbidden,
+    /// No segment yet; ask again at this instant.
+    Prebuffering { until: Instant },
+    Ready {
+        infohash: String,
+        window: Window,
+        off_host: bool,
+    },
+}
+
+/// What a live session's stat URL reports.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Stat {
+    /// Percent done while prebuffering; `None` once playing.
+    pub prebuffer_progress: Option<u64>,
+    pub downloaded: u64,
+    pub first_ts: u64,
+    pub last_ts: u64,
+}
+
+/// Everything `/sim/stats` shows, sessions sorted by player id.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub counters: Counters,
+    pub distinct_segments: usize,
+    pub max_fetches_per_segment: u64,
+    pub sessions: Vec<Session>,
+}
+
+pub struct Engine {
+    settings: Settings,
+    burst: u64,
+    off_host: bool,
+    playlist_status: Option<(u16, u64)>,
+    failing: HashSet<String>,
+    clocks: HashMap<String, Clock>,
+    sessions: HashMap<String, Session>,
+    retired_tokens: HashSet<String>,
+    rotation: u64,
+    seed: u64,
+    serial: u64,
+    counters: Counters,
+    fetches: HashMap<(String, u64), u64>,
+}
+
+impl Engine {
+    /// A fresh engine; `seed` makes this process's session ids differ from another's.
+    pub fn new(settings: Settings, seed: u64) -> Engine {
+        Engine {
+            settings,
+            burst: 1,
+            off_host: false,
+            playlist_status: None,
+            failing: HashSet::new(),
+            clocks: HashMap::new(),
+            sessions: HashMap::new(),
+            retired_tokens: HashSet::new(),
+            rotation: 0,
+            seed,
+            serial: 0,
+            counters: Counters::default(),
+            fetches: HashMap::new(),
+        }
+    }
+
+    /// Whether starting `content` fails (`/sim/config?fail_id=`).
+    pub fn is_failing(&self, content: &str) -> bool {
+        self.failing.contains(content)
+    }
+
+    /// Starts `content` for `pid`: replaces that player's session and supersedes every other
+    /// player's live session on the same content. Starts the content's clock if it has none.
+    pub fn start(&mut self, pid: &str, content: &str, starter: Starter, now: Instant) -> Started {
+        self.expire_idle(now);
+        let infohash = ids::infohash(content);
+        let prebuffer = Duration::from_millis(self.settings.prebuffer_ms);
+        self.clocks
+            .entry(infohash.clone())
+            .or_insert_with(|| Clock::new(now, prebuffer));
+        let superseded = self.supersede_others(pid, content);
+        let token = self.next_token(pid);
+        if let Some(old) = self.sessions.get(pid).filter(|old| old.token != token) {
+            self.retired_tokens.insert(old.token.clone());
+        }
+        self.serial += 1;
+        let session = Session {
+            pid: pid.to_owned(),
+            content: content.to_owned(),
+            infohash: infohash.clone(),
+            token: token.clone(),
+            session_id: ids::session_id(self.seed, self.serial),
+            state: State::Live,
+            last_activity: now,
+        };
+        let session_id = session.session_id.clone();
+        self.sessions.insert(pid.to_owned(), session);
+        self.count_start(starter);
+        Started {
+            infohash,
+            token,
+            session_id,
+            superseded,
+        }
+    }
+
+    fn supersede_others(&mut self, pid: &str, content: &str) -> usize {
+        let others = self
+            .sessions
+            .values_mut()
+            .filter(|s| s.pid != pid && s.content == content && s.state == State::Live);
+        others.map(|s| s.state = State::Superseded).count()
+    }
+
+    fn next_token(&mut self, pid: &str) -> String {
+        if self.settings.rotate_tokens {
+            self.rotation += 1;
+            ids::token(pid, Some(self.rotation))
+        } else {
+            ids::token(pid, None)
+        }
+    }
+
+    fn count_start(&mut self, starter: Starter) {
+        let c = &mut self.counters;
+        match starter {
+            Starter::Json => c.json_starts += 1,
+            Starter::Redirect => c.redirect_starts += 1,
+            Starter::Intruder => return,
+        }
+        c.starts += 1;
+    }
+
+    /// Counts a playlist request and, if `/sim/config?playlist_status=` is pending, consumes one
+    /// of its answers.
+    pub fn begin_playlist(&mut self) -> Option<u16> {
+        self.counters.playlist_requests += 1;
+        let (status, left) = self.playlist_status?;
+        self.playlist_status = (left > 1).then_some((status, left - 1));
+        Some(status)
+    }
+
+    /// Counts the status a playlist request was answered with.
+    pub fn end_playlist(&mut self, status: u16) {
+        match status {
+            403 => self.counters.playlist_403 += 1,
+            500 => self.counters.playlist_500 += 1,
+            _ => {}
+        }
+    }
+
+    /// A playlist poll for the session at `infohash`/`token`; counts as player activity.
+    pub fn playlist(&mut self, infohash: &str, token: &str, now: Instant) -> Playlist {
+        self.expire_idle(now);
+        let Some(session) = self.find_mut(infohash, token) else {
+            return if self.retired_tokens.contains(token) {
+                Playlist::Forbidden
+            } else {
+                Playlist::Unknown
+            };
+        };
+        match session.state {
+            State::Stopped => return Playlist::Unknown,
+            State::Superseded | State::Expired => return Playlist::Forbidden,
+            State::Live => session.last_activity = now,
+        }
+        let Some(clock) = self.clocks.get(infohash) else {
+            return Playlist::Unknown;
+        };
+        let available = clock.available(self.settings.segment_ms, now);
+        match playlist::window(available, self.burst, self.settings.window) {
+            Some(window) => Playlist::Ready {
+                infohash: infohash.to_owned(),
+                window,
+                off_host: self.off_host,
+            },
+            None => Playlist::Prebuffering {
+                until: clock.ready_at(self.settings.segment_ms * self.burst),
+            },
+        }
+    }
+
+    /// A fetch of segment `n` of `infohash`: `true` (and counted, and player activity for every
+    /// live session on that content) when it exists.
+    pub fn segment(&mut self, infohash: &str, n: u64, now: Instant) -> bool {
+        self.expire_idle(now);
+        self.counters.segment_requests += 1;
+        let Some(clock) = self.clocks.get(infohash) else {
+            return false;
+        };
+        if n >= clock.available(self.settings.segment_ms, now) {
+            return false;
+        }
+        *self.fetches.entry((infohash.to_owned(), n)).or_default() += 1;
+        let live = self
+            .sessions
+            .values_mut()
+            .filter(|s| s.infohash == infohash);
+        for session in live.filter(|s| s.state == State::Live) {
+            session.last_activity = now;
+        }
+        true
+    }
+
+    /// The stat of a live session; `None` for a dead or unknown one. Counts as player activity
+    /// unless `touch` is false.
+    pub fn stat(&mut self, infohash: &str, token: &str, touch: bool, now: Instant) -> Option<Stat> {
+        self.expire_idle(now);
+        let session = self.find_live_mut(infohash, token)?;
+        if touch {
+            session.last_activity = now;
+        }
+        let clock = self.clocks.get(infohash)?;
+        Some(clock.stat(&self.settings, self.burst, now))
+    }
+
+    /// Stops a live session; `false` when there is none at `infohash`/`token`.
+    pub fn stop(&mut self, infohash: &str, token: &str, now: Instant) -> bool {
+        self.expire_idle(now);
+        let Some(session) = self.find_live_mut(infohash, token) else {
+            return false;
+        };
+        session.state = State::Stopped;
+        self.counters.stops += 1;
+        true
+    }
+
+    /// Another player starts `content`, superseding everyone else on it.
+    pub fn supersede(&mut self, content: &str, now: Instant) -> Started {
+        self.start(INTRUDER, content, Starter::Intruder, now)
+    }
+
+    /// Expires every live session on `content`; returns how many.
+    pub fn expire(&mut self, content: &str, now: Instant) -> usize {
+        self.expire_idle(now);
+        let live = self.sessions.values_mut().filter(|s| s.content == content);
+        live.filter(|s| s.state == State::Live)
+            .map(|s| s.state = State::Expired)
+            .count()
+    }
+
+    /// Forgets every session, token and content clock, as an engine restart does; the fetch
+    /// counters and knobs stay.
+    pub fn restart(&mut self) {
+        self.sessions.clear();
+        self.clocks.clear();
+        self.retired_tokens.clear();
+        self.rotation = 0;
+    }
+
+    /// Applies `/sim/config` knobs.
+    pub fn configure(&mut self, change: KnobChange) {
+        if let Some(burst) = change.burst {
+            self.burst = burst.max(1);
+        }
+        if let Some(off_host) = change.off_host {
+            self.off_host = off_host;
+        }
+        if let Some(pending) = change.playlist_status {
+            self.playlist_status = Some(pending).filter(|(_, count)| *count > 0);
+        }
+        self.failing.extend(change.fail_ids);
+        if let Some(ms) = change.prebuffer_ms {
+            self.settings.prebuffer_ms = ms;
+        }
+    }
+
+    /// What `/sim/stats` shows at `now`.
+    pub fn snapshot(&mut self, now: Instant) -> Snapshot {
+        self.expire_idle(now);
+        let mut sessions: Vec<Session> = self.sessions.values().cloned().collect();
+        sessions.sort_by(|a, b| a.pid.cmp(&b.pid));
+        Snapshot {
+            counters: self.counters.clone(),
+            distinct_segments: self.fetches.len(),
+            max_fetches_per_segment: self.fetches.values().copied().max().unwrap_or(0),
+            sessions,
+        }
+    }
+
+    /// Turns live sessions without player activity for the idle time into expired ones.
+    fn expire_idle(&mut self, now: Instant) {
+        let idle = Duration::from_millis(self.settings.idle_ms);
+        let live = self
+            .sessions
+            .values_mut()
+            .filter(|s| s.state == State::Live);
+        for session in live.filter(|s| now.saturating_duration_since(s.last_activity) >= idle) {
+            session.state = State::Expired;
+        }
+    }
+
+    fn find_mut(&mut self, infohash: &str, token: &str) -> Option<&mut Session> {
+        self.sessions
+            .values_mut()
+            .find(|s| s.infohash == infohash && s.token == token)
+    }
+
+    fn find_live_mut(&mut self, infohash: &str, token: &str) -> Option<&mut Session> {
+        self.find_mut(infohash, token)
+            .filter(|s| s.state == State::Live)
+    }
+}
+
+impl Clock {
+    fn new(now: Instant, prebuffer: Duration) -> Clock {
+        let unix_start = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Clock {
+            start: now,
+            unix_start,
+            prebuffer,
+        }
+    }
+
+    /// How many segments exist at `now`.
+    fn available(&self, segment_ms: u64, now: Instant) -> u64 {
+        let elapsed = now.saturating_duration_since(self.start);
+        let live = elapsed.saturating_sub(self.prebuffer).as_millis();
+        u64::try_from(live / u128::from(segment_ms)).unwrap_or(u64::MAX)
+    }
+
+    /// When `media_ms` of media exists.
+    fn ready_at(&self, media_ms: u64) -> Instant {
+        self.start + self.prebuffer + Duration::from_millis(media_ms)
+    }
+
+    fn stat(&self, settings: &Settings, burst: u64, now: Instant) -> Stat {
+        let segment_ms = settings.segment_ms;
+        let available = self.available(segment_ms, now);
+        let prebuffer_progress = playlist::window(available, burst, settings.window)
+            .is_none()
+            .then(|| self.progress(segment_ms * burst, now));
+        let live_ms = self.prebuffer.as_millis() as u64 + available * segment_ms;
+        let last_ts = self.unix_start + live_ms / 1000;
+        Stat {
+            prebuffer_progress,
+            downloaded: available * settings.segment_bytes,
+            first_ts: last_ts - available.min(settings.window) * segment_ms / 1000,
+            last_ts,
+        }
+    }
+
+    /// Percent of the way to the first playable `media_ms`, below 100.
+    fn progress(&self, media_ms: u64, now: Instant) -> u64 {
+        let total = self.ready_at(media_ms) - self.start;
+        let done = now.saturating_duration_since(self.start);
+        let percent = done.as_millis() * 100 / total.as_millis().max(1);
+        percent.min(99) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    fn settings() -> Settings {
+        Settings {
+            segment_ms: 1000,
+            segment_bytes: 188,
+            window: 3,
+            prebuffer_ms: 0,
+            idle_ms: 10_000,
+            rotate_tokens: false,
+        }
+    }
+
+    fn ms(t0: Instant, n: u64) -> Instant {
+        t0 + Duration::from_millis(n)
+    }
+
+    #[test]
+    fn playlist_prebuffers_then_slides() {
+        let mut e = Engine::new(settings(), 1);
+        let t0 = Instant::now();
+        let s = e.start("p1", A, Starter::Json, t0);
+        assert_eq!(
+            e.playlist(&s.infohash, &s.token, ms(t0, 500)),
+            Playlist::Prebuffering {
+                until: ms(t0, 1000)
+            }
+        );
+        let Playlist::Ready { window, .. } = e.playlist(&s.infohash, &s.token, ms(t0, 5500)) else {
+            panic!("ready")
+        };
+        assert_eq!(window, Window { first: 2, count: 3 });
+    }
+
+    #[test]
+    fn same_pid_replaces_other_pid_supersedes() {
+        let mut e = Engine::new(settings(), 1);
+        let t0 = Instant::now();
+        let a = e.start("p1", A, Starter::Json, t0);
+        let again = e.start("p1", A, Starter::Redirect, t0);
+        assert_eq!(a.token, again.token);
+        assert_ne!(a.session_id, again.session_id);
+        assert_eq!(again.superseded, 0);
+        let b = e.start("p2", A, Starter::Json, ms(t0, 1500));
+        assert_eq!(b.superseded, 1);
+        assert_eq!(
+            e.playlist(&a.infohash, &a.token, ms(t0, 1500)),
+            Playlist::Forbidden
+        );
+        assert!(matches!(
+            e.playlist(&b.infohash, &b.token, ms(t0, 1500)),
+            Playlist::Ready { .. }
+        ));
+        let c = e.snapshot(ms(t0, 1500)).counters;
+        assert_eq!((c.starts, c.json_starts, c.redirect_starts), (3, 2, 1));
+    }
+
+    #[test]
+    fn rotated_tokens_retire_the_old_one() {
+        let mut e = Engine::new(
+            Settings {
+                rotate_tokens: true,
+                ..settings()
+            },
+            1,
+        );
+        let t0 = Instant::now();
+        let a = e.start("p1", A, Starter::Json, t0);
+        let b = e.start("p1", A, Starter::Json, t0);
+        assert_ne!(a.token, b.token);
+        assert_eq!(
+            e.playlist(&a.infohash, &a.token, ms(t0, 2000)),
+            Playlist::Forbidden
+        );
+    }
+
+    #[test]
+    fn stop_expire_and_idle_end_sessions() {
+        let mut e = Engine::new(settings(), 1);
+        let t0 = Instant::now();
+        let a = e.start("p1", A, Starter::Json, t0);
+        assert!(e.stat(&a.infohash, &a.token, true, ms(t0, 100)).is_some());
+        assert!(e.stop(&a.infohash, &a.token, ms(t0, 200)));
+        assert!(!e.stop(&a.infohash, &a.token, ms(t0, 200)));
+        assert_eq!(
+            e.playlist(&a.infohash, &a.token, ms(t0, 2000)),
+            Playlist::Unknown
+        );
+
+        let b = e.start("p1", A, Starter::Json, ms(t0, 2000));
+        assert_eq!(e.expire(A, ms(t0, 2000)), 1);
+        assert_eq!(
+            e.playlist(&b.infohash, &b.token, ms(t0, 2000)),
+            Playlist::Forbidden
+        );
+        assert!(e.stat(&b.infohash, &b.token, true, ms(t0, 2000)).is_none());
+
+        let c = e.start("p1", A, Starter::Json, ms(t0, 3000));
+        assert!(
+            e.stat(&c.infohash, &c.token, false, ms(t0, 12_000))
+                .is_some()
+        );
+        let state = e.snapshot(ms(t0, 13_000)).sessions[0].state;
+        assert_eq!(
+            state,
+            State::Expired,
+            "a stat without activity does not keep it alive"
+        );
+    }
+
+    #[test]
+    fn segments_exist_on_the_clock_and_are_counted() {
+        let mut e = Engine::new(settings(), 1);
+        let t0 = Instant::now();
+        let a = e.start("p1", A, Starter::Json, t0);
+        assert!(!e.segment(&a.infohash, 0, ms(t0, 999)));
+        assert!(e.segment(&a.infohash, 0, ms(t0, 1000)));
+        assert!(e.segment(&a.infohash, 0, ms(t0, 1100)));
+        assert!(e.segment(&a.infohash, 1, ms(t0, 2000)));
+        assert!(!e.segment("unknown", 0, ms(t0, 2000)));
+        let snap = e.snapshot(ms(t0, 2000));
+        assert_eq!(snap.counters.segment_requests, 5);
+        assert_eq!(
+            (snap.distinct_segments, snap.max_fetches_per_segment),
+            (2, 2)
+        );
+    }
+
+    #[test]
+    fn knobs_change_what_playlists_show() {
+        let mut e = Engine::new(settings(), 1);
+        let t0 = Instant::now();
+        e.configure(KnobChange {
+            burst: Some(2),
+            off_host: Some(true),
+            playlist_status: Some((503, 2)),
+            fail_ids: vec![A.to_owned()],
+            prebuffer_ms: Some(500),
+        });
+        assert!(e.is_failing(A));
+        assert_eq!(e.begin_playlist(), Some(503));
+        assert_eq!(e.begin_playlist(), Some(503));
+        assert_eq!(e.begin_playlist(), None);
+        let s = e.start("p1", "other", Starter::Json, t0);
+        assert_eq!(
+            e.playlist(&s.infohash, &s.token, ms(t0, 1600)),
+            Playlist::Prebuffering {
+                until: ms(t0, 2500)
+            }
+        );
+        let Playlist::Ready {
+            window, off_host, ..
+        } = e.playlist(&s.infohash, &s.token, ms(t0, 3600))
+        else {
+            panic!("ready")
+        };
+        assert_eq!((window, off_host), (Window { first: 0, count: 2 }, true));
+    }
+
+    #[test]
+    fn restart_forgets_sessions_and_clocks_but_keeps_counters() {
+        let mut e = Engine::new(settings(), 1);
+        let t0 = Instant::now();
+        let a = e.start("p1", A, Starter::Json, t0);
+        assert!(e.segment(&a.infohash, 0, ms(t0, 5000)));
+        e.restart();
+        assert_eq!(
+            e.playlist(&a.infohash, &a.token, ms(t0, 5000)),
+            Playlist::Unknown
+        );
+        let b = e.start("p1", A, Starter::Json, ms(t0, 5000));
+        let Playlist::Ready { window, .. } = e.playlist(&b.infohash, &b.token, ms(t0, 6000)) else {
+            panic!("ready")
+        };
+        assert_eq!(window.first, 0, "the clock started again");
+        let snap = e.snapshot(ms(t0, 6000));
+        assert_eq!((snap.counters.starts, snap.distinct_segments), (2, 1));
+    }
+
+    #[test]
+    fn stat_reports_prebuffering_then_playing() {
+        let mut e = Engine::new(
+            Settings {
+                prebuffer_ms: 1000,
+                ..settings()
+            },
+            1,
+        );
+        let t0 = Instant::now();
+        let a = e.start("p1", A, Starter::Json, t0);
+        let early = e.stat(&a.infohash, &a.token, true, ms(t0, 1000)).unwrap();
+        assert_eq!(early.prebuffer_progress, Some(50));
+        let late = e.stat(&a.infohash, &a.token, true, ms(t0, 4000)).unwrap();
+        assert_eq!(late.prebuffer_progress, None);
+        assert_eq!(late.downloaded, 3 * 188);
+        assert_eq!(late.last_ts - late.first_ts, 3);
+    }
+}
