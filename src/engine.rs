@@ -1,0 +1,425 @@
+//! The engine's HTTP API as acebox uses it: start a session, read a playlist or segment, stop.
+//!
+//! [`Engine`] owns the configured engine [`Origin`] and every timeout toward it. Each URL the
+//! engine returns is rebased onto that origin (only its path is kept), so nothing the engine or a
+//! client says can send a request elsewhere. This module never holds a lock across a call and
+//! never retries: callers decide when to try again.
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::StatusCode;
+use serde::Deserialize;
+
+use crate::http::{self, FetchError, Origin, push_percent_encoded};
+use crate::session::{EnginePath, Session};
+
+/// A start may block while the engine resolves the content (about 4 s for a bad id, about 28 s
+/// for an unknown infohash); headers-in-10-s is known to be too short.
+const START_TIMEOUT: Duration = Duration::from_secs(45);
+/// The playlist request blocks while the session prebuffers, which may take a minute.
+const PLAYLIST_TIMEOUT: Duration = Duration::from_secs(30);
+/// A segment is a few seconds of video from a local engine.
+const SEGMENT_TIMEOUT: Duration = Duration::from_secs(20);
+/// The engine may hang on stop; nobody waits for it.
+const STOP_TIMEOUT: Duration = Duration::from_secs(3);
+/// Start answers, playlists and stop answers are small.
+const SMALL_BODY: usize = 256 * 1024;
+
+/// How a session is played.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Hls,
+    Ts,
+}
+
+impl Mode {
+    fn start_path(self) -> &'static str {
+        match self {
+            Mode::Hls => "/ace/manifest.m3u8",
+            Mode::Ts => "/ace/getstream",
+        }
+    }
+}
+
+/// What content a start asks for: the query parameter name and its 40-hex value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Selector {
+    ContentId,
+    Infohash,
+}
+
+impl Selector {
+    pub fn param(self) -> &'static str {
+        match self {
+            Selector::ContentId => "content_id",
+            Selector::Infohash => "infohash",
+        }
+    }
+}
+
+/// Everything a start needs; `extra` is a query fragment (`&name=value`...) already encoded.
+pub struct StartRequest<'a> {
+    pub mode: Mode,
+    pub selector: Selector,
+    pub id: &'a str,
+    pub pid: &'a str,
+    pub extra: &'a str,
+}
+
+/// Why the engine gave no session or no data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EngineError {
+    /// Nothing answered at the engine's address.
+    Unreachable(String),
+    /// The engine took longer than allowed.
+    Timeout,
+    /// The engine answered but refused: its own message (e.g. `failed to load content`).
+    Refused(String),
+    /// An HTTP status where a playlist or segment was expected (403 superseded, 500 stopped...).
+    Status(u16),
+    /// The answer could not be read as what was asked for.
+    BadAnswer(String),
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineError::Unreachable(e) => write!(
+                f,
+                "the AceStream engine is unreachable ({e}); is it running?"
+            ),
+            EngineError::Timeout => f.write_str("the AceStream engine did not answer in time"),
+            EngineError::Refused(e) => write!(f, "the AceStream engine refused the channel: {e}"),
+            EngineError::Status(code) => write!(f, "the AceStream engine answered HTTP {code}"),
+            EngineError::BadAnswer(e) => write!(
+                f,
+                "the AceStream engine gave an answer acebox cannot read: {e}"
+            ),
+        }
+    }
+}
+
+impl EngineError {
+    /// The status a client gets for this error.
+    pub fn client_status(&self) -> StatusCode {
+        match self {
+            EngineError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+}
+
+impl From<FetchError> for EngineError {
+    fn from(e: FetchError) -> Self {
+        match e {
+            FetchError::Connect(e) => EngineError::Unreachable(e.to_string()),
+            FetchError::Timeout => EngineError::Timeout,
+            FetchError::Protocol(e) => EngineError::Unreachable(e),
+            FetchError::TooLarge => EngineError::BadAnswer("the answer is too large".into()),
+        }
+    }
+}
+
+/// The configured engine.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    origin: Origin,
+}
+
+impl Engine {
+    pub fn new(origin: Origin) -> Engine {
+        Engine { origin }
+    }
+
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// Starts (or restarts) the session of `req.pid`: the JSON API first, and when the engine
+    /// gates it, redirect mode with the playback URL read from `Location`.
+    pub async fn start(&self, req: &StartRequest<'_>) -> Result<Session, EngineError> {
+        let json = http::get(
+            &self.origin,
+            &start_path(req, "json"),
+            START_TIMEOUT,
+            SMALL_BODY,
+        )
+        .await?;
+        if json.status == StatusCode::OK {
+            match parse_start(&json.body) {
+                Ok(session) => return Ok(session),
+                Err(StartAnswer::Refused(e)) => return Err(EngineError::Refused(e)),
+                Err(StartAnswer::NotJson) => {}
+            }
+        }
+        log::info!(
+            "engine JSON API unavailable (HTTP {}); starting in redirect mode",
+            json.status.as_u16()
+        );
+        let redirect = http::get(
+            &self.origin,
+            &start_path(req, "redirect"),
+            START_TIMEOUT,
+            SMALL_BODY,
+        )
+        .await?;
+        session_from_redirect(&redirect)
+    }
+
+    /// The session's HLS playlist.
+    pub async fn playlist(&self, path: &str) -> Result<Bytes, EngineError> {
+        self.fetch_ok(path, PLAYLIST_TIMEOUT, SMALL_BODY).await
+    }
+
+    /// One segment, at most `limit` bytes.
+    pub async fn segment(&self, path: &str, limit: usize) -> Result<Bytes, EngineError> {
+        self.fetch_ok(path, SEGMENT_TIMEOUT, limit).await
+    }
+
+    /// `method=stop` on a session's command URL, with a short timeout.
+    pub async fn stop(&self, session: &Session) -> Result<(), EngineError> {
+        if session.command.is_empty() {
+            return Err(EngineError::BadAnswer(
+                "the session has no command URL (redirect mode)".into(),
+            ));
+        }
+        let sep = if session.command.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        let path = format!("{}{sep}method=stop", session.command);
+        self.fetch_ok(&path, STOP_TIMEOUT, SMALL_BODY)
+            .await
+            .map(drop)
+    }
+
+    async fn fetch_ok(
+        &self,
+        path: &str,
+        timeout: Duration,
+        limit: usize,
+    ) -> Result<Bytes, EngineError> {
+        let fetched = http::get(&self.origin, path, timeout, limit).await?;
+        if fetched.status != StatusCode::OK {
+            return Err(EngineError::Status(fetched.status.as_u16()));
+        }
+        Ok(fetched.body)
+    }
+}
+
+fn start_path(req: &StartRequest<'_>, format: &str) -> String {
+    let mut path = String::with_capacity(128 + req.extra.len());
+    path.push_str(req.mode.start_path());
+    path.push('?');
+    path.push_str(req.selector.param());
+    path.push('=');
+    push_percent_encoded(&mut path, req.id);
+    path.push_str("&pid=");
+    push_percent_encoded(&mut path, req.pid);
+    path.push_str("&format=");
+    path.push_str(format);
+    path.push_str(req.extra);
+    path
+}
+
+/// What a `format=json` start answered, when it gave no session.
+#[derive(Debug, PartialEq, Eq)]
+enum StartAnswer {
+    /// The engine's own error (or a null response with no error).
+    Refused(String),
+    /// Not the JSON envelope at all: the JSON API is gated.
+    NotJson,
+}
+
+#[derive(Deserialize)]
+struct StartEnvelope {
+    response: Option<StartResponse>,
+    error: Option<heapless::String<256>>,
+}
+
+#[derive(Deserialize)]
+struct StartResponse {
+    playback_url: heapless::String<512>,
+    stat_url: Option<heapless::String<512>>,
+    command_url: Option<heapless::String<512>>,
+    playback_session_id: Option<heapless::String<64>>,
+    is_live: Option<i64>,
+}
+
+fn parse_start(body: &[u8]) -> Result<Session, StartAnswer> {
+    let mut scratch = [0u8; 1024];
+    let (envelope, _) = serde_json_core::from_slice_escaped::<StartEnvelope>(body, &mut scratch)
+        .map_err(|_| StartAnswer::NotJson)?;
+    let response = match (envelope.response, envelope.error) {
+        (_, Some(error)) => return Err(StartAnswer::Refused(error.as_str().to_owned())),
+        (None, None) => {
+            return Err(StartAnswer::Refused(
+                "the engine returned no session".into(),
+            ));
+        }
+        (Some(response), None) => response,
+    };
+    let refused =
+        |what: &str| StartAnswer::Refused(format!("the engine returned an unusable {what}"));
+    let mut session = Session {
+        playback: rebase(&response.playback_url).ok_or_else(|| refused("playback_url"))?,
+        is_live: response.is_live.unwrap_or(1) != 0,
+        ..Session::default()
+    };
+    if let Some(stat) = response.stat_url {
+        session.stat = rebase(&stat).ok_or_else(|| refused("stat_url"))?;
+    }
+    if let Some(command) = response.command_url {
+        session.command = rebase(&command).ok_or_else(|| refused("command_url"))?;
+    }
+    if let Some(id) = response.playback_session_id {
+        session.playback_session_id =
+            heapless::String::try_from(id.as_str()).map_err(|_| refused("playback_session_id"))?;
+    }
+    Ok(session)
+}
+
+fn session_from_redirect(answer: &http::Fetched) -> Result<Session, EngineError> {
+    if answer.status.is_redirection() {
+        let location = answer.location.as_deref().unwrap_or_default();
+        let playback = rebase(location)
+            .ok_or_else(|| EngineError::BadAnswer(format!("unusable redirect to {location:?}")))?;
+        return Ok(Session {
+            playback,
+            is_live: true,
+            ..Session::default()
+        });
+    }
+    let text = String::from_utf8_lossy(&answer.body);
+    let text = text.trim();
+    if answer.status.is_server_error() && !text.is_empty() {
+        // Redirect-mode errors are text: "Internal Server Error, couldn't find resource".
+        return Err(EngineError::Refused(text.chars().take(200).collect()));
+    }
+    Err(EngineError::Status(answer.status.as_u16()))
+}
+
+/// The path and query of an engine URL, which is all acebox keeps of it: absolute URLs name the
+/// host the engine was called on, which may not be the address acebox reaches it at. `None` for
+/// anything that is not an `http://` URL or an absolute path, or holds spaces or controls.
+pub fn rebase(url: &str) -> Option<EnginePath> {
+    let path = match url.strip_prefix("http://") {
+        Some(rest) => &rest[rest.find('/')?..],
+        None if url.starts_with('/') && !url.starts_with("//") => url,
+        None => return None,
+    };
+    if path.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'#') {
+        return None;
+    }
+    heapless::String::try_from(path).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    #[test]
+    fn rebase_keeps_only_the_path() {
+        assert_eq!(
+            rebase("http://127.0.0.1:6878/ace/m/ab/cd.m3u8").unwrap(),
+            "/ace/m/ab/cd.m3u8"
+        );
+        assert_eq!(
+            rebase("http://10.0.0.9/ace/r/ab/cd?x=1").unwrap(),
+            "/ace/r/ab/cd?x=1"
+        );
+        assert_eq!(rebase("/ace/stat/ab/cd").unwrap(), "/ace/stat/ab/cd");
+        assert_eq!(rebase("https://evil/ace"), None);
+        assert_eq!(rebase("//evil/ace"), None);
+        assert_eq!(rebase("http://evil"), None);
+        assert_eq!(rebase("http://e/a b"), None);
+        assert_eq!(rebase("ace/m/x"), None);
+    }
+
+    #[test]
+    fn start_path_encodes_every_value() {
+        let req = StartRequest {
+            mode: Mode::Hls,
+            selector: Selector::ContentId,
+            id: ID,
+            pid: "acebox 1&x",
+            extra: "&transcode_audio=1",
+        };
+        assert_eq!(
+            start_path(&req, "json"),
+            format!(
+                "/ace/manifest.m3u8?content_id={ID}&pid=acebox%201%26x&format=json&transcode_audio=1"
+            )
+        );
+    }
+
+    #[test]
+    fn parses_a_json_start_and_rebases_its_urls() {
+        let body = br#"{"response": {"playback_url": "http://127.0.0.1:6878/ace/m/aa/bb.m3u8",
+            "stat_url": "http:\/\/127.0.0.1:6878\/ace\/stat\/aa\/bb", "command_url": "http://127.0.0.1:6878/ace/cmd/aa/bb",
+            "infohash": "aa", "playback_session_id": "cafe", "is_live": 1, "is_encrypted": 0,
+            "client_session_id": -1, "is_direct": 0}, "error": null}"#;
+        let s = parse_start(body).unwrap();
+        assert_eq!(s.playback, "/ace/m/aa/bb.m3u8");
+        assert_eq!(s.stat, "/ace/stat/aa/bb", "escaped slashes are unescaped");
+        assert_eq!(s.command, "/ace/cmd/aa/bb");
+        assert_eq!(s.playback_session_id, "cafe");
+        assert!(s.is_live);
+    }
+
+    #[test]
+    fn json_errors_and_gated_api_are_told_apart() {
+        assert_eq!(
+            parse_start(br#"{"response": null, "error": "failed to load content"}"#),
+            Err(StartAnswer::Refused("failed to load content".into()))
+        );
+        assert!(matches!(
+            parse_start(br#"{"response": null, "error": null}"#),
+            Err(StartAnswer::Refused(_))
+        ));
+        assert_eq!(
+            parse_start(b"<html>Forbidden</html>"),
+            Err(StartAnswer::NotJson)
+        );
+        assert!(matches!(
+            parse_start(br#"{"response": {"playback_url": "ftp://x/y"}, "error": null}"#),
+            Err(StartAnswer::Refused(_))
+        ));
+    }
+
+    #[test]
+    fn redirect_answers_become_sessions_or_errors() {
+        let fetched = |status: u16, location: Option<&str>, body: &'static [u8]| http::Fetched {
+            status: StatusCode::from_u16(status).unwrap(),
+            location: location.map(str::to_owned),
+            body: Bytes::from_static(body),
+        };
+        let s = session_from_redirect(&fetched(
+            302,
+            Some("http://127.0.0.1:6878/ace/m/a/b.m3u8"),
+            b"",
+        ))
+        .unwrap();
+        assert_eq!(s.playback, "/ace/m/a/b.m3u8");
+        assert!(s.command.is_empty());
+        assert_eq!(
+            session_from_redirect(&fetched(
+                500,
+                None,
+                b"Internal Server Error, couldn't find resource"
+            )),
+            Err(EngineError::Refused(
+                "Internal Server Error, couldn't find resource".into()
+            ))
+        );
+        assert_eq!(
+            session_from_redirect(&fetched(404, None, b"")),
+            Err(EngineError::Status(404))
+        );
+    }
+}
