@@ -1,0 +1,521 @@
+//! Channels: one per content id, each with its session slot, segment ring and clients, and the
+//! registry that creates them once and forgets them when idle.
+//!
+//! A [`Channel`] owns what one content id needs to be played by many clients through one engine
+//! session. The [`Registry`] owns the set of channels (at most [`MAX_CHANNELS`]) and decides
+//! idleness under its lock, so a request that found a channel can never see it reaped. Neither
+//! fetches anything: `hls` runs the fetch loop, `engine` makes the calls.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use event_listener::{Event, EventListener};
+
+use crate::board::{MAX_CHANNELS, MAX_CLIENTS_PER_CHANNEL};
+use crate::engine::{Engine, EngineError, Mode, Selector, StartRequest};
+use crate::ring::Ring;
+use crate::session::{Flight, SessionSlot};
+
+/// A connect within this time of the last successful start shares that start: ten players
+/// opening a channel together cause one engine start, not ten.
+const CONNECT_FRESH: Duration = Duration::from_secs(2);
+/// A client that has not polled for this long (or three target durations, if longer) is gone.
+const CLIENT_TTL: Duration = Duration::from_secs(15);
+/// The longest query fragment of engine options (`transcode_audio`...) a channel passes on.
+pub const EXTRA_CAP: usize = 256;
+
+/// Milliseconds since the process started: a cheap clock for atomics.
+pub fn now_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// A content id or infohash: 40 hex digits, kept in lower case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContentId(heapless::String<40>);
+
+/// Why a content id was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum IdError {
+    Missing,
+    Malformed,
+}
+
+impl fmt::Display for IdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IdError::Missing => {
+                "missing content id: add ?id=<40 hex digits> (or content_id= or infohash=)"
+            }
+            IdError::Malformed => "the content id must be exactly 40 hexadecimal digits (0-9, a-f)",
+        })
+    }
+}
+
+impl ContentId {
+    pub fn parse(text: &str) -> Result<ContentId, IdError> {
+        if text.is_empty() {
+            return Err(IdError::Missing);
+        }
+        if text.len() != 40 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(IdError::Malformed);
+        }
+        let mut id = heapless::String::new();
+        for c in text.chars() {
+            // Cannot fail: exactly 40 ASCII characters.
+            let _ = id.push(c.to_ascii_lowercase());
+        }
+        Ok(ContentId(id))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A client of an HLS channel: its token (in its playlist and segment URLs) and when it was last
+/// heard from.
+#[derive(Clone, Copy, Debug)]
+pub struct Client {
+    pub token: u64,
+    pub addr: SocketAddr,
+    pub since_ms: u64,
+    pub seen_ms: u64,
+}
+
+/// Why a client or channel could not be added.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Full {
+    Channels,
+    Clients,
+}
+
+impl fmt::Display for Full {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Full::Channels => write!(
+                f,
+                "acebox is already playing its maximum of {MAX_CHANNELS} channels"
+            ),
+            Full::Clients => write!(
+                f,
+                "this channel already has its maximum of {MAX_CLIENTS_PER_CHANNEL} clients"
+            ),
+        }
+    }
+}
+
+/// One content id played through one engine session.
+pub struct Channel {
+    pub id: ContentId,
+    selector: Selector,
+    pid: heapless::String<48>,
+    /// Engine options from the first client, encoded (`&transcode_audio=1`...).
+    extra: heapless::String<EXTRA_CAP>,
+    engine: Engine,
+    pub slot: SessionSlot,
+    flight: Flight<EngineError>,
+    pub ring: Ring,
+    clients: Mutex<heapless::Vec<Client, MAX_CLIENTS_PER_CHANNEL>>,
+    /// The fetch loop's latest error, cleared by its next success.
+    health: Mutex<Option<EngineError>>,
+    in_flight: AtomicUsize,
+    active_ms: AtomicU64,
+    started_ms: AtomicU64,
+    stopped: AtomicBool,
+    changed: Event,
+}
+
+impl Channel {
+    fn new(
+        id: ContentId,
+        selector: Selector,
+        extra: heapless::String<EXTRA_CAP>,
+        engine: Engine,
+    ) -> Channel {
+        let mut pid = heapless::String::new();
+        // Cannot fail: 7 + 40 bytes. One player id per channel: all its clients share a session.
+        let _ = pid.push_str("acebox-");
+        let _ = pid.push_str(id.as_str());
+        Channel {
+            id,
+            selector,
+            pid,
+            extra,
+            engine,
+            slot: SessionSlot::default(),
+            flight: Flight::default(),
+            ring: Ring::default(),
+            clients: Mutex::new(heapless::Vec::new()),
+            health: Mutex::new(None),
+            in_flight: AtomicUsize::new(0),
+            active_ms: AtomicU64::new(now_ms()),
+            started_ms: AtomicU64::new(0),
+            stopped: AtomicBool::new(false),
+            changed: Event::new(),
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// A client connects: refresh the session, unless a start is under way (share it) or one
+    /// landed a moment ago (it is fresh).
+    pub async fn connect(&self) -> Result<(), EngineError> {
+        let fresh = self.slot.load().is_some()
+            && now_ms().saturating_sub(self.started_ms.load(Ordering::Acquire))
+                < CONNECT_FRESH.as_millis() as u64;
+        if fresh { Ok(()) } else { self.refresh().await }
+    }
+
+    /// Starts the engine session again under the channel's player id and stores it in the slot;
+    /// concurrent calls share one start.
+    pub async fn refresh(&self) -> Result<(), EngineError> {
+        let request = StartRequest {
+            mode: Mode::Hls,
+            selector: self.selector,
+            id: self.id.as_str(),
+            pid: &self.pid,
+            extra: &self.extra,
+        };
+        let id = self.id.as_str();
+        // Logged by the one caller that runs the start, not by those sharing it.
+        let start = || async {
+            let outcome = self.engine.start(&request).await;
+            match &outcome {
+                Ok(s) => log::info!(
+                    "channel {id}: engine session {} started",
+                    s.playback_session_id
+                ),
+                Err(e) => log::warn!("channel {id}: engine start failed: {e}"),
+            }
+            outcome
+        };
+        let outcome = self.flight.refresh(&self.slot, start).await;
+        if outcome.is_ok() {
+            self.started_ms.store(now_ms(), Ordering::Release);
+        }
+        self.notify();
+        outcome.map(drop)
+    }
+
+    /// Engine starts made for this channel so far.
+    pub fn engine_starts(&self) -> u64 {
+        self.flight.runs()
+    }
+
+    /// The current engine `playback_session_id` (empty before the first start).
+    pub fn session_id(&self) -> heapless::String<40> {
+        self.slot
+            .load()
+            .map(|s| s.playback_session_id)
+            .unwrap_or_default()
+    }
+
+    /// Adds a client and returns its token.
+    pub fn add_client(&self, addr: SocketAddr) -> Result<u64, Full> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let now = now_ms();
+        let ttl = self.client_ttl_ms();
+        let mut clients = self.clients();
+        clients.retain(|c| now.saturating_sub(c.seen_ms) < ttl);
+        // Tokens only tell clients apart; mixing in the clock keeps them from repeating across runs.
+        let token = (NEXT.fetch_add(1, Ordering::Relaxed) << 20) ^ (now_nanos() & 0xf_ffff);
+        let client = Client {
+            token,
+            addr,
+            since_ms: now,
+            seen_ms: now,
+        };
+        clients.push(client).map_err(|_| Full::Clients)?;
+        Ok(token)
+    }
+
+    /// A client polled: mark it seen, adding it back if it had expired.
+    pub fn touch_client(&self, token: u64, addr: SocketAddr) {
+        let now = now_ms();
+        let mut clients = self.clients();
+        match clients.iter_mut().find(|c| c.token == token) {
+            Some(c) => c.seen_ms = now,
+            None => {
+                // A poll never fails for lack of room: the oldest entry makes way.
+                if clients.is_full() {
+                    clients.remove(0);
+                }
+                let _ = clients.push(Client {
+                    token,
+                    addr,
+                    since_ms: now,
+                    seen_ms: now,
+                });
+            }
+        }
+    }
+
+    /// Clients heard from within their time to live.
+    pub fn clients_now(&self) -> heapless::Vec<Client, MAX_CLIENTS_PER_CHANNEL> {
+        let (now, ttl) = (now_ms(), self.client_ttl_ms());
+        self.clients()
+            .iter()
+            .filter(|c| now.saturating_sub(c.seen_ms) < ttl)
+            .copied()
+            .collect()
+    }
+
+    fn client_ttl_ms(&self) -> u64 {
+        let (_, target) = self.ring.window::<0>();
+        (CLIENT_TTL.as_millis() as u64).max(3_000 * u64::from(target))
+    }
+
+    /// Marks a request under way for this channel until the guard drops.
+    fn activity(self: &Arc<Self>) -> Activity {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.active_ms.store(now_ms(), Ordering::Release);
+        Activity(self.clone())
+    }
+
+    fn idle_for(&self, now: u64) -> Option<Duration> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        Some(Duration::from_millis(
+            now.saturating_sub(self.active_ms.load(Ordering::Acquire)),
+        ))
+    }
+
+    /// The fetch loop's latest error, if its last poll failed.
+    pub fn health(&self) -> Option<EngineError> {
+        self.health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn set_health(&self, error: Option<EngineError>) {
+        *self.health.lock().unwrap_or_else(|e| e.into_inner()) = error;
+        self.notify();
+    }
+
+    /// Wakes whoever waits for this channel to change (new segments, an error, a stop).
+    pub fn notify(&self) {
+        self.changed.notify(usize::MAX);
+    }
+
+    /// A listener for the next change; take it before checking the state it waits for.
+    pub fn listen(&self) -> EventListener {
+        self.changed.listen()
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    /// Stops the fetch loop, frees the ring and stops the engine session (once, short timeout).
+    async fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.ring.clear();
+        self.notify();
+        if let Some(session) = self.slot.take() {
+            match self.engine.stop(&session).await {
+                Ok(()) => log::info!("channel {}: idle, engine session stopped", self.id.as_str()),
+                Err(e) => log::warn!(
+                    "channel {}: idle; stopping the engine session failed: {e}",
+                    self.id.as_str()
+                ),
+            }
+        }
+    }
+
+    fn clients(&self) -> MutexGuard<'_, heapless::Vec<Client, MAX_CLIENTS_PER_CHANNEL>> {
+        // Nothing under this lock can panic half-way through an update.
+        self.clients.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn now_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()))
+}
+
+/// A request under way for a channel: while one exists, the channel is not idle.
+pub struct Activity(Arc<Channel>);
+
+impl std::ops::Deref for Activity {
+    type Target = Arc<Channel>;
+    fn deref(&self) -> &Arc<Channel> {
+        &self.0
+    }
+}
+
+impl Drop for Activity {
+    fn drop(&mut self) {
+        self.0.active_ms.store(now_ms(), Ordering::Release);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Every channel acebox plays.
+pub struct Registry {
+    channels: Mutex<heapless::Vec<Arc<Channel>, MAX_CHANNELS>>,
+    engine: Engine,
+    idle_timeout: Duration,
+}
+
+impl Registry {
+    pub fn new(engine: Engine, idle_timeout: Duration) -> Registry {
+        Registry {
+            channels: Mutex::new(heapless::Vec::new()),
+            engine,
+            idle_timeout,
+        }
+    }
+
+    /// The channel for `id`, created (and its fetch loop started) if there is none.
+    pub fn open(&self, id: &ContentId, selector: Selector, extra: &str) -> Result<Activity, Full> {
+        let mut channels = self.channels();
+        if let Some(found) = channels.iter().find(|c| c.id == *id) {
+            return Ok(found.activity());
+        }
+        let extra = heapless::String::try_from(extra).unwrap_or_default();
+        let channel = Arc::new(Channel::new(
+            id.clone(),
+            selector,
+            extra,
+            self.engine.clone(),
+        ));
+        channels.push(channel.clone()).map_err(|_| Full::Channels)?;
+        let activity = channel.activity();
+        drop(channels);
+        log::info!("channel {}: opened", id.as_str());
+        smol::spawn(crate::hls::run(channel)).detach();
+        Ok(activity)
+    }
+
+    /// The channel for `id`, if it exists.
+    pub fn find(&self, id: &ContentId) -> Option<Activity> {
+        self.channels()
+            .iter()
+            .find(|c| c.id == *id)
+            .map(|c| c.activity())
+    }
+
+    /// Forgets a channel whose first start failed, unless another client has since got it going.
+    pub fn discard_unstarted(&self, channel: &Arc<Channel>) {
+        let mut channels = self.channels();
+        if channel.slot.load().is_none() {
+            channels.retain(|c| !Arc::ptr_eq(c, channel));
+            channel.stopped.store(true, Ordering::Release);
+            channel.notify();
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Every channel, for the status page.
+    pub fn snapshot(&self) -> heapless::Vec<Arc<Channel>, MAX_CHANNELS> {
+        self.channels().clone()
+    }
+
+    /// Stops and forgets the channels idle for the idle timeout. Runs forever.
+    pub async fn reap_idle(&self) {
+        let tick =
+            (self.idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
+        loop {
+            async_io::Timer::after(tick).await;
+            let idle = self.take_idle();
+            for channel in idle {
+                channel.stop().await;
+            }
+        }
+    }
+
+    fn take_idle(&self) -> heapless::Vec<Arc<Channel>, MAX_CHANNELS> {
+        let now = now_ms();
+        let mut channels = self.channels();
+        let (idle, busy): (
+            heapless::Vec<_, MAX_CHANNELS>,
+            heapless::Vec<_, MAX_CHANNELS>,
+        ) = channels
+            .iter()
+            .cloned()
+            .partition(|c| c.idle_for(now).is_some_and(|d| d >= self.idle_timeout));
+        *channels = busy;
+        idle
+    }
+
+    fn channels(&self) -> MutexGuard<'_, heapless::Vec<Arc<Channel>, MAX_CHANNELS>> {
+        // Nothing under this lock can panic half-way through an update.
+        self.channels.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_ids_are_40_hex_in_lower_case() {
+        let id = ContentId::parse("ABCDEF0123456789abcdef0123456789ABCDEF01").unwrap();
+        assert_eq!(id.as_str(), "abcdef0123456789abcdef0123456789abcdef01");
+        assert_eq!(ContentId::parse(""), Err(IdError::Missing));
+        assert_eq!(ContentId::parse("abc"), Err(IdError::Malformed));
+        assert_eq!(ContentId::parse(&"g".repeat(40)), Err(IdError::Malformed));
+        assert_eq!(ContentId::parse(&"é".repeat(20)), Err(IdError::Malformed));
+    }
+
+    fn registry() -> Registry {
+        let engine = Engine::new(crate::http::Origin::parse("http://127.0.0.1:9").unwrap());
+        Registry::new(engine, Duration::from_millis(0))
+    }
+
+    #[test]
+    fn one_channel_per_id_and_busy_channels_are_not_reaped() {
+        let reg = registry();
+        let id = ContentId::parse(&"a".repeat(40)).unwrap();
+        let first = reg.open(&id, Selector::ContentId, "").unwrap();
+        let second = reg.open(&id, Selector::ContentId, "").unwrap();
+        assert!(Arc::ptr_eq(&first, &second));
+        assert_eq!(reg.snapshot().len(), 1);
+        assert!(reg.take_idle().is_empty(), "requests are under way");
+        drop((first, second));
+        assert_eq!(reg.take_idle().len(), 1);
+        assert!(reg.find(&id).is_none());
+    }
+
+    #[test]
+    fn channels_and_clients_are_bounded() {
+        let reg = registry();
+        let held: Vec<_> = (0..MAX_CHANNELS)
+            .map(|n| {
+                reg.open(
+                    &ContentId::parse(&format!("{n:040x}")).unwrap(),
+                    Selector::ContentId,
+                    "",
+                )
+                .unwrap()
+            })
+            .collect();
+        let one_more = ContentId::parse(&"f".repeat(40)).unwrap();
+        assert_eq!(
+            reg.open(&one_more, Selector::ContentId, "").err(),
+            Some(Full::Channels)
+        );
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let tokens: Vec<u64> = (0..MAX_CLIENTS_PER_CHANNEL)
+            .map(|_| held[0].add_client(addr).unwrap())
+            .collect();
+        assert_eq!(held[0].add_client(addr), Err(Full::Clients));
+        let mut unique = tokens.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), tokens.len(), "tokens tell clients apart");
+        assert_eq!(held[0].clients_now().len(), MAX_CLIENTS_PER_CHANNEL);
+    }
+}

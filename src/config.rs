@@ -1,0 +1,246 @@
+//! The command line and environment: where the engine is, where to listen, when to let go.
+//!
+//! Owns parsing and validation only; a bad value is an error that names the flag (or variable)
+//! and what would be accepted, never a silent default. Flags win over environment variables.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::http::Origin;
+
+pub const DEFAULT_ENGINE: &str = "http://127.0.0.1:6878";
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:6880";
+pub const DEFAULT_IDLE_TIMEOUT: u64 = 30;
+const MAX_IDLE_TIMEOUT: u64 = 24 * 3600;
+
+pub const USAGE: &str = "\
+acebox: an AceStream proxy. One engine session per channel, shared by every client.
+
+Usage: acebox [--engine URL] [--listen ADDR:PORT] [--idle-timeout SECS]
+
+Options:
+  --engine URL          The AceStream engine to use, as http://HOST:PORT.
+                        Env: ACEBOX_ENGINE. Default: http://127.0.0.1:6878
+  --listen ADDR:PORT    Where players connect, e.g. 0.0.0.0:6880 (all interfaces) or
+                        127.0.0.1:6880 (this machine only). Env: ACEBOX_LISTEN.
+                        Default: 0.0.0.0:6880
+  --idle-timeout SECS   Stop a channel's engine session this many seconds after its last
+                        client went away (1 to 86400). Env: ACEBOX_IDLE_TIMEOUT. Default: 30
+  -h, --help            Print this help.
+  -V, --version         Print the version.
+
+Players use the engine's own URLs with acebox's address:
+  http://ACEBOX:6880/ace/manifest.m3u8?id=<content id>     (HLS)
+Status: http://ACEBOX:6880/status
+";
+
+/// A validated configuration.
+#[derive(Debug, PartialEq)]
+pub struct Config {
+    pub engine: Origin,
+    pub listen: SocketAddr,
+    pub idle_timeout: Duration,
+}
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    Run(Config),
+    Help,
+    Version,
+}
+
+/// A command line or environment that cannot be used.
+#[derive(Debug, PartialEq)]
+pub enum ConfigError {
+    UnknownFlag(String),
+    MissingValue(&'static str),
+    Invalid {
+        source: String,
+        value: String,
+        reason: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::UnknownFlag(flag) => write!(f, "unknown option {flag:?}"),
+            ConfigError::MissingValue(flag) => write!(f, "{flag} needs a value"),
+            ConfigError::Invalid {
+                source,
+                value,
+                reason,
+            } => write!(f, "{source} {value:?} is not valid: {reason}"),
+        }
+    }
+}
+
+/// Where a value came from, for error messages.
+struct Source {
+    flag: &'static str,
+    env: &'static str,
+}
+
+const ENGINE: Source = Source {
+    flag: "--engine",
+    env: "ACEBOX_ENGINE",
+};
+const LISTEN: Source = Source {
+    flag: "--listen",
+    env: "ACEBOX_LISTEN",
+};
+const IDLE: Source = Source {
+    flag: "--idle-timeout",
+    env: "ACEBOX_IDLE_TIMEOUT",
+};
+
+/// Reads the arguments (without the program name) and the environment through `env`.
+pub fn parse(
+    args: impl IntoIterator<Item = String>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Command, ConfigError> {
+    let mut given: [Option<String>; 3] = Default::default();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_owned(), Some(value.to_owned()))
+            }
+            _ => (arg.clone(), None),
+        };
+        let index = match flag.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "-V" | "--version" => return Ok(Command::Version),
+            "--engine" => 0,
+            "--listen" => 1,
+            "--idle-timeout" => 2,
+            _ => return Err(ConfigError::UnknownFlag(arg)),
+        };
+        let source = [&ENGINE, &LISTEN, &IDLE][index];
+        let value = inline
+            .or_else(|| args.next())
+            .ok_or(ConfigError::MissingValue(source.flag))?;
+        given[index] = Some(value);
+    }
+    let [engine, listen, idle] = given;
+    let pick =
+        |given: Option<String>, source: &Source, default: &str| match (given, env(source.env)) {
+            (Some(v), _) => (v, source.flag.to_owned()),
+            (None, Some(v)) => (v, source.env.to_owned()),
+            (None, None) => (default.to_owned(), "default".to_owned()),
+        };
+    let invalid = |(value, source): (String, String), reason: String| ConfigError::Invalid {
+        source,
+        value,
+        reason,
+    };
+
+    let engine = pick(engine, &ENGINE, DEFAULT_ENGINE);
+    let engine = Origin::parse(&engine.0).map_err(|e| invalid(engine.clone(), e.to_string()))?;
+    let listen = pick(listen, &LISTEN, DEFAULT_LISTEN);
+    let listen = listen.0.parse::<SocketAddr>().map_err(|_| {
+        invalid(
+            listen.clone(),
+            "use ADDRESS:PORT, e.g. 0.0.0.0:6880 or [::]:6880".into(),
+        )
+    })?;
+    let idle = pick(idle, &IDLE, &DEFAULT_IDLE_TIMEOUT.to_string());
+    let secs = idle
+        .0
+        .parse::<u64>()
+        .ok()
+        .filter(|s| (1..=MAX_IDLE_TIMEOUT).contains(s))
+        .ok_or_else(|| {
+            invalid(
+                idle.clone(),
+                format!("use a whole number of seconds from 1 to {MAX_IDLE_TIMEOUT}"),
+            )
+        })?;
+    Ok(Command::Run(Config {
+        engine,
+        listen,
+        idle_timeout: Duration::from_secs(secs),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Command, ConfigError> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        parse(args.iter().map(|s| s.to_string()), |k| {
+            env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        })
+    }
+
+    fn config(args: &[&str], env: &[(&str, &str)]) -> Config {
+        match run(args, env) {
+            Ok(Command::Run(c)) => c,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_env_and_flags_in_that_order() {
+        let c = config(&[], &[]);
+        assert_eq!(c.engine.to_string(), DEFAULT_ENGINE);
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.idle_timeout, Duration::from_secs(30));
+        let env = [
+            ("ACEBOX_ENGINE", "http://10.0.0.2:6878"),
+            ("ACEBOX_IDLE_TIMEOUT", "5"),
+        ];
+        let c = config(&[], &env);
+        assert_eq!(c.engine.to_string(), "http://10.0.0.2:6878");
+        assert_eq!(c.idle_timeout, Duration::from_secs(5));
+        let c = config(
+            &[
+                "--engine",
+                "http://e:1",
+                "--idle-timeout=7",
+                "--listen",
+                "127.0.0.1:9",
+            ],
+            &env,
+        );
+        assert_eq!(c.engine.to_string(), "http://e:1");
+        assert_eq!(c.idle_timeout, Duration::from_secs(7));
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9");
+    }
+
+    #[test]
+    fn bad_values_name_their_source() {
+        let err = run(&["--idle-timeout", "0"], &[]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("--idle-timeout \"0\" is not valid"),
+            "{err}"
+        );
+        let err = run(&[], &[("ACEBOX_LISTEN", "6880")]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("ACEBOX_LISTEN \"6880\""),
+            "{err}"
+        );
+        let err = run(&["--engine", "localhost:6878"], &[]).unwrap_err();
+        assert!(err.to_string().contains("http://"), "{err}");
+        assert_eq!(
+            run(&["--engine"], &[]),
+            Err(ConfigError::MissingValue("--engine"))
+        );
+        assert_eq!(
+            run(&["--bogus"], &[]),
+            Err(ConfigError::UnknownFlag("--bogus".into()))
+        );
+        assert_eq!(
+            run(&["--idle-timeout", "x", "--help"], &[]),
+            Ok(Command::Help)
+        );
+        assert_eq!(run(&["-V"], &[]), Ok(Command::Version));
+    }
+}

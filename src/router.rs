@@ -1,0 +1,308 @@
+//! Requests to responses: which URL means what, and what a client gets for bad input.
+//!
+//! The router owns the URL scheme clients see (the engine's own `/ace/manifest.m3u8` for a
+//! connect, then per-client playlist and segment URLs) and every status code. It never talks to
+//! the engine directly and never puts client input into an engine URL unencoded: content ids are
+//! checked to be 40 hex digits and engine options are percent-encoded.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_io::Timer;
+use futures_lite::FutureExt;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+
+use crate::channel::{Activity, ContentId, Full, Registry};
+use crate::engine::{EngineError, Selector};
+use crate::hls;
+use crate::http::{Body, json_error, push_percent_encoded, query_pairs, respond};
+
+/// How long a player's first playlist request may wait for the channel's first segments; the
+/// engine often prebuffers for 20 to 60 s.
+const FIRST_SEGMENTS_WAIT: Duration = Duration::from_secs(90);
+/// Engine options a client may pass on; anything else in the query is ignored.
+const PASSED_OPTIONS: [&str; 4] = [
+    "transcode_audio",
+    "transcode_mp3",
+    "transcode_ac3",
+    "preferred_audio_language",
+];
+/// A passed option longer than this is dropped: none of the engine's is.
+const OPTION_MAX: usize = 32;
+const MPEGURL: &str = "application/vnd.apple.mpegurl";
+
+/// What the server shares between requests.
+pub struct App {
+    pub registry: Registry,
+    pub started: Instant,
+}
+
+/// Answers one request.
+pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut response = json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "only GET and HEAD are served",
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    let head = req.method() == Method::HEAD;
+    let path = req.uri().path();
+    let query = req.uri().query().unwrap_or("");
+    let mut parts = heapless::Vec::<&str, 6>::new();
+    for part in path.split('/').skip(1) {
+        if parts.push(part).is_err() {
+            return not_found();
+        }
+    }
+    match parts.as_slice() {
+        ["ace", "manifest.m3u8"] => connect(&app, query, peer, head).await,
+        ["ace", "m", id, file] => match file.strip_suffix(".m3u8").and_then(parse_token) {
+            Some(token) => playlist(&app, id, token, peer).await,
+            None => not_found(),
+        },
+        ["ace", "c", id, token, file] => match (
+            parse_token(token),
+            file.strip_suffix(".ts").and_then(|s| s.parse().ok()),
+        ) {
+            (Some(token), Some(seq)) => segment(&app, id, token, seq, peer),
+            _ => not_found(),
+        },
+        ["status"] => crate::status::respond(&app),
+        _ => not_found(),
+    }
+}
+
+fn not_found() -> Response<Body> {
+    json_error(StatusCode::NOT_FOUND, "no such resource on acebox")
+}
+
+fn parse_token(text: &str) -> Option<u64> {
+    (text.len() == 16)
+        .then(|| u64::from_str_radix(text, 16).ok())
+        .flatten()
+}
+
+/// Reads the content selector of a start URL: `content_id`, its alias `id`, or `infohash`.
+fn selector(query: &str) -> Result<(ContentId, Selector), String> {
+    let mut found: [Option<String>; 3] = Default::default();
+    for (key, value) in query_pairs(query) {
+        let slot = match key.as_ref() {
+            "content_id" => 0,
+            "id" => 1,
+            "infohash" => 2,
+            "url" | "magnet" => {
+                return Err(
+                    "only content ids and infohashes are played; url= and magnet= are not".into(),
+                );
+            }
+            _ => continue,
+        };
+        found[slot].get_or_insert_with(|| value.into_owned());
+    }
+    let [content_id, id, infohash] = found;
+    let (text, selector) = match (content_id.or(id), infohash) {
+        (Some(id), _) => (id, Selector::ContentId),
+        (None, Some(hash)) => (hash, Selector::Infohash),
+        (None, None) => (String::new(), Selector::ContentId),
+    };
+    ContentId::parse(&text)
+        .map(|id| (id, selector))
+        .map_err(|e| e.to_string())
+}
+
+/// The engine options to pass on, as an encoded query fragment.
+fn passed_options(query: &str) -> String {
+    let mut out = String::new();
+    for (key, value) in query_pairs(query) {
+        if PASSED_OPTIONS.contains(&key.as_ref())
+            && value.len() <= OPTION_MAX
+            && !out.contains(key.as_ref())
+        {
+            out.push('&');
+            out.push_str(&key);
+            out.push('=');
+            push_percent_encoded(&mut out, &value);
+        }
+    }
+    out
+}
+
+/// `GET /ace/manifest.m3u8?id=...`: a player connects. Refresh the channel's session and send
+/// the player to its own playlist URL, which it then re-polls without starting anything.
+async fn connect(app: &App, query: &str, peer: SocketAddr, head: bool) -> Response<Body> {
+    let (id, selector) = match selector(query) {
+        Ok(found) => found,
+        Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
+    };
+    if head {
+        // Players probe with HEAD: answer what a GET would be, without starting a session.
+        return respond(StatusCode::OK, MPEGURL, "");
+    }
+    let channel = match open(app, &id, selector, query).await {
+        Ok(channel) => channel,
+        Err(response) => return response,
+    };
+    let token = match channel.add_client(peer) {
+        Ok(token) => token,
+        Err(full) => return busy(&full),
+    };
+    log::info!("channel {}: client {peer} connected", id.as_str());
+    let location = hls::playlist_path(id.as_str(), token);
+    let mut response = respond(StatusCode::FOUND, "text/plain", format!("see {location}\n"));
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// The channel for `id`, opened and connected (its session refreshed).
+async fn open(
+    app: &App,
+    id: &ContentId,
+    selector: Selector,
+    query: &str,
+) -> Result<Activity, Response<Body>> {
+    let channel = app
+        .registry
+        .open(id, selector, &passed_options(query))
+        .map_err(|full| busy(&full))?;
+    if let Err(e) = channel.connect().await {
+        app.registry.discard_unstarted(&channel);
+        return Err(engine_error(&e));
+    }
+    Ok(channel)
+}
+
+fn busy(full: &Full) -> Response<Body> {
+    let mut response = json_error(StatusCode::SERVICE_UNAVAILABLE, &full.to_string());
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+    response
+}
+
+fn engine_error(e: &EngineError) -> Response<Body> {
+    json_error(e.client_status(), &e.to_string())
+}
+
+/// `GET /ace/m/<id>/<client>.m3u8`: a player polls. Waits for the channel's first segments.
+async fn playlist(app: &App, id: &str, token: u64, peer: SocketAddr) -> Response<Body> {
+    let Ok(id) = ContentId::parse(id) else {
+        return not_found();
+    };
+    let channel = match app.registry.find(&id) {
+        Some(channel) => channel,
+        // The channel went idle and was stopped; the player is back: start it again.
+        None => match open(app, &id, Selector::ContentId, "").await {
+            Ok(channel) => channel,
+            Err(response) => return response,
+        },
+    };
+    channel.touch_client(token, peer);
+    if let Err(e) = first_segments(&channel).await {
+        return engine_error(&e);
+    }
+    let (entries, target) = channel.ring.window::<{ crate::board::PLAYLIST_WINDOW }>();
+    let mut response = respond(
+        StatusCode::OK,
+        MPEGURL,
+        hls::render(&entries, target, id.as_str(), token),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// Waits until the ring holds a segment, the engine refuses the channel, or time runs out.
+async fn first_segments(channel: &Activity) -> Result<(), EngineError> {
+    let wait = async {
+        loop {
+            let listener = channel.listen();
+            if !channel.ring.is_empty() {
+                return Ok(());
+            }
+            match channel.health() {
+                Some(e @ (EngineError::Refused(_) | EngineError::Unreachable(_))) => return Err(e),
+                _ if channel.is_stopped() => {
+                    return Err(EngineError::Refused("the channel was stopped".into()));
+                }
+                _ => listener.await,
+            }
+        }
+    };
+    wait.or(async {
+        Timer::after(FIRST_SEGMENTS_WAIT).await;
+        Err(EngineError::Timeout)
+    })
+    .await
+}
+
+/// `GET /ace/c/<id>/<client>/<seq>.ts`: a segment from the ring.
+fn segment(app: &App, id: &str, token: u64, seq: u64, peer: SocketAddr) -> Response<Body> {
+    let Some(channel) = ContentId::parse(id)
+        .ok()
+        .and_then(|id| app.registry.find(&id))
+    else {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "no such channel: it was never opened or has gone idle",
+        );
+    };
+    channel.touch_client(token, peer);
+    match channel.ring.get(seq) {
+        Some(segment) => respond(StatusCode::OK, "video/mp2t", segment.data),
+        None => json_error(
+            StatusCode::NOT_FOUND,
+            "this segment is not held (too old, or not yet fetched)",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    #[test]
+    fn selector_precedence_and_errors() {
+        let (id, sel) = selector(&format!("infohash={}&id={ID}", "f".repeat(40))).unwrap();
+        assert_eq!((id.as_str(), sel), (ID, Selector::ContentId));
+        let (id, sel) = selector(&format!("infohash={}", "F".repeat(40))).unwrap();
+        assert_eq!(
+            (id.as_str(), sel),
+            ("f".repeat(40).as_str(), Selector::Infohash)
+        );
+        assert!(selector("").unwrap_err().contains("missing"));
+        assert!(selector("id=xyz").unwrap_err().contains("40 hexadecimal"));
+        assert!(
+            selector("url=http://x/y.acelive")
+                .unwrap_err()
+                .contains("url=")
+        );
+        // The first of repeated parameters counts.
+        assert_eq!(selector(&format!("id={ID}&id=zz")).unwrap().0.as_str(), ID);
+    }
+
+    #[test]
+    fn only_known_options_pass_and_are_encoded() {
+        assert_eq!(
+            passed_options(
+                "id=x&preferred_audio_language=rus&pid=evil&transcode_audio=1%262&transcode_audio=9"
+            ),
+            "&preferred_audio_language=rus&transcode_audio=1%262"
+        );
+        assert_eq!(
+            passed_options(&format!("transcode_ac3={}", "1".repeat(33))),
+            ""
+        );
+    }
+}

@@ -1,0 +1,94 @@
+//! `GET /status`: what acebox is playing, as JSON.
+//!
+//! Reads the registry and each channel's slot, ring and clients; changes nothing. The JSON is
+//! written by serde-json-core into a buffer sized for the largest registry a build can hold.
+
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+
+use crate::board::MAX_CHANNELS;
+use crate::http::{Body, json_error};
+use crate::router::App;
+
+/// Bytes of JSON per channel at most (ids, counters, an error message of up to 200 bytes).
+const PER_CHANNEL: usize = 640;
+
+#[derive(Serialize)]
+struct Status<'a> {
+    version: &'a str,
+    uptime_secs: u64,
+    engine: &'a str,
+    channels: &'a [ChannelStatus<'a>],
+}
+
+#[derive(Serialize)]
+struct ChannelStatus<'a> {
+    content_id: &'a str,
+    clients: usize,
+    playback_session_id: &'a str,
+    engine_starts: u64,
+    segments: usize,
+    ring_bytes: usize,
+    last_error: Option<&'a str>,
+}
+
+/// Everything one channel's entry needs, copied out so nothing is locked while writing.
+struct Snapshot {
+    id: heapless::String<40>,
+    clients: usize,
+    session: heapless::String<40>,
+    engine_starts: u64,
+    segments: usize,
+    ring_bytes: usize,
+    error: Option<String>,
+}
+
+pub fn respond(app: &App) -> Response<Body> {
+    let snapshots: heapless::Vec<Snapshot, MAX_CHANNELS> = app
+        .registry
+        .snapshot()
+        .iter()
+        .map(|c| Snapshot {
+            id: heapless::String::try_from(c.id.as_str()).unwrap_or_default(),
+            clients: c.clients_now().len(),
+            session: c.session_id(),
+            engine_starts: c.engine_starts(),
+            segments: c.ring.len(),
+            ring_bytes: c.ring.alive(),
+            error: c
+                .health()
+                .map(|e| e.to_string().chars().take(200).collect()),
+        })
+        .collect();
+    let channels: heapless::Vec<ChannelStatus<'_>, MAX_CHANNELS> = snapshots
+        .iter()
+        .map(|s| ChannelStatus {
+            content_id: &s.id,
+            clients: s.clients,
+            playback_session_id: &s.session,
+            engine_starts: s.engine_starts,
+            segments: s.segments,
+            ring_bytes: s.ring_bytes,
+            last_error: s.error.as_deref(),
+        })
+        .collect();
+    let engine = app.registry.engine().origin().to_string();
+    let status = Status {
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_secs: app.started.elapsed().as_secs(),
+        engine: &engine,
+        channels: &channels,
+    };
+    let mut buf = vec![0u8; 512 + MAX_CHANNELS * PER_CHANNEL];
+    match serde_json_core::to_slice(&status, &mut buf) {
+        Ok(len) => {
+            buf.truncate(len);
+            buf.push(b'\n');
+            crate::http::respond(StatusCode::OK, "application/json", buf)
+        }
+        Err(e) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("status too large to write: {e}"),
+        ),
+    }
+}
