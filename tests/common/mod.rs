@@ -1,0 +1,281 @@
+//! What the integration tests share: the real `acebox` and `acebox-sim` binaries started on
+//! free loopback ports, a small blocking HTTP client, and a player that polls like an HLS client.
+#![allow(dead_code)] // Each test binary uses its own part of this module.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, ChildStderr, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running binary, killed when dropped.
+pub struct Process {
+    child: Child,
+    pub addr: SocketAddr,
+    pub stderr: Option<ChildStderr>,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Process {
+    /// Starts `exe` with `args` and reads the address from its first stdout line,
+    /// `... listening on http://ADDR`.
+    fn start(exe: &str, args: &[&str]) -> Process {
+        let mut child = Command::new(exe)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {exe}: {e}"));
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .rsplit("http://")
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("{exe} did not say where it listens: {line:?}"));
+        let stderr = child.stderr.take();
+        Process {
+            child,
+            addr,
+            stderr,
+        }
+    }
+
+    pub fn kill(mut self) -> SocketAddr {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.addr
+    }
+
+    /// Everything the process wrote to stderr, after killing it.
+    pub fn stderr_after_kill(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut text = String::new();
+        if let Some(mut e) = self.stderr.take() {
+            let _ = e.read_to_string(&mut text);
+        }
+        text
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        get(self.addr, path)
+    }
+
+    pub fn json(&self, path: &str) -> serde_json::Value {
+        let reply = self.get(path);
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+        serde_json::from_slice(&reply.body)
+            .unwrap_or_else(|e| panic!("{path}: {e}: {}", reply.text()))
+    }
+}
+
+/// The engine simulator with short segments unless `args` says otherwise.
+pub fn sim(args: &[&str]) -> Process {
+    let mut all = vec!["--listen", "127.0.0.1:0", "--segment-ms", "200"];
+    all.extend_from_slice(args);
+    Process::start(env!("CARGO_BIN_EXE_acebox-sim"), &all)
+}
+
+/// The simulator restarted on the same address, as after an engine restart.
+pub fn sim_at(addr: SocketAddr, args: &[&str]) -> Process {
+    let listen = addr.to_string();
+    let mut all = vec!["--listen", listen.as_str(), "--segment-ms", "200"];
+    all.extend_from_slice(args);
+    Process::start(env!("CARGO_BIN_EXE_acebox-sim"), &all)
+}
+
+/// acebox in front of `engine`.
+pub fn acebox(engine: SocketAddr, args: &[&str]) -> Process {
+    let engine = format!("http://{engine}");
+    let mut all = vec!["--listen", "127.0.0.1:0", "--engine", engine.as_str()];
+    all.extend_from_slice(args);
+    Process::start(env!("CARGO_BIN_EXE_acebox"), &all)
+}
+
+/// A content id for test `n`.
+pub fn content(n: u8) -> String {
+    format!("{n:02x}").repeat(20)
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+/// `GET path` over a fresh connection; the whole answer.
+pub fn get(addr: SocketAddr, path: &str) -> Reply {
+    request(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+/// Sends raw request bytes and reads the answer until the server closes.
+pub fn request(addr: SocketAddr, raw: &str) -> Reply {
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    stream.write_all(raw.as_bytes()).unwrap();
+    let mut bytes = Vec::new();
+    stream
+        .read_to_end(&mut bytes)
+        .unwrap_or_else(|e| panic!("read from {addr}: {e}"));
+    parse_reply(&bytes)
+}
+
+fn parse_reply(bytes: &[u8]) -> Reply {
+    let split = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP head");
+    let head = String::from_utf8_lossy(&bytes[..split]);
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: bytes[split + 4..].to_vec(),
+    }
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, for at most `limit`.
+pub fn wait_for<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The upstream segment number the simulator wrote into a synthetic segment.
+pub fn upstream_seq(segment: &[u8]) -> u64 {
+    let text = String::from_utf8_lossy(&segment[4..188.min(segment.len())]);
+    let label = text.split('\n').next().unwrap_or_default();
+    assert!(
+        label.starts_with("acebox-sim "),
+        "not a simulator segment: {label:?}"
+    );
+    label
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("no number in {label:?}"))
+}
+
+/// An HLS player: connects once, then polls its playlist and fetches every new segment.
+pub struct Player {
+    pub acebox: SocketAddr,
+    pub playlist: String,
+    /// Segments got, by media sequence number.
+    pub segments: BTreeMap<u64, Vec<u8>>,
+    /// Every playlist answer's status, in order.
+    pub statuses: Vec<u16>,
+    pub media_sequences: Vec<u64>,
+    pub discontinuities: usize,
+}
+
+impl Player {
+    /// Connects through `/ace/manifest.m3u8?id=` and follows the redirect.
+    pub fn connect(acebox: SocketAddr, id: &str) -> Player {
+        let reply = get(acebox, &format!("/ace/manifest.m3u8?id={id}"));
+        assert_eq!(reply.status, 302, "connect: {}", reply.text());
+        let playlist = reply.header("location").expect("a Location").to_owned();
+        assert!(playlist.starts_with("/ace/m/"), "{playlist}");
+        Player {
+            acebox,
+            playlist,
+            segments: BTreeMap::new(),
+            statuses: Vec::new(),
+            media_sequences: Vec::new(),
+            discontinuities: 0,
+        }
+    }
+
+    /// One poll: the playlist, then every listed segment not yet got. Returns the newest
+    /// sequence number listed.
+    pub fn poll(&mut self) -> Option<u64> {
+        let reply = get(self.acebox, &self.playlist);
+        self.statuses.push(reply.status);
+        if reply.status != 200 {
+            return None;
+        }
+        let playlist = m3u8_rs::parse_media_playlist_res(&reply.body)
+            .unwrap_or_else(|e| panic!("not a media playlist ({e:?}): {}", reply.text()));
+        self.media_sequences.push(playlist.media_sequence);
+        let mut newest = None;
+        for (segment, seq) in playlist.segments.iter().zip(playlist.media_sequence..) {
+            newest = Some(seq);
+            if self.segments.contains_key(&seq) {
+                continue;
+            }
+            self.discontinuities += usize::from(segment.discontinuity);
+            let got = get(self.acebox, &segment.uri);
+            assert_eq!(got.status, 200, "segment {}: {}", segment.uri, got.text());
+            self.segments.insert(seq, got.body);
+        }
+        newest
+    }
+
+    /// Polls until `until` holds or `limit` passes, waiting `every` between polls as a player
+    /// waits between playlist reloads.
+    pub fn play(
+        &mut self,
+        limit: Duration,
+        every: Duration,
+        mut until: impl FnMut(&Player) -> bool,
+    ) {
+        let deadline = Instant::now() + limit;
+        while !until(self) {
+            assert!(
+                Instant::now() < deadline,
+                "player gave up; statuses {:?}",
+                self.statuses
+            );
+            self.poll();
+            std::thread::sleep(every);
+        }
+    }
+}

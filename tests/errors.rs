@@ -1,0 +1,190 @@
+//! Bad input and engine faults: a clear error with the right status, and nothing else spent.
+
+mod common;
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use common::{acebox, content, get, request, sim};
+
+fn starts(engine: &common::Process) -> u64 {
+    engine.json("/sim/stats")["starts"].as_u64().unwrap()
+}
+
+#[test]
+fn missing_or_malformed_ids_are_400_with_a_json_error_and_no_engine_call() {
+    let engine = sim(&[]);
+    let proxy = acebox(engine.addr, &[]);
+    for (query, says) in [
+        ("", "missing"),
+        ("?id=", "missing"),
+        ("?id=abc", "40 hexadecimal"),
+        (
+            "?id=zz34567890123456789012345678901234567890",
+            "40 hexadecimal",
+        ),
+        ("?content_id=%00%00", "40 hexadecimal"),
+        ("?infohash=../../etc/passwd", "40 hexadecimal"),
+        ("?url=http://evil.example/x.acelive", "url="),
+        ("?id=%ff%fe", "missing"),
+    ] {
+        let reply = get(proxy.addr, &format!("/ace/manifest.m3u8{query}"));
+        assert_eq!(reply.status, 400, "{query}: {}", reply.text());
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+        let error = reply.json()["error"].as_str().unwrap().to_owned();
+        assert!(error.contains(says), "{query}: {error}");
+    }
+    assert_eq!(starts(&engine), 0);
+}
+
+#[test]
+fn an_unreachable_engine_is_a_clear_502_within_seconds() {
+    // A port nothing listens on.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let proxy = acebox(closed, &[]);
+    let began = Instant::now();
+    let reply = get(proxy.addr, &format!("/ace/manifest.m3u8?id={}", content(1)));
+    assert_eq!(reply.status, 502, "{}", reply.text());
+    assert!(
+        reply.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("unreachable"),
+        "{}",
+        reply.text()
+    );
+    assert!(began.elapsed() < Duration::from_secs(5));
+    assert!(
+        proxy.json("/status")["channels"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "no channel left behind"
+    );
+}
+
+#[test]
+fn an_engine_that_cannot_load_the_content_is_a_502_that_says_so() {
+    let engine = sim(&[]);
+    let id = content(2);
+    engine.json(&format!("/sim/config?fail_id={id}"));
+    let proxy = acebox(engine.addr, &[]);
+    let reply = get(proxy.addr, &format!("/ace/manifest.m3u8?id={id}"));
+    assert_eq!(reply.status, 502);
+    assert!(
+        reply.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("failed to load content"),
+        "{}",
+        reply.text()
+    );
+    assert!(
+        proxy.json("/status")["channels"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn an_engine_with_its_json_api_gated_is_played_in_redirect_mode() {
+    let engine = sim(&["--no-json"]);
+    let proxy = acebox(engine.addr, &[]);
+    let mut player = common::Player::connect(proxy.addr, &content(3));
+    player.play(Duration::from_secs(20), Duration::from_millis(100), |p| {
+        p.segments.len() >= 3
+    });
+    let stats = engine.json("/sim/stats");
+    assert_eq!(stats["redirect_starts"], 1);
+}
+
+#[test]
+fn unknown_paths_methods_and_segments_are_refused() {
+    let engine = sim(&[]);
+    let proxy = acebox(engine.addr, &[]);
+    for path in [
+        "/",
+        "/nope",
+        "/ace/m/x/y.m3u8",
+        "/ace/c/x/y/z.ts",
+        &format!("/ace/c/{}/0000000000000001/1.ts", content(4)),
+        "/ace/../../etc/passwd",
+        "/a/b/c/d/e/f/g/h/i/j/k",
+        "/ace/c/%2e%2e/x/1.ts",
+    ] {
+        let reply = get(proxy.addr, path);
+        assert_eq!(reply.status, 404, "{path}");
+        assert!(reply.json()["error"].is_string());
+    }
+    let post = request(
+        proxy.addr,
+        &format!(
+            "POST /ace/manifest.m3u8?id={} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            content(4)
+        ),
+    );
+    assert_eq!(post.status, 405);
+    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+    let head = request(
+        proxy.addr,
+        &format!(
+            "HEAD /ace/manifest.m3u8?id={} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            content(4)
+        ),
+    );
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        starts(&engine),
+        0,
+        "HEAD and refused requests start nothing"
+    );
+    // acebox is still serving.
+    assert_eq!(get(proxy.addr, "/status").status, 200);
+}
+
+#[test]
+fn bad_command_lines_exit_2_with_a_message() {
+    let exe = env!("CARGO_BIN_EXE_acebox");
+    for args in [
+        &["--idle-timeout", "0"][..],
+        &["--idle-timeout", "soon"],
+        &["--engine", "localhost:6878"],
+        &["--listen", "6880"],
+        &["--frobnicate"],
+        &["--engine"],
+    ] {
+        let out = std::process::Command::new(exe).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.starts_with("acebox: ") && stderr.contains("--help"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let out = std::process::Command::new(exe)
+        .env("ACEBOX_IDLE_TIMEOUT", "-1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ACEBOX_IDLE_TIMEOUT"));
+    let help = std::process::Command::new(exe)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--engine",
+        "--listen",
+        "--idle-timeout",
+        "ACEBOX_ENGINE",
+        "ACEBOX_LISTEN",
+        "ACEBOX_IDLE_TIMEOUT",
+    ] {
+        assert!(text.contains(flag), "--help explains {flag}");
+    }
+}

@@ -1,0 +1,321 @@
+//! acebox's HLS behaviour, end to end: the real binary in front of the engine simulator, over
+//! real sockets.
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use common::{Player, acebox, content, get, sim, sim_at, upstream_seq, wait_for};
+
+const POLL: Duration = Duration::from_millis(100);
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn stat(sim: &common::Process, key: &str) -> u64 {
+    sim.json("/sim/stats")[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {key} in stats"))
+}
+
+/// Segments the player got, in order, map to consecutive upstream segments (no skip, no repeat)
+/// wherever no discontinuity separates them.
+fn assert_contiguous(player: &Player) {
+    let seqs: Vec<u64> = player.segments.keys().copied().collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "local sequence has gaps: {seqs:?}"
+    );
+    let upstream: Vec<u64> = player.segments.values().map(|s| upstream_seq(s)).collect();
+    assert!(
+        upstream.windows(2).all(|w| w[1] == w[0] + 1),
+        "upstream segments skipped or repeated: {upstream:?}"
+    );
+}
+
+#[test]
+fn the_seed_scenario_a_second_client_joins_and_the_first_session_expires_without_a_403() {
+    // Every start rotates the session's URLs; the old ones answer 403 from then on.
+    let engine = sim(&["--rotate-tokens"]);
+    let proxy = acebox(engine.addr, &[]);
+    let id = content(1);
+    let mut first = Player::connect(proxy.addr, &id);
+    first.play(PATIENCE, POLL, |p| p.segments.len() >= 4);
+    // Keep playing past the 2 s in which a connect shares the last start.
+    let began = std::time::Instant::now();
+    first.play(PATIENCE, POLL, |_| {
+        began.elapsed() > Duration::from_millis(2100)
+    });
+    let mut second = Player::connect(proxy.addr, &id);
+    assert_eq!(
+        stat(&engine, "starts"),
+        2,
+        "the second connect refreshed the session"
+    );
+    engine.json(&format!("/sim/expire?id={id}"));
+    let goal = first.segments.keys().last().unwrap() + 8;
+    for player in [&mut first, &mut second] {
+        player.play(PATIENCE, POLL, |p| {
+            p.segments.keys().last().is_some_and(|s| *s >= goal)
+        });
+    }
+    assert!(
+        first
+            .statuses
+            .iter()
+            .chain(&second.statuses)
+            .all(|s| *s == 200),
+        "{:?} {:?}",
+        first.statuses,
+        second.statuses
+    );
+    assert_contiguous(&first);
+    assert_eq!(
+        proxy.json("/status")["channels"].as_array().unwrap().len(),
+        1,
+        "one channel for both"
+    );
+}
+
+#[test]
+fn playback_heals_itself_after_a_supersede_with_no_new_client() {
+    let engine = sim(&[]);
+    let proxy = acebox(engine.addr, &[]);
+    let id = content(2);
+    let mut player = Player::connect(proxy.addr, &id);
+    player.play(PATIENCE, POLL, |p| p.segments.len() >= 3);
+    let starts = stat(&engine, "starts");
+    engine.json(&format!("/sim/supersede?id={id}"));
+    let goal = player.segments.keys().last().unwrap() + 10;
+    player.play(PATIENCE, POLL, |p| {
+        p.segments.keys().last().is_some_and(|s| *s >= goal)
+    });
+    assert!(stat(&engine, "playlist_403") >= 1, "acebox met the 403");
+    assert_eq!(
+        stat(&engine, "starts"),
+        starts + 1,
+        "and restarted its session once"
+    );
+    assert!(
+        player.statuses.iter().all(|s| *s == 200),
+        "{:?}",
+        player.statuses
+    );
+    assert_contiguous(&player);
+}
+
+#[test]
+fn playback_heals_itself_after_an_engine_restart() {
+    let engine = sim(&[]);
+    let proxy = acebox(engine.addr, &[]);
+    let id = content(3);
+    let mut player = Player::connect(proxy.addr, &id);
+    player.play(PATIENCE, POLL, |p| p.segments.len() >= 3);
+    let addr = engine.kill();
+    // While the engine is down, the player still gets its playlist from the ring.
+    for _ in 0..3 {
+        player.poll();
+    }
+    let engine = sim_at(addr, &[]);
+    let goal = player.segments.keys().last().unwrap() + 5;
+    player.play(PATIENCE, POLL, |p| {
+        p.segments.keys().last().is_some_and(|s| *s >= goal)
+    });
+    assert!(
+        player.statuses.iter().all(|s| *s == 200),
+        "{:?}",
+        player.statuses
+    );
+    assert!(
+        stat(&engine, "starts") >= 1,
+        "a new session on the restarted engine"
+    );
+    assert!(
+        player.discontinuities >= 1,
+        "the restart is marked as a discontinuity"
+    );
+    let seqs: Vec<u64> = player.segments.keys().copied().collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "media sequence continuous: {seqs:?}"
+    );
+}
+
+#[test]
+fn twenty_clients_share_one_fetch_per_segment_and_get_the_same_bytes() {
+    let engine = sim(&[]);
+    let proxy = acebox(engine.addr, &[]);
+    let id = content(4);
+    let start = Arc::new(Barrier::new(20));
+    let players: Vec<_> = (0..20)
+        .map(|_| {
+            let (id, start) = (id.clone(), start.clone());
+            let addr = proxy.addr;
+            std::thread::spawn(move || {
+                start.wait();
+                let mut player = Player::connect(addr, &id);
+                player.play(PATIENCE, POLL, |p| p.segments.len() >= 8);
+                player
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().expect("a player failed"))
+        .collect();
+    for player in &players {
+        assert_contiguous(player);
+        for (seq, bytes) in &player.segments {
+            for other in &players {
+                if let Some(theirs) = other.segments.get(seq) {
+                    assert_eq!(bytes, theirs, "segment {seq} differs between clients");
+                }
+            }
+        }
+    }
+    assert_eq!(stat(&engine, "max_fetches_per_segment"), 1);
+    assert_eq!(
+        stat(&engine, "segment_requests"),
+        stat(&engine, "distinct_segments")
+    );
+    assert_eq!(
+        stat(&engine, "starts"),
+        1,
+        "twenty connects within moments share one start"
+    );
+    let status = proxy.json("/status");
+    assert_eq!(status["channels"][0]["clients"], 20);
+}
+
+#[test]
+fn a_burst_of_new_segments_is_fetched_in_order_without_a_skip() {
+    let engine = sim(&[]);
+    engine.json("/sim/config?burst=5");
+    let proxy = acebox(engine.addr, &[]);
+    let mut player = Player::connect(proxy.addr, &content(5));
+    player.play(PATIENCE, POLL, |p| p.segments.len() >= 16);
+    assert_contiguous(&player);
+    assert_eq!(stat(&engine, "max_fetches_per_segment"), 1);
+}
+
+#[test]
+fn ten_simultaneous_first_requests_make_one_channel_and_one_engine_start() {
+    let engine = sim(&[]);
+    let proxy = acebox(engine.addr, &[]);
+    let id = content(6);
+    let start = Arc::new(Barrier::new(10));
+    let replies: Vec<_> = (0..10)
+        .map(|_| {
+            let (id, start, addr) = (id.clone(), start.clone(), proxy.addr);
+            std::thread::spawn(move || {
+                start.wait();
+                get(addr, &format!("/ace/manifest.m3u8?id={id}"))
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    assert!(replies.iter().all(|r| r.status == 302), "{replies:?}");
+    let mut locations: Vec<_> = replies
+        .iter()
+        .map(|r| r.header("location").unwrap().to_owned())
+        .collect();
+    locations.sort();
+    locations.dedup();
+    assert_eq!(locations.len(), 10, "ten clients, ten playlist URLs");
+    assert_eq!(stat(&engine, "starts"), 1);
+    let status = proxy.json("/status");
+    assert_eq!(status["channels"].as_array().unwrap().len(), 1);
+    assert_eq!(status["channels"][0]["clients"], 10);
+    assert_eq!(status["channels"][0]["engine_starts"], 1);
+}
+
+#[test]
+fn a_player_polling_its_playlist_never_starts_a_session() {
+    let engine = sim(&[]);
+    let proxy = acebox(engine.addr, &[]);
+    let mut player = Player::connect(proxy.addr, &content(7));
+    player.play(PATIENCE, POLL, |p| p.statuses.len() >= 15);
+    assert_eq!(stat(&engine, "starts"), 1, "polls are polls, not connects");
+    let ms = &player.media_sequences;
+    assert!(
+        ms.windows(2).all(|w| w[0] <= w[1]),
+        "media sequence never goes back: {ms:?}"
+    );
+}
+
+#[test]
+fn an_idle_channel_is_stopped_once_and_a_client_back_within_grace_keeps_it() {
+    let engine = sim(&[]);
+    let proxy = acebox(engine.addr, &["--idle-timeout", "2"]);
+    let id = content(8);
+    let mut player = Player::connect(proxy.addr, &id);
+    player.play(PATIENCE, POLL, |p| p.segments.len() >= 2);
+    // Away for half the idle timeout, then back: the channel is still there.
+    std::thread::sleep(Duration::from_millis(1000));
+    player.play(PATIENCE, POLL, |p| p.segments.len() >= 6);
+    assert_eq!(stat(&engine, "stops"), 0);
+    assert_eq!(stat(&engine, "starts"), 1);
+    assert_contiguous(&player);
+    // Gone for good: one stop, and the channel is forgotten.
+    wait_for(PATIENCE, "the idle stop", || {
+        (stat(&engine, "stops") == 1).then_some(())
+    });
+    assert!(
+        proxy.json("/status")["channels"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        get(proxy.addr, &format!("/ace/c/{id}/0000000000000001/1.ts")).status,
+        404
+    );
+    assert_eq!(stat(&engine, "stops"), 1, "stopped once");
+}
+
+#[test]
+fn a_client_waiting_for_its_first_segments_is_not_idle() {
+    let engine = sim(&["--prebuffer-ms", "3000", "--start-timeout-ms", "10000"]);
+    let proxy = acebox(engine.addr, &["--idle-timeout", "1"]);
+    let mut player = Player::connect(proxy.addr, &content(9));
+    // The first poll blocks through 3 s of prebuffering, three times the idle timeout.
+    player.poll();
+    assert_eq!(player.statuses, [200]);
+    assert!(!player.segments.is_empty());
+    assert_eq!(stat(&engine, "stops"), 0);
+}
+
+#[test]
+fn the_playlist_is_rewritten_onto_acebox_and_off_host_lines_are_dropped() {
+    let engine = sim(&[]);
+    engine.json("/sim/config?off_host=1");
+    let proxy = acebox(engine.addr, &[]);
+    let mut player = Player::connect(proxy.addr, &content(10));
+    player.play(PATIENCE, POLL, |p| p.segments.len() >= 5);
+    let playlist = get(proxy.addr, &player.playlist).text();
+    assert!(
+        !playlist.contains("127.0.0.2") && !playlist.contains(&engine.addr.to_string()),
+        "{playlist}"
+    );
+    assert!(playlist.contains("#EXT-X-TARGETDURATION:1\n"), "{playlist}");
+    assert!(playlist.contains("#EXTINF:0.200000,\n"), "{playlist}");
+    drop(proxy);
+}
+
+#[test]
+fn engine_options_pass_through_to_the_engine_encoded() {
+    let engine = sim(&[]);
+    let proxy = acebox(engine.addr, &[]);
+    let id = content(11);
+    let reply = get(
+        proxy.addr,
+        &format!("/ace/manifest.m3u8?id={id}&preferred_audio_language=rus&transcode_audio=1&pid=x"),
+    );
+    assert_eq!(reply.status, 302);
+    let sessions = engine.json("/sim/stats")["sessions"].clone();
+    assert_eq!(
+        sessions[0]["pid"],
+        format!("acebox-{id}"),
+        "acebox's own player id, not the client's"
+    );
+}
