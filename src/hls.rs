@@ -25,6 +25,8 @@ const START_SEGMENTS: usize = 3;
 /// Poll the engine's playlist at least this often, and not more than `MIN_POLL`.
 const MAX_POLL: Duration = Duration::from_secs(2);
 const MIN_POLL: Duration = Duration::from_millis(50);
+/// The longest EXTINF taken as true; the engine's are about 4 to 6 s.
+const MAX_SEGMENT_SECS: f32 = 3600.0;
 /// Waits between failed polls grow from the first to the last.
 const BACKOFF: [Duration; 5] = [
     Duration::from_millis(250),
@@ -53,17 +55,22 @@ pub fn parse_upstream(
 ) -> Result<(Vec<Upstream>, u64), EngineError> {
     let playlist = m3u8_rs::parse_media_playlist_res(body)
         .map_err(|_| EngineError::BadAnswer("the playlist is not an HLS media playlist".into()))?;
-    let segments = playlist
-        .segments
-        .iter()
-        .zip(playlist.media_sequence..)
-        .map(|(s, seq)| Upstream {
-            seq,
+    let bad = |what: &str| EngineError::BadAnswer(format!("the playlist has {what}"));
+    let mut segments = Vec::with_capacity(playlist.segments.len());
+    for (i, s) in (0u64..).zip(&playlist.segments) {
+        if !(s.duration > 0.0 && s.duration <= MAX_SEGMENT_SECS) {
+            return Err(bad("a segment duration that is not a number of seconds"));
+        }
+        segments.push(Upstream {
+            seq: playlist
+                .media_sequence
+                .checked_add(i)
+                .ok_or_else(|| bad("a media sequence past its end"))?,
             path: engine_path(&s.uri, authority, base),
             duration: s.duration,
             discontinuity: s.discontinuity,
-        })
-        .collect();
+        });
+    }
     Ok((segments, playlist.target_duration))
 }
 
@@ -99,13 +106,13 @@ pub fn plan(last: Option<u64>, listed: &[Upstream]) -> (usize, bool) {
         // The numbering went back: the engine restarted the stream.
         Some(last) if newest < last => (from_edge, true),
         // Segments went by unseen (a long outage): take all that are left, after a break.
-        Some(last) if first > last + 1 => (0, true),
-        Some(last) => (
-            usize::try_from(last + 1 - first)
-                .unwrap_or(listed.len())
-                .min(listed.len()),
-            false,
-        ),
+        Some(last) if first > last.saturating_add(1) => (0, true),
+        // The next one is listed: start right after the last stored.
+        Some(last) if first > last => (0, false),
+        Some(last) => {
+            let stored = usize::try_from(last - first).map_or(listed.len(), |i| i + 1);
+            (stored.min(listed.len()), false)
+        }
     }
 }
 
@@ -265,7 +272,8 @@ mod tests {
     use super::*;
 
     fn listed(first: u64, n: u64) -> Vec<Upstream> {
-        (first..first + n)
+        (0..n)
+            .map(|i| first + i)
             .map(|seq| Upstream {
                 seq,
                 path: Some(format!("/ace/c/x/{seq}.ts")),
@@ -292,6 +300,12 @@ mod tests {
         // Numbering went back: the engine restarted.
         assert_eq!(plan(Some(500), &listed(0, 4)), (1, true));
         assert_eq!(plan(Some(3), &[]), (0, false));
+        assert_eq!(plan(Some(u64::MAX), &listed(u64::MAX - 1, 2)), (2, false));
+        assert_eq!(
+            plan(Some(u64::MAX - 1), &listed(u64::MAX - 1, 2)),
+            (1, false),
+            "no overflow"
+        );
     }
 
     #[test]
@@ -317,6 +331,18 @@ mod tests {
         assert!(segs[2].discontinuity);
         assert_eq!(segs[3].path, None, "another scheme");
         assert!(parse_upstream(b"<html>", "h:1", "/").is_err());
+        for hostile in [
+            "#EXTM3U\n#EXT-X-TARGETDURATION:7\n#EXTINF:inf,\n/a.ts\n",
+            "#EXTM3U\n#EXT-X-TARGETDURATION:7\n#EXTINF:NaN,\n/a.ts\n",
+            "#EXTM3U\n#EXT-X-TARGETDURATION:7\n#EXTINF:-4,\n/a.ts\n",
+            "#EXTM3U\n#EXT-X-TARGETDURATION:7\n#EXT-X-MEDIA-SEQUENCE:18446744073709551615\n\
+#EXTINF:4,\n/a.ts\n#EXTINF:4,\n/b.ts\n",
+        ] {
+            assert!(
+                parse_upstream(hostile.as_bytes(), "h:1", "/").is_err(),
+                "{hostile}"
+            );
+        }
     }
 
     #[test]
