@@ -1,26 +1,32 @@
 //! The engine's HTTP API as a proxy meets it: starts (`/ace/getstream`, `/ace/manifest.m3u8`),
-//! playlists, segments, stat, command and the version probe.
+//! playlists, segments, the MPEG-TS redirect and stream (`/ace/r/`, `/content/`), stat, command
+//! and the version probe.
 //!
 //! This module owns turning one request into one answer, including the waits the real engine
-//! makes (the fail delay, a playlist blocking while its content prebuffers). It never keeps state
-//! of its own (that is `engine`) and never holds the engine lock across a wait.
+//! makes (the fail delay, a playlist or TS redirect blocking while its content prebuffers). It
+//! never keeps state of its own (that is `engine`), never paces a stream (that is `stream`) and
+//! never holds the engine lock across a wait.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use acebox::http::{Body, query_param, respond};
 use async_io::Timer;
-use hyper::header::{HeaderValue, LOCATION};
+use hyper::header::{CONTENT_TYPE, HeaderValue, LOCATION};
 use hyper::{Response, StatusCode};
 
-use crate::engine::{Playlist, Started, Starter};
+use crate::engine::{Playlist, Started, Starter, TsOpen, TsStart};
 use crate::json::{self, StartUrls};
 use crate::playlist::{self, Shape};
-use crate::{Call, Sim, ids};
+use crate::{Call, Sim, ids, stream};
 
 /// The redirect-mode answer for no or an unloadable selector.
 const COULD_NOT_FIND: &str = "Internal Server Error, couldn't find resource";
 const MPEGURL: &str = "application/vnd.apple.mpegurl";
+const MPEG_TS: &str = "video/mp2t";
+/// The length of the broken answer a second reader of one session gets: not whole packets.
+const CORRUPT_BYTES: usize = 1000;
 
 /// Which start endpoint was called: it decides the playback URL.
 #[derive(Clone, Copy)]
@@ -30,12 +36,15 @@ enum Output {
 }
 
 /// Answers one request outside `/sim/`.
-pub async fn handle(sim: &Sim, call: &Call) -> Response<Body> {
+pub async fn handle(sim: &Arc<Sim>, call: &Call) -> Response<Body> {
     match call.path.as_str() {
         "/ace/manifest.m3u8" => start(sim, call, Output::Hls).await,
         "/ace/getstream" => start(sim, call, Output::Ts).await,
         "/webui/api/service" => version(&call.query),
-        path => session_path(sim, call, path).await,
+        path => match path.strip_prefix("/content/") {
+            Some(rest) => content(sim, rest),
+            None => session_path(sim, call, path).await,
+        },
     }
 }
 
@@ -53,7 +62,7 @@ async fn session_path(sim: &Sim, call: &Call, path: &str) -> Response<Body> {
         },
         Some(["stat", infohash, token]) => stat(sim, &call.query, infohash, token),
         Some(["cmd", infohash, token]) => command(sim, &call.query, infohash, token),
-        Some(["r", _, _]) => text(StatusCode::NOT_IMPLEMENTED, "Not Implemented"),
+        Some(["r", infohash, token]) => ts_redirect(sim, call, infohash, token).await,
         _ => not_found(),
     }
 }
@@ -199,11 +208,65 @@ async fn wait_for_playlist(
     }
 }
 
+/// `/ace/r/<infohash>/<token>`: like a playlist, blocks while the content prebuffers, then
+/// redirects to a fresh `/content/` path of the session.
+async fn ts_redirect(sim: &Sim, call: &Call, infohash: &str, token: &str) -> Response<Body> {
+    let deadline = Instant::now() + sim.start_timeout;
+    sim.engine().begin_ts();
+    loop {
+        let now = Instant::now();
+        let answer = sim.engine().start_ts(infohash, token, now);
+        match answer {
+            TsStart::Unknown => {
+                return text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "unknown playback session",
+                );
+            }
+            TsStart::Forbidden => return text(StatusCode::FORBIDDEN, "Forbidden"),
+            TsStart::Prebuffering { .. } if now >= deadline => {
+                return text(StatusCode::INTERNAL_SERVER_ERROR, "start timeout");
+            }
+            TsStart::Prebuffering { until } => {
+                Timer::at(until.min(deadline)).await;
+            }
+            TsStart::Ready { path } => {
+                return redirect(&format!("http://{}/content/{infohash}/{path}", call.host));
+            }
+        }
+    }
+}
+
+/// `/content/<infohash>/<path>`: the live stream, a broken answer for a second reader of the
+/// same session, or 404.
+fn content(sim: &Arc<Sim>, rest: &str) -> Response<Body> {
+    let Some((infohash, path)) = rest.split_once('/') else {
+        return not_found();
+    };
+    let align = |p| sim.media.ts_align(p);
+    let opened = sim.engine().open_ts(infohash, path, align, Instant::now());
+    match opened {
+        TsOpen::NotFound => not_found(),
+        TsOpen::Corrupt => {
+            eprintln!("acebox-sim: ts stream {path}: another reader is open, answering garbage");
+            respond(StatusCode::OK, MPEG_TS, vec![0u8; CORRUPT_BYTES])
+        }
+        TsOpen::Stream(reader) => {
+            eprintln!("acebox-sim: ts stream {path} of {infohash} opened");
+            let mut response = Response::new(stream::body(sim.clone(), reader));
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(MPEG_TS));
+            response
+        }
+    }
+}
+
 /// `/ace/c/<infohash>/<n>.ts`.
 fn segment(sim: &Sim, infohash: &str, n: u64) -> Response<Body> {
     let available = sim.engine().segment(infohash, n, Instant::now());
     if available {
-        respond(StatusCode::OK, "video/mp2t", sim.media.segment(infohash, n))
+        respond(StatusCode::OK, MPEG_TS, sim.media.segment(infohash, n))
     } else {
         not_found()
     }

@@ -18,7 +18,11 @@ usage: acebox-sim [options]
   --start-timeout-ms N     longest a playlist request blocks while prebuffering (default 7000)
   --fail-delay-ms N        wait before answering that a content failed to load (default 0)
   --idle-ms N              a session without player activity for this long expires (default 60000)
-  --media-dir DIR          serve seg0.ts, seg1.ts, ... from DIR instead of synthetic segments
+  --media-dir DIR          serve seg0.ts, seg1.ts, ... from DIR instead of synthetic segments;
+                           the MPEG-TS stream loops over them
+  --ts-bitrate N           pace of the MPEG-TS stream in bits per second (default 2000000)
+  --ts-burst-bytes N       cached bytes a new TS reader gets at once, in whole packets
+                           (default 4000000)
   --no-json                refuse format=json with 403, like engines that gate the JSON API
   --rotate-tokens          give every start a new playlist token (the old one answers 403)
   --help                   print this text
@@ -39,6 +43,8 @@ pub struct Config {
     pub fail_delay_ms: u64,
     pub idle_ms: u64,
     pub media_dir: Option<PathBuf>,
+    pub ts_bitrate: u64,
+    pub ts_burst_bytes: u64,
     pub json: bool,
     pub rotate_tokens: bool,
 }
@@ -55,6 +61,8 @@ impl Default for Config {
             fail_delay_ms: 0,
             idle_ms: 60_000,
             media_dir: None,
+            ts_bitrate: 2_000_000,
+            ts_burst_bytes: 4_000_000,
             json: true,
             rotate_tokens: false,
         }
@@ -111,6 +119,8 @@ fn set(config: &mut Config, flag: &str, value: &str) -> Result<(), String> {
         "--idle-ms" => config.idle_ms = number(flag, value, 1)?,
         "--media-dir" if !value.is_empty() => config.media_dir = Some(PathBuf::from(value)),
         "--media-dir" => return Err("--media-dir needs a directory".to_owned()),
+        "--ts-bitrate" => config.ts_bitrate = number(flag, value, 1)?,
+        "--ts-burst-bytes" => config.ts_burst_bytes = number(flag, value, 0)?,
         "--help" | "-h" | "--no-json" | "--rotate-tokens" => {
             return Err(format!("{flag} takes no value"));
         }
@@ -150,6 +160,7 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:6878");
         assert_eq!(c.segment_bytes, 96_256);
         assert!(c.json && !c.rotate_tokens && c.media_dir.is_none());
+        assert_eq!((c.ts_bitrate, c.ts_burst_bytes), (2_000_000, 4_000_000));
     }
 
     #[test]
@@ -171,6 +182,9 @@ mod tests {
             "900",
             "--media-dir",
             "/tmp/m",
+            "--ts-bitrate=1000000",
+            "--ts-burst-bytes",
+            "0",
             "--no-json",
             "--rotate-tokens",
         ]) else {
@@ -181,6 +195,7 @@ mod tests {
         assert_eq!((c.prebuffer_ms, c.start_timeout_ms), (1000, 300));
         assert_eq!((c.fail_delay_ms, c.idle_ms), (50, 900));
         assert_eq!(c.media_dir, Some(PathBuf::from("/tmp/m")));
+        assert_eq!((c.ts_bitrate, c.ts_burst_bytes), (1_000_000, 0));
         assert!(!c.json && c.rotate_tokens);
     }
 
@@ -200,6 +215,10 @@ mod tests {
             &["--window", "many"],
             &["--idle-ms"],
             &["--media-dir", ""],
+            &["--ts-bitrate", "0"],
+            &["--ts-bitrate", "2M"],
+            &["--ts-burst-bytes", "-1"],
+            &["--ts-burst-bytes"],
             &["--frobnicate"],
             &["--no-json=1"],
         ] {

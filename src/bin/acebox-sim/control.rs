@@ -38,7 +38,7 @@ pub fn handle(sim: &Sim, name: &str, query: &str) -> Response<Body> {
         }
         "config" => match knobs(query) {
             Ok(change) => {
-                sim.engine().configure(change);
+                sim.engine().configure(change, now);
                 json_ok(json::CONTROL_OK)
             }
             Err(message) => json_error(StatusCode::BAD_REQUEST, &message),
@@ -73,6 +73,7 @@ pub fn knobs(query: &str) -> Result<KnobChange, String> {
             "count" => count = Some(whole(&name, &value, 0)?),
             "fail_id" if !value.is_empty() => change.fail_ids.push(ids::content_key(&value)),
             "prebuffer_ms" => change.prebuffer_ms = Some(whole(&name, &value, 0)?),
+            "ts_stall_ms" => change.ts_stall_ms = Some(whole(&name, &value, 0)?),
             _ => return Err(format!("unknown knob or empty value: {name}={value}")),
         }
     }
@@ -119,7 +120,7 @@ mod tests {
     #[test]
     fn knobs_read_every_setting() {
         let change = knobs(
-            "burst=3&off_host=1&playlist_status=503&count=2&fail_id=ABCDEFABCDEFABCDEFABCDEFABCDEFABCDEFABCD&prebuffer_ms=900",
+            "burst=3&off_host=1&playlist_status=503&count=2&fail_id=ABCDEFABCDEFABCDEFABCDEFABCDEFABCDEFABCD&prebuffer_ms=900&ts_stall_ms=3000",
         )
         .unwrap();
         assert_eq!(
@@ -130,6 +131,7 @@ mod tests {
                 playlist_status: Some((503, 2)),
                 fail_ids: vec!["abcdefabcdefabcdefabcdefabcdefabcdefabcd".to_owned()],
                 prebuffer_ms: Some(900),
+                ts_stall_ms: Some(3000),
             }
         );
         assert_eq!(
@@ -150,6 +152,7 @@ mod tests {
             "count=2",
             "fail_id=",
             "prebuffer_ms=-1",
+            "ts_stall_ms=",
         ] {
             assert!(knobs(bad).is_err(), "{bad} must be refused");
         }

@@ -1,18 +1,24 @@
 //! The simulated engine's state: one live clock per content, one session per player id, the
-//! runtime knobs tests turn, and the counters they read back.
+//! MPEG-TS paths and open streams of those sessions, the runtime knobs tests turn, and the
+//! counters they read back.
 //!
 //! This module owns what every request means at a given instant, which callers pass in. It never
 //! touches sockets, never waits and never formats an HTTP answer: it says "wait until then" and
 //! the caller does the waiting.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::ids;
+use crate::config::TS_PACKET;
 use crate::playlist::{self, Window};
+use crate::{ids, ts};
 
 /// The player id `/sim/supersede` starts under.
 pub const INTRUDER: &str = "sim-intruder";
+/// The most packets one step of a TS stream hands out, so that a burst is sent in pieces and a
+/// stream notices its session's end between them.
+const TS_STEP_PACKETS: u64 = 256;
 
 /// What the command line fixes about the engine.
 #[derive(Clone, Debug)]
@@ -23,6 +29,10 @@ pub struct Settings {
     pub prebuffer_ms: u64,
     pub idle_ms: u64,
     pub rotate_tokens: bool,
+    /// The pace of a content's TS stream.
+    pub ts_bitrate: u64,
+    /// How many packets before the live one a new TS reader gets at once.
+    pub ts_burst_packets: u64,
 }
 
 /// Where a session stands.
@@ -69,6 +79,65 @@ pub struct Session {
     last_activity: Instant,
 }
 
+/// The session a `/content/` path or stream belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Owner {
+    pid: String,
+    session_id: String,
+    infohash: String,
+}
+
+/// What `/ace/r/<infohash>/<token>` gets.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TsStart {
+    /// No such session, or it was stopped: 500.
+    Unknown,
+    /// Superseded, expired or an old rotated token: 403.
+    Forbidden,
+    /// The content has no packet yet; ask again at this instant.
+    Prebuffering { until: Instant },
+    /// Redirect to `/content/<infohash>/<path>`.
+    Ready { path: String },
+}
+
+/// What `/content/<infohash>/<path>` gets.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TsOpen {
+    /// An unknown path, or its session has ended: 404.
+    NotFound,
+    /// Another stream of the same session is open: a broken answer.
+    Corrupt,
+    Stream(TsReader),
+}
+
+/// One open TS stream: whose it is and the next packet it sends. Hand it back to
+/// [`Engine::close_ts`] when the stream ends.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TsReader {
+    owner: Owner,
+    pub path: String,
+    next: u64,
+}
+
+/// What a TS stream does next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TsStep {
+    /// Its session has ended: end the body.
+    End,
+    /// Nothing to send now (no new packet yet, or stalled on purpose): look again shortly.
+    Idle,
+    /// Send these packets.
+    Send(Range<u64>),
+}
+
+/// Why a session-scoped URL is refused.
+enum Refusal {
+    /// 500: no such session, or stopped.
+    Unknown,
+    /// 403: superseded, expired or an old rotated token.
+    Forbidden,
+}
+
 /// What a start produced.
 #[derive(Debug)]
 pub struct Started {
@@ -97,6 +166,16 @@ pub struct Counters {
     pub playlist_403: u64,
     pub playlist_500: u64,
     pub segment_requests: u64,
+    /// `/ace/r/` requests.
+    pub ts_requests: u64,
+    /// `/content/` streams started (200 with a live body).
+    pub ts_streams: u64,
+    /// The most `/content/` streams one session had at once, the corrupt one included.
+    pub ts_max_concurrent_per_session: u64,
+    /// `/content/` requests answered with a broken body because the session had a reader.
+    pub ts_corrupt: u64,
+    /// Bytes handed to TS streams.
+    pub ts_bytes: u64,
 }
 
 /// A change of runtime knobs from `/sim/config`; `None` leaves a knob as it is.
@@ -108,6 +187,8 @@ pub struct KnobChange {
     pub playlist_status: Option<(u16, u64)>,
     pub fail_ids: Vec<String>,
     pub prebuffer_ms: Option<u64>,
+    /// TS streams, open or opened in this window, send nothing for this many ms from now.
+    pub ts_stall_ms: Option<u64>,
 }
 
 /// What a playlist poll gets.
@@ -142,6 +223,8 @@ pub struct Snapshot {
     pub counters: Counters,
     pub distinct_segments: usize,
     pub max_fetches_per_segment: u64,
+    /// TS streams open now.
+    pub ts_open: u64,
     pub sessions: Vec<Session>,
 }
 
@@ -159,6 +242,11 @@ pub struct Engine {
     serial: u64,
     counters: Counters,
     fetches: HashMap<(String, u64), u64>,
+    /// `/content/` paths handed out, by path.
+    ts_paths: HashMap<String, Owner>,
+    /// Open TS streams, by playback session id; a session with one never idles out.
+    open_streams: HashMap<String, u64>,
+    ts_stall_until: Option<Instant>,
 }
 
 impl Engine {
@@ -178,6 +266,9 @@ impl Engine {
             serial: 0,
             counters: Counters::default(),
             fetches: HashMap::new(),
+            ts_paths: HashMap::new(),
+            open_streams: HashMap::new(),
+            ts_stall_until: None,
         }
     }
 
@@ -268,18 +359,8 @@ impl Engine {
 
     /// A playlist poll for the session at `infohash`/`token`; counts as player activity.
     pub fn playlist(&mut self, infohash: &str, token: &str, now: Instant) -> Playlist {
-        self.expire_idle(now);
-        let Some(session) = self.find_mut(infohash, token) else {
-            return if self.retired_tokens.contains(token) {
-                Playlist::Forbidden
-            } else {
-                Playlist::Unknown
-            };
-        };
-        match session.state {
-            State::Stopped => return Playlist::Unknown,
-            State::Superseded | State::Expired => return Playlist::Forbidden,
-            State::Live => session.last_activity = now,
+        if let Err(refusal) = self.admit(infohash, token, now) {
+            return refusal.into();
         }
         let Some(clock) = self.clocks.get(infohash) else {
             return Playlist::Unknown;
@@ -331,6 +412,108 @@ impl Engine {
         Some(clock.stat(&self.settings, self.burst, now))
     }
 
+    /// Counts a `/ace/r/` request.
+    pub fn begin_ts(&mut self) {
+        self.counters.ts_requests += 1;
+    }
+
+    /// A `/ace/r/` request for the session at `infohash`/`token`; counts as player activity.
+    /// Once the content has packets, hands out a fresh `/content/` path of that session.
+    pub fn start_ts(&mut self, infohash: &str, token: &str, now: Instant) -> TsStart {
+        let owner = match self.admit(infohash, token, now) {
+            Ok(owner) => owner,
+            Err(refusal) => return refusal.into(),
+        };
+        let Some(clock) = self.clocks.get(infohash) else {
+            return TsStart::Unknown;
+        };
+        if clock.ts_packets(self.settings.ts_bitrate, now) == 0 {
+            return TsStart::Prebuffering {
+                until: clock.live_at(),
+            };
+        }
+        self.serial += 1;
+        let path = ids::content_path(self.seed, self.serial);
+        let sessions = &self.sessions;
+        self.ts_paths.retain(|_, o| is_current(sessions, o));
+        self.ts_paths.insert(path.clone(), owner);
+        TsStart::Ready { path }
+    }
+
+    /// A `/content/<infohash>/<path>` request: a stream from the burst's first packet moved by
+    /// `align`, unless the path is unknown, its session has ended, or the session already has a
+    /// stream open.
+    pub fn open_ts(
+        &mut self,
+        infohash: &str,
+        path: &str,
+        align: impl FnOnce(u64) -> u64,
+        now: Instant,
+    ) -> TsOpen {
+        self.expire_idle(now);
+        let owner = self.ts_paths.get(path).filter(|o| o.infohash == infohash);
+        let Some(owner) = owner.filter(|o| is_current(&self.sessions, o)).cloned() else {
+            return TsOpen::NotFound;
+        };
+        let Some(clock) = self.clocks.get(infohash) else {
+            return TsOpen::NotFound;
+        };
+        let live = clock.ts_packets(self.settings.ts_bitrate, now);
+        let open = self
+            .open_streams
+            .entry(owner.session_id.clone())
+            .or_default();
+        *open += 1;
+        let c = &mut self.counters;
+        c.ts_max_concurrent_per_session = c.ts_max_concurrent_per_session.max(*open);
+        if *open > 1 {
+            *open -= 1;
+            c.ts_corrupt += 1;
+            return TsOpen::Corrupt;
+        }
+        c.ts_streams += 1;
+        self.touch(&owner, now);
+        let burst = self.settings.ts_burst_packets;
+        TsOpen::Stream(TsReader {
+            owner,
+            path: path.to_owned(),
+            next: align(live.saturating_sub(1).saturating_sub(burst)),
+        })
+    }
+
+    /// The next step of an open stream; packets it is told to send count as sent.
+    pub fn step_ts(&mut self, reader: &mut TsReader, now: Instant) -> TsStep {
+        if !is_current(&self.sessions, &reader.owner) {
+            return TsStep::End;
+        }
+        if self.ts_stall_until.is_some_and(|until| now < until) {
+            return TsStep::Idle;
+        }
+        let Some(clock) = self.clocks.get(&reader.owner.infohash) else {
+            return TsStep::End;
+        };
+        let live = clock.ts_packets(self.settings.ts_bitrate, now);
+        if reader.next >= live {
+            return TsStep::Idle;
+        }
+        let packets = reader.next..live.min(reader.next + TS_STEP_PACKETS);
+        reader.next = packets.end;
+        self.counters.ts_bytes += (packets.end - packets.start) * TS_PACKET as u64;
+        TsStep::Send(packets)
+    }
+
+    /// A stream has ended; its session's idle time starts now.
+    pub fn close_ts(&mut self, reader: &TsReader, now: Instant) {
+        let id = &reader.owner.session_id;
+        if let Some(open) = self.open_streams.get_mut(id) {
+            *open -= 1;
+            if *open == 0 {
+                self.open_streams.remove(id);
+            }
+        }
+        self.touch(&reader.owner, now);
+    }
+
     /// Stops a live session; `false` when there is none at `infohash`/`token`.
     pub fn stop(&mut self, infohash: &str, token: &str, now: Instant) -> bool {
         self.expire_idle(now);
@@ -362,11 +545,12 @@ impl Engine {
         self.sessions.clear();
         self.clocks.clear();
         self.retired_tokens.clear();
+        self.ts_paths.clear();
         self.rotation = 0;
     }
 
-    /// Applies `/sim/config` knobs.
-    pub fn configure(&mut self, change: KnobChange) {
+    /// Applies `/sim/config` knobs at `now`.
+    pub fn configure(&mut self, change: KnobChange, now: Instant) {
         if let Some(burst) = change.burst {
             self.burst = burst.max(1);
         }
@@ -380,6 +564,9 @@ impl Engine {
         if let Some(ms) = change.prebuffer_ms {
             self.settings.prebuffer_ms = ms;
         }
+        if let Some(ms) = change.ts_stall_ms {
+            self.ts_stall_until = Some(now + Duration::from_millis(ms));
+        }
     }
 
     /// What `/sim/stats` shows at `now`.
@@ -391,19 +578,56 @@ impl Engine {
             counters: self.counters.clone(),
             distinct_segments: self.fetches.len(),
             max_fetches_per_segment: self.fetches.values().copied().max().unwrap_or(0),
+            ts_open: self.open_streams.values().sum(),
             sessions,
         }
     }
 
-    /// Turns live sessions without player activity for the idle time into expired ones.
+    /// Turns live sessions without player activity for the idle time into expired ones; a
+    /// session with an open TS stream is active.
     fn expire_idle(&mut self, now: Instant) {
         let idle = Duration::from_millis(self.settings.idle_ms);
+        let open = &self.open_streams;
         let live = self
             .sessions
             .values_mut()
-            .filter(|s| s.state == State::Live);
+            .filter(|s| s.state == State::Live && !open.contains_key(&s.session_id));
         for session in live.filter(|s| now.saturating_duration_since(s.last_activity) >= idle) {
             session.state = State::Expired;
+        }
+    }
+
+    /// The live session at `infohash`/`token`, touched as player activity.
+    fn admit(&mut self, infohash: &str, token: &str, now: Instant) -> Result<Owner, Refusal> {
+        self.expire_idle(now);
+        let retired = self.retired_tokens.contains(token);
+        let Some(session) = self.find_mut(infohash, token) else {
+            return Err(if retired {
+                Refusal::Forbidden
+            } else {
+                Refusal::Unknown
+            });
+        };
+        match session.state {
+            State::Stopped => Err(Refusal::Unknown),
+            State::Superseded | State::Expired => Err(Refusal::Forbidden),
+            State::Live => {
+                session.last_activity = now;
+                Ok(Owner {
+                    pid: session.pid.clone(),
+                    session_id: session.session_id.clone(),
+                    infohash: session.infohash.clone(),
+                })
+            }
+        }
+    }
+
+    /// Player activity for `owner`'s session, if it is still the live one.
+    fn touch(&mut self, owner: &Owner, now: Instant) {
+        if is_current(&self.sessions, owner) {
+            if let Some(session) = self.sessions.get_mut(&owner.pid) {
+                session.last_activity = now;
+            }
         }
     }
 
@@ -416,6 +640,31 @@ impl Engine {
     fn find_live_mut(&mut self, infohash: &str, token: &str) -> Option<&mut Session> {
         self.find_mut(infohash, token)
             .filter(|s| s.state == State::Live)
+    }
+}
+
+/// Whether `owner`'s session is still its player's live session (not replaced, not ended).
+fn is_current(sessions: &HashMap<String, Session>, owner: &Owner) -> bool {
+    sessions
+        .get(&owner.pid)
+        .is_some_and(|s| s.session_id == owner.session_id && s.state == State::Live)
+}
+
+impl From<Refusal> for Playlist {
+    fn from(refusal: Refusal) -> Playlist {
+        match refusal {
+            Refusal::Unknown => Playlist::Unknown,
+            Refusal::Forbidden => Playlist::Forbidden,
+        }
+    }
+}
+
+impl From<Refusal> for TsStart {
+    fn from(refusal: Refusal) -> TsStart {
+        match refusal {
+            Refusal::Unknown => TsStart::Unknown,
+            Refusal::Forbidden => TsStart::Forbidden,
+        }
     }
 }
 
@@ -436,6 +685,19 @@ impl Clock {
         let elapsed = now.saturating_duration_since(self.start);
         let live = elapsed.saturating_sub(self.prebuffer).as_millis();
         u64::try_from(live / u128::from(segment_ms)).unwrap_or(u64::MAX)
+    }
+
+    /// When the content's first media, and its TS packet 0, exist.
+    fn live_at(&self) -> Instant {
+        self.start + self.prebuffer
+    }
+
+    /// How many TS packets exist at `now`.
+    fn ts_packets(&self, bitrate: u64, now: Instant) -> u64 {
+        match now.checked_duration_since(self.live_at()) {
+            Some(elapsed) => ts::packets_by(elapsed, bitrate),
+            None => 0,
+        }
     }
 
     /// When `media_ms` of media exists.
@@ -482,6 +744,8 @@ mod tests {
             prebuffer_ms: 0,
             idle_ms: 10_000,
             rotate_tokens: false,
+            ts_bitrate: 1504 * 1000,
+            ts_burst_packets: 100,
         }
     }
 
@@ -604,13 +868,17 @@ mod tests {
     fn knobs_change_what_playlists_show() {
         let mut e = Engine::new(settings(), 1);
         let t0 = Instant::now();
-        e.configure(KnobChange {
-            burst: Some(2),
-            off_host: Some(true),
-            playlist_status: Some((503, 2)),
-            fail_ids: vec![A.to_owned()],
-            prebuffer_ms: Some(500),
-        });
+        e.configure(
+            KnobChange {
+                burst: Some(2),
+                off_host: Some(true),
+                playlist_status: Some((503, 2)),
+                fail_ids: vec![A.to_owned()],
+                prebuffer_ms: Some(500),
+                ts_stall_ms: None,
+            },
+            t0,
+        );
         assert!(e.is_failing(A));
         assert_eq!(e.begin_playlist(), Some(503));
         assert_eq!(e.begin_playlist(), Some(503));
@@ -668,5 +936,179 @@ mod tests {
         assert_eq!(late.prebuffer_progress, None);
         assert_eq!(late.downloaded, 3 * 188);
         assert_eq!(late.last_ts - late.first_ts, 3);
+    }
+
+    /// Leaves a stream's first packet where the burst puts it.
+    fn same(p: u64) -> u64 {
+        p
+    }
+
+    /// Starts `A` for `pid` at `t0` and opens its TS stream `at` ms later.
+    fn open(e: &mut Engine, pid: &str, t0: Instant, at: u64) -> (Started, TsReader) {
+        let s = e.start(pid, A, Starter::Json, t0);
+        let TsStart::Ready { path } = e.start_ts(&s.infohash, &s.token, ms(t0, at)) else {
+            panic!("ready")
+        };
+        let TsOpen::Stream(reader) = e.open_ts(&s.infohash, &path, same, ms(t0, at)) else {
+            panic!("a stream")
+        };
+        (s, reader)
+    }
+
+    #[test]
+    fn ts_start_waits_for_the_prebuffer_and_hands_out_fresh_paths() {
+        let mut e = Engine::new(
+            Settings {
+                prebuffer_ms: 1000,
+                ..settings()
+            },
+            1,
+        );
+        let t0 = Instant::now();
+        let s = e.start("p1", A, Starter::Json, t0);
+        assert_eq!(
+            e.start_ts(&s.infohash, &s.token, ms(t0, 400)),
+            TsStart::Prebuffering {
+                until: ms(t0, 1000)
+            }
+        );
+        let TsStart::Ready { path: a } = e.start_ts(&s.infohash, &s.token, ms(t0, 1000)) else {
+            panic!("ready")
+        };
+        let TsStart::Ready { path: b } = e.start_ts(&s.infohash, &s.token, ms(t0, 1000)) else {
+            panic!("ready")
+        };
+        assert_ne!(a, b);
+        assert_eq!(e.open_ts("other", &a, same, ms(t0, 1000)), TsOpen::NotFound);
+        assert_eq!(
+            e.open_ts(&s.infohash, "nope", same, ms(t0, 1000)),
+            TsOpen::NotFound
+        );
+        assert_eq!(
+            e.start_ts(&s.infohash, "nope", ms(t0, 1000)),
+            TsStart::Unknown
+        );
+        e.supersede(A, ms(t0, 1000));
+        assert_eq!(
+            e.start_ts(&s.infohash, &s.token, ms(t0, 1000)),
+            TsStart::Forbidden
+        );
+        assert_eq!(
+            e.open_ts(&s.infohash, &a, same, ms(t0, 1000)),
+            TsOpen::NotFound
+        );
+    }
+
+    #[test]
+    fn a_stream_sends_the_burst_then_keeps_pace() {
+        let mut e = Engine::new(settings(), 1);
+        let t0 = Instant::now();
+        let (_, mut reader) = open(&mut e, "p1", t0, 5000);
+        // 1000 packets a second: packets 0..=5000 exist, the burst is the 100 before the live one.
+        assert_eq!(
+            e.step_ts(&mut reader, ms(t0, 5000)),
+            TsStep::Send(4900..5001)
+        );
+        assert_eq!(e.step_ts(&mut reader, ms(t0, 5000)), TsStep::Idle);
+        assert_eq!(
+            e.step_ts(&mut reader, ms(t0, 5050)),
+            TsStep::Send(5001..5051)
+        );
+        assert_eq!(
+            e.step_ts(&mut reader, ms(t0, 6000)),
+            TsStep::Send(5051..5307)
+        );
+        let snap = e.snapshot(ms(t0, 6000));
+        assert_eq!(snap.counters.ts_bytes, (5307 - 4900) * 188);
+        assert_eq!((snap.counters.ts_streams, snap.ts_open), (1, 1));
+    }
+
+    #[test]
+    fn the_media_may_move_the_first_packet() {
+        let mut e = Engine::new(settings(), 1);
+        let t0 = Instant::now();
+        let s = e.start("p1", A, Starter::Json, t0);
+        let TsStart::Ready { path } = e.start_ts(&s.infohash, &s.token, ms(t0, 5000)) else {
+            panic!("ready")
+        };
+        let to_thousands = |p| p / 1000 * 1000;
+        let TsOpen::Stream(mut reader) = e.open_ts(&s.infohash, &path, to_thousands, ms(t0, 5000))
+        else {
+            panic!("a stream")
+        };
+        assert_eq!(
+            e.step_ts(&mut reader, ms(t0, 5000)),
+            TsStep::Send(4000..4256)
+        );
+    }
+
+    #[test]
+    fn a_second_reader_of_a_session_is_refused_until_the_first_closes() {
+        let mut e = Engine::new(settings(), 1);
+        let t0 = Instant::now();
+        let (s, reader) = open(&mut e, "p1", t0, 0);
+        let TsStart::Ready { path } = e.start_ts(&s.infohash, &s.token, t0) else {
+            panic!("ready")
+        };
+        assert_eq!(e.open_ts(&s.infohash, &path, same, t0), TsOpen::Corrupt);
+        assert_eq!(e.snapshot(t0).ts_open, 1);
+        e.close_ts(&reader, t0);
+        assert_eq!(e.snapshot(t0).ts_open, 0);
+        assert!(matches!(
+            e.open_ts(&s.infohash, &path, same, t0),
+            TsOpen::Stream(_)
+        ));
+        let c = e.snapshot(t0).counters;
+        assert_eq!((c.ts_streams, c.ts_corrupt), (2, 1));
+        assert_eq!(c.ts_max_concurrent_per_session, 2);
+    }
+
+    #[test]
+    fn a_stream_ends_with_its_session() {
+        let t0 = Instant::now();
+        let ended = |act: &dyn Fn(&mut Engine, &Started)| {
+            let mut e = Engine::new(settings(), 1);
+            let (s, mut reader) = open(&mut e, "p1", t0, 0);
+            act(&mut e, &s);
+            e.step_ts(&mut reader, ms(t0, 1)) == TsStep::End
+        };
+        assert!(!ended(&|_, _| {}));
+        assert!(ended(&|e, s| assert!(e.stop(&s.infohash, &s.token, t0))));
+        assert!(ended(&|e, _| {
+            e.supersede(A, t0);
+        }));
+        assert!(ended(&|e, _| assert_eq!(e.expire(A, t0), 1)));
+        assert!(ended(&|e, _| e.restart()));
+        assert!(ended(&|e, _| {
+            e.start("p1", A, Starter::Json, t0);
+        }));
+    }
+
+    #[test]
+    fn an_open_stream_keeps_its_session_alive() {
+        let mut e = Engine::new(settings(), 1);
+        let t0 = Instant::now();
+        let (_, reader) = open(&mut e, "p1", t0, 0);
+        assert_eq!(e.snapshot(ms(t0, 60_000)).sessions[0].state, State::Live);
+        e.close_ts(&reader, ms(t0, 60_000));
+        assert_eq!(e.snapshot(ms(t0, 69_000)).sessions[0].state, State::Live);
+        assert_eq!(e.snapshot(ms(t0, 70_000)).sessions[0].state, State::Expired);
+    }
+
+    #[test]
+    fn a_stall_holds_streams_back_once_without_skipping() {
+        let mut e = Engine::new(settings(), 1);
+        let t0 = Instant::now();
+        let (_, mut reader) = open(&mut e, "p1", t0, 0);
+        assert_eq!(e.step_ts(&mut reader, t0), TsStep::Send(0..1));
+        e.configure(
+            KnobChange {
+                ts_stall_ms: Some(500),
+                ..KnobChange::default()
+            },
+            t0,
+        );
+        assert_eq!(e.step_ts(&mut reader, ms(t0, 499)), TsStep::Idle);
+        assert_eq!(e.step_ts(&mut reader, ms(t0, 500)), TsStep::Send(1..257));
     }
 }

@@ -1,5 +1,5 @@
-//! Names the simulator hands out: content keys, infohashes, playlist tokens and playback session
-//! ids, all as lowercase hex.
+//! Names the simulator hands out: content keys, infohashes, playlist tokens, playback session
+//! ids and the random paths of TS streams, all as lowercase hex.
 //!
 //! This module owns deriving them deterministically from their inputs (and, for session ids, from
 //! a per-process seed). It never keeps state and is no cryptography: the names only have to look
@@ -39,6 +39,11 @@ pub fn token(pid: &str, rotation: Option<u64>) -> String {
 /// A random-looking 40-hex playback session id, distinct for every `serial` under one `seed`.
 pub fn session_id(seed: u64, serial: u64) -> String {
     digest(seed, "session", &serial.to_string(), 40)
+}
+
+/// A random-looking 32-hex `/content/` path, distinct for every `serial` under one `seed`.
+pub fn content_path(seed: u64, serial: u64) -> String {
+    digest(seed, "content", &serial.to_string(), 32)
 }
 
 /// `len` hex digits drawn from a 64-bit FNV-1a hash of (`salt`, `domain`, `input`) stretched by
@@ -108,5 +113,10 @@ mod tests {
         assert!(is_hex40(&a));
         assert_ne!(a, session_id(7, 2));
         assert_ne!(a, session_id(8, 1));
+        let path = content_path(7, 1);
+        assert_eq!(path.len(), 32);
+        assert!(path.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(path, content_path(7, 2));
+        assert_ne!(path, a[..32]);
     }
 }

@@ -80,6 +80,8 @@ pub fn stats(snapshot: &Snapshot) -> String {
         "{{\"starts\": {}, \"json_starts\": {}, \"redirect_starts\": {}, \"stops\": {}, \
          \"playlist_requests\": {}, \"playlist_403\": {}, \"playlist_500\": {}, \
          \"segment_requests\": {}, \"distinct_segments\": {}, \"max_fetches_per_segment\": {}, \
+         \"ts_requests\": {}, \"ts_streams\": {}, \"ts_open\": {}, \
+         \"ts_max_concurrent_per_session\": {}, \"ts_corrupt\": {}, \"ts_bytes\": {}, \
          \"sessions\": [{}]}}",
         c.starts,
         c.json_starts,
@@ -91,6 +93,12 @@ pub fn stats(snapshot: &Snapshot) -> String {
         c.segment_requests,
         snapshot.distinct_segments,
         snapshot.max_fetches_per_segment,
+        c.ts_requests,
+        c.ts_streams,
+        snapshot.ts_open,
+        c.ts_max_concurrent_per_session,
+        c.ts_corrupt,
+        c.ts_bytes,
         sessions.join(", "),
     )
 }
@@ -157,6 +165,8 @@ mod tests {
             prebuffer_ms: 0,
             idle_ms: 1000,
             rotate_tokens: false,
+            ts_bitrate: 1504,
+            ts_burst_packets: 0,
         };
         let mut engine = Engine::new(settings, 1);
         let now = Instant::now();
@@ -170,8 +180,13 @@ mod tests {
             counters: Counters::default(),
             distinct_segments: 0,
             max_fetches_per_segment: 0,
+            ts_open: 3,
             sessions: Vec::<Session>::new(),
         };
-        assert!(stats(&empty).ends_with("\"max_fetches_per_segment\": 0, \"sessions\": []}"));
+        assert!(stats(&empty).ends_with(
+            "\"max_fetches_per_segment\": 0, \"ts_requests\": 0, \"ts_streams\": 0, \
+             \"ts_open\": 3, \"ts_max_concurrent_per_session\": 0, \"ts_corrupt\": 0, \
+             \"ts_bytes\": 0, \"sessions\": []}"
+        ));
     }
 }

@@ -1,6 +1,6 @@
 //! acebox-sim: a stand-in AceStream engine for acebox's tests. It speaks the engine's HTTP API
-//! as described in `engine-api.md` (starts, HLS playlists on a live clock, segments, stat,
-//! command) plus a `/sim/` control API that lets a test supersede, expire, restart and misbehave
+//! as described in `engine-api.md` (starts, HLS playlists on a live clock, segments, the paced
+//! one-reader MPEG-TS stream, stat, command) plus a `/sim/` control API that lets a test supersede, expire, restart and misbehave
 //! on purpose.
 //!
 //! This file owns the command line, binding, the one "listening on" line on stdout and sending
@@ -15,6 +15,8 @@ mod ids;
 mod json;
 mod media;
 mod playlist;
+mod stream;
+mod ts;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -30,8 +32,8 @@ use crate::config::{Command, Config, USAGE};
 use crate::engine::{Engine, Settings};
 use crate::media::Media;
 
-/// Everything a request handler reaches: the engine state behind its lock, the segment bytes and
-/// the fixed options.
+/// Everything a request handler reaches: the engine state behind its lock, the segment and
+/// stream bytes and the fixed options.
 pub struct Sim {
     engine: Mutex<Engine>,
     pub media: Media,
@@ -51,6 +53,8 @@ impl Sim {
             prebuffer_ms: config.prebuffer_ms,
             idle_ms: config.idle_ms,
             rotate_tokens: config.rotate_tokens,
+            ts_bitrate: config.ts_bitrate,
+            ts_burst_packets: config.ts_burst_bytes / config::TS_PACKET as u64,
         };
         Sim {
             engine: Mutex::new(Engine::new(settings, seed())),

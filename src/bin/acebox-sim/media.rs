@@ -1,25 +1,32 @@
-//! The bytes of live segments: synthetic MPEG-TS packets, or real files read from a directory.
+//! The bytes of live segments and of the live MPEG-TS stream: synthetic packets, or real files
+//! read from a directory.
 //!
-//! This module owns what segment `n` of a content contains, which is the same on every fetch. It
-//! never decides whether a segment is available yet (that is `engine`) and reads files only once,
-//! at start-up.
+//! This module owns what segment `n` and TS packet `p` of a content contain, which is the same on
+//! every fetch. It never decides whether a segment or packet is available yet (that is `engine`)
+//! and reads files only once, at start-up.
 
 use std::io;
+use std::ops::Range;
 use std::path::Path;
 
 use bytes::Bytes;
 
 use crate::config::TS_PACKET;
+use crate::ts::{self, SYNC};
 
-/// The MPEG-TS sync byte every packet starts with.
-const SYNC: u8 = 0x47;
-
-/// Where segment bytes come from.
+/// Where segment and stream bytes come from.
 pub enum Media {
-    /// Generated packets of this many bytes (a multiple of 188) per segment.
+    /// Generated packets of this many bytes (a multiple of 188) per segment; the stream is
+    /// [`ts::ts_packet`].
     Synthetic { size: usize },
     /// The files `seg0.ts, seg1.ts, ...`, served in a loop.
-    Files(Vec<Bytes>),
+    Files {
+        segments: Vec<Bytes>,
+        /// The whole packets of every segment, one after the other: the stream loops over them.
+        stream: Bytes,
+        /// The packet of `stream` each segment starts at.
+        starts: Vec<u64>,
+    },
 }
 
 impl Media {
@@ -48,18 +55,75 @@ impl Media {
         if files.is_empty() {
             return Err(format!("media dir {} holds no seg0.ts", dir.display()));
         }
-        Ok(Media::Files(files))
+        Ok(Media::files(files))
+    }
+
+    /// Segments given as bytes; the stream is their whole packets in order.
+    pub fn files(segments: Vec<Bytes>) -> Media {
+        let stream: Vec<u8> = segments
+            .iter()
+            .flat_map(|segment| segment.chunks_exact(TS_PACKET).flatten())
+            .copied()
+            .collect();
+        let starts = segments
+            .iter()
+            .scan(0, |at, segment| {
+                let start = *at;
+                *at += (segment.len() / TS_PACKET) as u64;
+                Some(start)
+            })
+            .collect();
+        Media::Files {
+            segments,
+            stream: Bytes::from(stream),
+            starts,
+        }
     }
 
     /// The bytes of segment `n` of the content with `infohash`.
     pub fn segment(&self, infohash: &str, n: u64) -> Bytes {
         match self {
             Media::Synthetic { size } => Bytes::from(synthetic_segment(*size, infohash, n)),
-            Media::Files(files) => {
-                let count = files.len() as u64;
-                files[(n % count) as usize].clone()
+            Media::Files { segments, .. } => {
+                let count = segments.len() as u64;
+                segments[(n % count) as usize].clone()
             }
         }
+    }
+
+    /// Where a reader whose burst would start at packet `p` starts instead: `p` itself for
+    /// synthetic packets, the start of the segment holding `p` for files, so that a decoder
+    /// begins on the segment's PAT, PMT and keyframe rather than mid-picture.
+    pub fn ts_align(&self, p: u64) -> u64 {
+        let Media::Files { stream, starts, .. } = self else {
+            return p;
+        };
+        let count = (stream.len() / TS_PACKET) as u64;
+        if count == 0 {
+            return p;
+        }
+        let within = p % count;
+        let segment = starts.partition_point(|start| *start <= within);
+        p - within + starts[segment.saturating_sub(1)]
+    }
+
+    /// The stream packets `packets` (global indices), one after the other; empty when the files
+    /// hold no whole packet.
+    pub fn ts_chunk(&self, packets: Range<u64>) -> Bytes {
+        let mut out = Vec::with_capacity(packets.clone().count() * TS_PACKET);
+        match self {
+            Media::Synthetic { .. } => {
+                packets.for_each(|p| out.extend_from_slice(&ts::ts_packet(p)));
+            }
+            Media::Files { stream, .. } => {
+                let count = (stream.len() / TS_PACKET) as u64;
+                let at = |p: u64| (p % count) as usize * TS_PACKET;
+                for start in packets.filter(|_| count > 0).map(at) {
+                    out.extend_from_slice(&stream[start..start + TS_PACKET]);
+                }
+            }
+        }
+        Bytes::from(out)
     }
 }
 
@@ -119,12 +183,46 @@ mod tests {
             panic!("synthetic")
         };
         assert_eq!(size, 188 * 512);
-        let files = Media::Files(vec![
+        let files = Media::files(vec![
             Bytes::from_static(b"\x47a"),
             Bytes::from_static(b"\x47b"),
         ]);
         assert_eq!(files.segment(HASH, 3), Bytes::from_static(b"\x47b"));
         assert_eq!(files.segment(HASH, 4), Bytes::from_static(b"\x47a"));
+    }
+
+    #[test]
+    fn synthetic_stream_chunks_are_consecutive_packets() {
+        let chunk = Media::synthetic(188).ts_chunk(7..10);
+        assert_eq!(chunk.len(), 3 * 188);
+        assert_eq!(&chunk[188..376], &ts::ts_packet(8)[..]);
+    }
+
+    #[test]
+    fn file_stream_loops_over_whole_packets() {
+        let packet = |b: u8| {
+            let mut p = vec![b; 188];
+            p[0] = SYNC;
+            p
+        };
+        let mut first = packet(1);
+        first.extend(packet(2));
+        first.extend([SYNC, 9, 9]);
+        let media = Media::files(vec![Bytes::from(first), Bytes::from(packet(3))]);
+        let chunk = media.ts_chunk(2..5);
+        let marks: Vec<u8> = chunk.chunks(188).map(|p| p[1]).collect();
+        assert_eq!(
+            marks,
+            [3, 1, 2],
+            "the partial packet is left out, the stream loops"
+        );
+        let starts: Vec<u64> = (0..7).map(|p| media.ts_align(p)).collect();
+        assert_eq!(
+            starts,
+            [0, 0, 2, 3, 3, 5, 6],
+            "segments start at packets 0 and 2 of 3"
+        );
+        assert_eq!(Media::synthetic(188).ts_align(7), 7);
     }
 
     #[test]
@@ -135,11 +233,11 @@ mod tests {
         std::fs::write(dir.join("seg0.ts"), b"\x47zero").unwrap();
         std::fs::write(dir.join("seg1.ts"), b"\x47one").unwrap();
         std::fs::write(dir.join("seg3.ts"), b"\x47gap").unwrap();
-        let Ok(Media::Files(files)) = Media::load(&dir) else {
+        let Ok(Media::Files { segments, .. }) = Media::load(&dir) else {
             panic!("two files")
         };
         assert_eq!(
-            files,
+            segments,
             vec![
                 Bytes::from_static(b"\x47zero"),
                 Bytes::from_static(b"\x47one")
