@@ -11,6 +11,8 @@ use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -263,11 +265,17 @@ where
         };
         let handler = handler.clone();
         smol::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
+            let stalled = Stalled::default();
+            let io = FuturesIo::new(StallGuard::new(
+                stream,
+                WRITE_STALL_TIMEOUT,
+                stalled.clone(),
+            ));
+            let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(stalled.clone());
                 let handler = handler.clone();
                 async move { Ok::<_, Infallible>(handler(req, peer).await) }
             });
-            let io = FuturesIo::new(StallGuard::new(stream, WRITE_STALL_TIMEOUT));
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(SmolTimer::new())
                 .header_read_timeout(HEADER_READ_TIMEOUT)
@@ -280,6 +288,18 @@ where
     }
 }
 
+/// Set when the write-stall guard cut a connection off. Every request carries its
+/// connection's flag in its extensions, so a response can tell a dropped client from one that
+/// left.
+#[derive(Clone, Debug, Default)]
+pub struct Stalled(Arc<AtomicBool>);
+
+impl Stalled {
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
 pin_project_lite::pin_project! {
     /// A socket whose writes fail with `TimedOut` once the peer has accepted no byte for `limit`:
     /// a client that stops reading is dropped instead of holding buffers forever.
@@ -287,16 +307,18 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: S,
         limit: Duration,
-        stalled: Option<Timer>,
+        timer: Option<Timer>,
+        stalled: Stalled,
     }
 }
 
 impl<S> StallGuard<S> {
-    pub fn new(inner: S, limit: Duration) -> Self {
+    pub fn new(inner: S, limit: Duration, stalled: Stalled) -> Self {
         StallGuard {
             inner,
             limit,
-            stalled: None,
+            timer: None,
+            stalled,
         }
     }
 }
@@ -312,29 +334,34 @@ impl<S: AsyncRead> AsyncRead for StallGuard<S> {
 }
 
 impl<S: AsyncWrite> StallGuard<S> {
-    /// Turns a pending write into a stall timer, and an expired timer into an error.
-    fn guard<T>(
+    /// Turns a pending write into a stall timer, and an expired timer into an error. Only
+    /// bytes written count as progress: a flush on TCP is always ready and proves nothing.
+    fn guard(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        op: impl FnOnce(Pin<&mut S>, &mut Context<'_>) -> Poll<io::Result<T>>,
-    ) -> Poll<io::Result<T>> {
+        op: impl FnOnce(Pin<&mut S>, &mut Context<'_>) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
         let this = self.project();
         match op(this.inner, cx) {
             Poll::Pending => {
                 let limit = *this.limit;
-                let timer = this.stalled.get_or_insert_with(|| Timer::after(limit));
+                let timer = this.timer.get_or_insert_with(|| Timer::after(limit));
                 match Pin::new(timer).poll(cx) {
-                    Poll::Ready(_) => Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "the peer stopped reading",
-                    ))),
+                    Poll::Ready(_) => {
+                        this.stalled.0.store(true, Ordering::Release);
+                        Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "the peer stopped reading",
+                        )))
+                    }
                     Poll::Pending => Poll::Pending,
                 }
             }
-            ready => {
-                *this.stalled = None;
-                ready
+            Poll::Ready(Ok(written)) if written > 0 => {
+                *this.timer = None;
+                Poll::Ready(Ok(written))
             }
+            ready => ready,
         }
     }
 }
@@ -357,7 +384,7 @@ impl<S: AsyncWrite> AsyncWrite for StallGuard<S> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.guard(cx, |s, cx| s.poll_flush(cx))
+        self.project().inner.poll_flush(cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
