@@ -19,11 +19,17 @@ pub const MAX_SEGMENT_BYTES: usize = 16 * 1024 * 1024;
 /// below `RING_SLOTS`, so a listed segment is still held when a slow player asks for it.
 pub const PLAYLIST_WINDOW: usize = 8;
 
+/// MPEG-TS chunks in one channel's ring: with [`TS_RING_BYTES`], about 30 s of a 4 Mbit/s
+/// stream, so the engine's start-up burst is absorbed and a briefly slow client catches up.
+pub const TS_CHUNKS: usize = 256;
+/// Bytes of MPEG-TS one channel may hold, counting chunks still being sent.
+pub const TS_RING_BYTES: usize = 16 * 1024 * 1024;
+/// The largest chunk: 348 TS packets (64 KiB less 112 bytes).
+pub const TS_CHUNK_BYTES: usize = 188 * 348;
+/// A chunk is handed to clients once this much is read (32 packets, about 25 ms at 2 Mbit/s),
+/// which bounds the latency acebox adds.
+pub const TS_FLUSH_BYTES: usize = 188 * 32;
+
+const _: () = assert!(TS_FLUSH_BYTES <= TS_CHUNK_BYTES && TS_CHUNK_BYTES <= TS_RING_BYTES);
 const _: () = assert!(PLAYLIST_WINDOW > 0 && PLAYLIST_WINDOW * 2 <= RING_SLOTS);
 const _: () = assert!(MAX_SEGMENT_BYTES <= RING_BYTES);
-
-/// Worst-case bytes of segment data for the whole proxy: every channel's ring full, plus the
-/// one segment each channel may be downloading.
-pub const fn segment_memory_budget() -> usize {
-    MAX_CHANNELS * (RING_BYTES + MAX_SEGMENT_BYTES)
-}

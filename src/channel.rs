@@ -7,17 +7,21 @@
 //! fetches anything: `hls` runs the fetch loop, `engine` makes the calls.
 
 use std::fmt;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+use async_io::Timer;
 use event_listener::{Event, EventListener};
+use futures_lite::FutureExt;
 
 use crate::board::{MAX_CHANNELS, MAX_CLIENTS_PER_CHANNEL};
 use crate::engine::{Engine, EngineError, Mode, Selector, StartRequest};
-use crate::ring::Ring;
-use crate::session::{Flight, SessionSlot};
+use crate::hls::Segments;
+use crate::session::{Flight, Session, SessionSlot};
+use crate::ts::Chunks;
 
 /// A connect within this time of the last successful start shares that start: ten players
 /// opening a channel together cause one engine start, not ten.
@@ -31,6 +35,26 @@ pub const EXTRA_CAP: usize = 256;
 pub fn now_ms() -> u64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// Waits between failed reads of the engine grow from the first to the last.
+const BACKOFF: [Duration; 5] = [
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+];
+
+/// One way of feeding a channel from its engine session: the HLS fetch loop or the TS reader.
+pub trait Feeder {
+    /// Reads what the session has for now; returns how long to wait before the next step. An
+    /// error makes the channel heal its session before the next step.
+    fn step(
+        &mut self,
+        channel: &Channel,
+        session: &Session,
+    ) -> impl Future<Output = Result<Duration, EngineError>> + Send;
 }
 
 /// A content id or infohash: 40 hex digits, kept in lower case.
@@ -91,6 +115,8 @@ pub struct Client {
 pub enum Full {
     Channels,
     Clients,
+    /// The content is already played in the other mode; one engine session cannot be both.
+    OtherMode(Mode),
 }
 
 impl fmt::Display for Full {
@@ -104,6 +130,50 @@ impl fmt::Display for Full {
                 f,
                 "this channel already has its maximum of {MAX_CLIENTS_PER_CHANNEL} clients"
             ),
+            Full::OtherMode(Mode::Hls) => f.write_str(
+                "this channel is being played as HLS; use /ace/manifest.m3u8 until its HLS clients leave",
+            ),
+            Full::OtherMode(Mode::Ts) => f.write_str(
+                "this channel is being played as MPEG-TS; use /ace/getstream until its TS clients leave",
+            ),
+        }
+    }
+}
+
+/// What a channel holds for its clients, by mode.
+pub enum Feed {
+    Hls(Box<Segments>),
+    Ts(Box<Chunks>),
+}
+
+impl Feed {
+    fn new(mode: Mode) -> Feed {
+        match mode {
+            Mode::Hls => Feed::Hls(Box::default()),
+            Mode::Ts => Feed::Ts(Box::default()),
+        }
+    }
+
+    /// Segments or chunks held.
+    pub fn held(&self) -> usize {
+        match self {
+            Feed::Hls(s) => s.ring.len(),
+            Feed::Ts(c) => c.ring.len(),
+        }
+    }
+
+    /// Bytes alive: held, or still being sent.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Feed::Hls(s) => s.ring.alive(),
+            Feed::Ts(c) => c.ring.alive(),
+        }
+    }
+
+    fn clear(&self) {
+        match self {
+            Feed::Hls(s) => s.ring.clear(),
+            Feed::Ts(c) => c.ring.clear(),
         }
     }
 }
@@ -111,6 +181,7 @@ impl fmt::Display for Full {
 /// One content id played through one engine session.
 pub struct Channel {
     pub id: ContentId,
+    pub mode: Mode,
     selector: Selector,
     pid: heapless::String<48>,
     /// Engine options from the first client, encoded (`&transcode_audio=1`...).
@@ -118,7 +189,7 @@ pub struct Channel {
     engine: Engine,
     pub slot: SessionSlot,
     flight: Flight<EngineError>,
-    pub ring: Ring,
+    pub feed: Feed,
     clients: Mutex<heapless::Vec<Client, MAX_CLIENTS_PER_CHANNEL>>,
     /// The fetch loop's latest error, cleared by its next success.
     health: Mutex<Option<EngineError>>,
@@ -130,25 +201,23 @@ pub struct Channel {
 }
 
 impl Channel {
-    fn new(
-        id: ContentId,
-        selector: Selector,
-        extra: heapless::String<EXTRA_CAP>,
-        engine: Engine,
-    ) -> Channel {
+    fn new(request: &Open<'_>, engine: Engine) -> Channel {
+        let id = request.id.clone();
+        let extra = heapless::String::try_from(request.extra).unwrap_or_default();
         let mut pid = heapless::String::new();
         // Cannot fail: 7 + 40 bytes. One player id per channel: all its clients share a session.
         let _ = pid.push_str("acebox-");
         let _ = pid.push_str(id.as_str());
         Channel {
             id,
-            selector,
+            mode: request.mode,
+            selector: request.selector,
             pid,
             extra,
             engine,
             slot: SessionSlot::default(),
             flight: Flight::default(),
-            ring: Ring::default(),
+            feed: Feed::new(request.mode),
             clients: Mutex::new(heapless::Vec::new()),
             health: Mutex::new(None),
             in_flight: AtomicUsize::new(0),
@@ -163,20 +232,29 @@ impl Channel {
         &self.engine
     }
 
-    /// A client connects: refresh the session, unless a start is under way (share it) or one
-    /// landed a moment ago (it is fresh).
+    /// A client connects: refresh the session, unless a start is under way (share it), one
+    /// landed a moment ago (it is fresh), or, for TS, the reader is streaming from it: a new
+    /// start would make the engine replace the session and cut the one stream every client
+    /// shares, and a live stream proves the session is alive.
     pub async fn connect(&self) -> Result<(), EngineError> {
-        let fresh = self.slot.load().is_some()
-            && now_ms().saturating_sub(self.started_ms.load(Ordering::Acquire))
-                < CONNECT_FRESH.as_millis() as u64;
-        if fresh { Ok(()) } else { self.refresh().await }
+        if self.slot.load().is_none() {
+            return self.refresh().await;
+        }
+        let since_start = now_ms().saturating_sub(self.started_ms.load(Ordering::Acquire));
+        let streaming =
+            matches!(self.feed, Feed::Ts(_)) && self.feed.held() > 0 && self.health().is_none();
+        if since_start < CONNECT_FRESH.as_millis() as u64 || streaming {
+            Ok(())
+        } else {
+            self.refresh().await
+        }
     }
 
     /// Starts the engine session again under the channel's player id and stores it in the slot;
     /// concurrent calls share one start.
     pub async fn refresh(&self) -> Result<(), EngineError> {
         let request = StartRequest {
-            mode: Mode::Hls,
+            mode: self.mode,
             selector: self.selector,
             id: self.id.as_str(),
             pid: &self.pid,
@@ -201,6 +279,75 @@ impl Channel {
         }
         self.notify();
         outcome.map(drop)
+    }
+
+    /// Feeds the channel from its session with `feeder` until the channel is stopped: reads the
+    /// slot before every step (so the newest session is always used) and heals after failures.
+    pub async fn feed_from_engine(&self, mut feeder: impl Feeder) {
+        let id = self.id.as_str();
+        let mut failures = 0usize;
+        while !self.is_stopped() {
+            let Some(session) = self.slot.load() else {
+                // No session yet: the first connect is starting one.
+                let listener = self.listen();
+                if self.slot.load().is_none() && !self.is_stopped() {
+                    listener.await;
+                }
+                continue;
+            };
+            let pause = match feeder.step(self, &session).await {
+                Ok(pause) => {
+                    if failures > 0 {
+                        log::info!("channel {id}: engine stream back");
+                    }
+                    failures = 0;
+                    self.set_health(None);
+                    pause
+                }
+                Err(e) => {
+                    failures += 1;
+                    self.heal(e, failures).await
+                }
+            };
+            self.pause(pause).await;
+        }
+        log::debug!("channel {id}: feed ended");
+    }
+
+    /// After a failed step: log it (once per run of failures), refresh the session unless the
+    /// engine is only still starting it, and return how long to wait before the next step.
+    async fn heal(&self, error: EngineError, failures: usize) -> Duration {
+        if failures == 1 {
+            log::warn!("channel {}: {error}; healing the session", self.id.as_str());
+        }
+        // The engine answers 500 "start timeout" while it prebuffers: give it a few tries.
+        let still_starting =
+            matches!(error, EngineError::Status(500)) && self.feed.held() == 0 && failures < 3;
+        self.set_health(Some(error));
+        if !still_starting {
+            if let Err(e) = self.refresh().await {
+                self.set_health(Some(e));
+            }
+        }
+        BACKOFF[(failures - 1).min(BACKOFF.len() - 1)]
+    }
+
+    /// Waits `pause`, or less if the channel is stopped meanwhile.
+    async fn pause(&self, pause: Duration) {
+        let stopped = async {
+            loop {
+                let listener = self.listen();
+                if self.is_stopped() {
+                    return;
+                }
+                listener.await;
+            }
+        };
+        stopped
+            .or(async {
+                Timer::after(pause).await;
+            })
+            .await;
     }
 
     /// Engine starts made for this channel so far.
@@ -266,8 +413,19 @@ impl Channel {
             .collect()
     }
 
+    /// Clients now: HLS clients heard from within their time to live, or open TS streams.
+    pub fn client_count(&self) -> usize {
+        match &self.feed {
+            Feed::Hls(_) => self.clients_now().len(),
+            Feed::Ts(chunks) => chunks.streams.load(Ordering::Acquire),
+        }
+    }
+
     fn client_ttl_ms(&self) -> u64 {
-        let (_, target) = self.ring.window::<0>();
+        let target = match &self.feed {
+            Feed::Hls(segments) => segments.target_duration(),
+            Feed::Ts(_) => 0,
+        };
         (CLIENT_TTL.as_millis() as u64).max(3_000 * u64::from(target))
     }
 
@@ -317,7 +475,7 @@ impl Channel {
     /// Stops the fetch loop, frees the ring and stops the engine session (once, short timeout).
     async fn stop(&self) {
         self.stopped.store(true, Ordering::Release);
-        self.ring.clear();
+        self.feed.clear();
         self.notify();
         if let Some(session) = self.slot.take() {
             match self.engine.stop(&session).await {
@@ -340,6 +498,15 @@ fn now_nanos() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::from(d.subsec_nanos()))
+}
+
+/// What a client asks to play.
+pub struct Open<'a> {
+    pub id: &'a ContentId,
+    pub selector: Selector,
+    pub mode: Mode,
+    /// Engine options to pass on, an encoded query fragment (`&transcode_audio=1`...).
+    pub extra: &'a str,
 }
 
 /// A request under way for a channel: while one exists, the channel is not idle.
@@ -376,23 +543,27 @@ impl Registry {
     }
 
     /// The channel for `id`, created (and its fetch loop started) if there is none.
-    pub fn open(&self, id: &ContentId, selector: Selector, extra: &str) -> Result<Activity, Full> {
+    pub fn open(&self, request: &Open<'_>) -> Result<Activity, Full> {
         let mut channels = self.channels();
-        if let Some(found) = channels.iter().find(|c| c.id == *id) {
+        if let Some(found) = channels.iter().find(|c| c.id == *request.id) {
+            if found.mode != request.mode {
+                return Err(Full::OtherMode(found.mode));
+            }
             return Ok(found.activity());
         }
-        let extra = heapless::String::try_from(extra).unwrap_or_default();
-        let channel = Arc::new(Channel::new(
-            id.clone(),
-            selector,
-            extra,
-            self.engine.clone(),
-        ));
+        let channel = Arc::new(Channel::new(request, self.engine.clone()));
         channels.push(channel.clone()).map_err(|_| Full::Channels)?;
         let activity = channel.activity();
         drop(channels);
-        log::info!("channel {}: opened", id.as_str());
-        smol::spawn(crate::hls::run(channel)).detach();
+        log::info!(
+            "channel {}: opened ({:?})",
+            request.id.as_str(),
+            request.mode
+        );
+        match request.mode {
+            Mode::Hls => smol::spawn(crate::hls::run(channel)).detach(),
+            Mode::Ts => smol::spawn(crate::ts::run(channel)).detach(),
+        }
         Ok(activity)
     }
 
@@ -470,6 +641,15 @@ mod tests {
         assert_eq!(ContentId::parse(&"é".repeat(20)), Err(IdError::Malformed));
     }
 
+    fn hls(id: &ContentId) -> Open<'_> {
+        Open {
+            id,
+            selector: Selector::ContentId,
+            mode: Mode::Hls,
+            extra: "",
+        }
+    }
+
     fn registry() -> Registry {
         let engine = Engine::new(crate::http::Origin::parse("http://127.0.0.1:9").unwrap());
         Registry::new(engine, Duration::from_millis(0))
@@ -479,9 +659,14 @@ mod tests {
     fn one_channel_per_id_and_busy_channels_are_not_reaped() {
         let reg = registry();
         let id = ContentId::parse(&"a".repeat(40)).unwrap();
-        let first = reg.open(&id, Selector::ContentId, "").unwrap();
-        let second = reg.open(&id, Selector::ContentId, "").unwrap();
+        let first = reg.open(&hls(&id)).unwrap();
+        let second = reg.open(&hls(&id)).unwrap();
         assert!(Arc::ptr_eq(&first, &second));
+        let ts = Open {
+            mode: Mode::Ts,
+            ..hls(&id)
+        };
+        assert_eq!(reg.open(&ts).err(), Some(Full::OtherMode(Mode::Hls)));
         assert_eq!(reg.snapshot().len(), 1);
         assert!(reg.take_idle().is_empty(), "requests are under way");
         drop((first, second));
@@ -494,19 +679,12 @@ mod tests {
         let reg = registry();
         let held: Vec<_> = (0..MAX_CHANNELS)
             .map(|n| {
-                reg.open(
-                    &ContentId::parse(&format!("{n:040x}")).unwrap(),
-                    Selector::ContentId,
-                    "",
-                )
-                .unwrap()
+                let id = ContentId::parse(&format!("{n:040x}")).unwrap();
+                reg.open(&hls(&id)).unwrap()
             })
             .collect();
         let one_more = ContentId::parse(&"f".repeat(40)).unwrap();
-        assert_eq!(
-            reg.open(&one_more, Selector::ContentId, "").err(),
-            Some(Full::Channels)
-        );
+        assert_eq!(reg.open(&hls(&one_more)).err(), Some(Full::Channels));
         let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let tokens: Vec<u64> = (0..MAX_CLIENTS_PER_CHANNEL)
             .map(|_| held[0].add_client(addr).unwrap())

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::StatusCode;
+use hyper::body::Incoming;
+use hyper::header::LOCATION;
 use serde::Deserialize;
 
 use crate::http::{self, FetchError, Origin, push_percent_encoded};
@@ -24,6 +26,8 @@ const PLAYLIST_TIMEOUT: Duration = Duration::from_secs(30);
 const SEGMENT_TIMEOUT: Duration = Duration::from_secs(20);
 /// The engine may hang on stop; nobody waits for it.
 const STOP_TIMEOUT: Duration = Duration::from_secs(3);
+/// The engine redirects a TS start once (to `/content/...`); more is a loop.
+const MAX_REDIRECTS: usize = 3;
 /// Start answers, playlists and stop answers are small.
 const SMALL_BODY: usize = 256 * 1024;
 
@@ -176,6 +180,35 @@ impl Engine {
     /// One segment, at most `limit` bytes.
     pub async fn segment(&self, path: &str, limit: usize) -> Result<Bytes, EngineError> {
         self.fetch_ok(path, SEGMENT_TIMEOUT, limit).await
+    }
+
+    /// Opens the session's MPEG-TS stream, following the engine's redirects to its content URL
+    /// (each rebased onto the engine); the answer's body is the stream.
+    pub async fn stream(&self, path: &str) -> Result<Incoming, EngineError> {
+        let mut path = EnginePath::try_from(path)
+            .map_err(|_| EngineError::BadAnswer("path too long".into()))?;
+        for _ in 0..MAX_REDIRECTS {
+            let response =
+                http::with_timeout(PLAYLIST_TIMEOUT, http::request_head(&self.origin, &path))
+                    .await?;
+            let status = response.status();
+            if status.is_redirection() {
+                let location = response
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                path = rebase(location).ok_or_else(|| {
+                    EngineError::BadAnswer(format!("unusable redirect to {location:?}"))
+                })?;
+                continue;
+            }
+            if status != StatusCode::OK {
+                return Err(EngineError::Status(status.as_u16()));
+            }
+            return Ok(response.into_body());
+        }
+        Err(EngineError::BadAnswer("too many redirects".into()))
     }
 
     /// `method=stop` on a session's command URL, with a short timeout.

@@ -3,21 +3,21 @@
 //!
 //! The fetch loop reads the session slot on every poll (so it always plays the newest session),
 //! fetches each new upstream segment exactly once and in order, never skipping one the engine
-//! still lists, and heals the session itself when the engine answers 403, 500 or nothing. This
+//! still lists; the channel heals the session when a poll fails (403, 500, no answer). This
 //! module never serves a client and never fetches from anywhere but the configured engine: a
 //! playlist line naming another host is dropped and logged.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_io::Timer;
-use futures_lite::FutureExt;
+use bytes::Bytes;
 
-use crate::board::MAX_SEGMENT_BYTES;
-use crate::channel::Channel;
+use crate::board::{MAX_SEGMENT_BYTES, RING_BYTES, RING_SLOTS};
+use crate::channel::{Channel, Feed, Feeder};
 use crate::engine::EngineError;
-use crate::ring::Entry;
+use crate::ring::{PushError, Ring};
 use crate::session::Session;
 
 /// Segments a channel starts with, counted back from the live edge (what HLS players do).
@@ -27,14 +27,59 @@ const MAX_POLL: Duration = Duration::from_secs(2);
 const MIN_POLL: Duration = Duration::from_millis(50);
 /// The longest EXTINF taken as true; the engine's are about 4 to 6 s.
 const MAX_SEGMENT_SECS: f32 = 3600.0;
-/// Waits between failed polls grow from the first to the last.
-const BACKOFF: [Duration; 5] = [
-    Duration::from_millis(250),
-    Duration::from_millis(500),
-    Duration::from_secs(1),
-    Duration::from_secs(2),
-    Duration::from_secs(4),
-];
+
+/// What a client's playlist says of a stored segment.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SegmentMeta {
+    /// EXTINF, in seconds, as the engine gave it.
+    pub duration: f32,
+    /// The upstream restarted before this segment (`#EXT-X-DISCONTINUITY`).
+    pub discontinuity: bool,
+    /// Discontinuities from the start of the channel up to and including this segment.
+    pub discontinuity_seq: u64,
+}
+
+/// A channel's HLS segments: [`RING_SLOTS`] slots and [`RING_BYTES`] of them, and the target
+/// duration, which may never shrink.
+pub struct Segments {
+    pub ring: Ring<SegmentMeta, RING_SLOTS>,
+    target_duration: AtomicU32,
+    discontinuity_seq: AtomicU64,
+}
+
+impl Default for Segments {
+    fn default() -> Self {
+        Segments {
+            ring: Ring::new(RING_BYTES),
+            target_duration: AtomicU32::new(1),
+            discontinuity_seq: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Segments {
+    /// Stores a segment as the newest; only the channel's fetch loop calls this.
+    pub fn push(&self, data: Bytes, duration: f32, discontinuity: bool) -> Result<u64, PushError> {
+        // The first segment of a channel needs no discontinuity: nothing came before it.
+        let discontinuity = discontinuity && self.ring.bounds().1 > 0;
+        let seq = self.discontinuity_seq.load(Ordering::Acquire) + u64::from(discontinuity);
+        let meta = SegmentMeta {
+            duration,
+            discontinuity,
+            discontinuity_seq: seq,
+        };
+        let stored = self.ring.push(data, meta)?;
+        self.discontinuity_seq.store(seq, Ordering::Release);
+        self.target_duration
+            .fetch_max(duration.ceil().max(1.0) as u32, Ordering::AcqRel);
+        Ok(stored)
+    }
+
+    /// The largest EXTINF stored so far, rounded up.
+    pub fn target_duration(&self) -> u32 {
+        self.target_duration.load(Ordering::Acquire)
+    }
+}
 
 /// One segment the engine lists, in the engine's numbering.
 #[derive(Clone, Debug, PartialEq)]
@@ -117,31 +162,36 @@ pub fn plan(last: Option<u64>, listed: &[Upstream]) -> (usize, bool) {
 }
 
 /// Writes the playlist a client gets: the ring's newest segments, with URIs on acebox.
-pub fn render(entries: &[Entry], target_duration: u32, id: &str, client: u64) -> String {
+pub fn render(
+    entries: &[(u64, SegmentMeta)],
+    target_duration: u32,
+    id: &str,
+    client: u64,
+) -> String {
     let mut out = String::with_capacity(160 + entries.len() * 96);
     let first = entries.first();
     let _ = write!(
         out,
         "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target_duration}\n#EXT-X-MEDIA-SEQUENCE:{}\n",
-        first.map_or(0, |e| e.seq)
+        first.map_or(0, |(seq, _)| *seq)
     );
-    if let Some(first) = first.filter(|e| e.discontinuity_seq > 0) {
+    if let Some((_, first)) = first.filter(|(_, m)| m.discontinuity_seq > 0) {
         let _ = writeln!(
             out,
             "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
             first.discontinuity_seq
         );
     }
-    for (i, e) in entries.iter().enumerate() {
+    for (i, (seq, meta)) in entries.iter().enumerate() {
         // The first entry's break is already counted by the discontinuity sequence.
-        if e.discontinuity && i > 0 {
+        if meta.discontinuity && i > 0 {
             out.push_str("#EXT-X-DISCONTINUITY\n");
         }
         let _ = write!(
             out,
             "#EXTINF:{:.6},\n{}\n",
-            e.duration,
-            segment_path(id, client, e.seq)
+            meta.duration,
+            segment_path(id, client, *seq)
         );
     }
     out
@@ -159,112 +209,57 @@ pub fn playlist_path(id: &str, client: u64) -> String {
 
 /// The fetch loop of one channel; returns when the channel is stopped.
 pub async fn run(channel: Arc<Channel>) {
-    let mut last: Option<u64> = None;
-    let mut failures = 0usize;
-    while !channel.is_stopped() {
-        let Some(session) = channel.slot.load() else {
-            // No session yet: the first connect is starting one.
-            let listener = channel.listen();
-            if channel.slot.load().is_none() && !channel.is_stopped() {
-                listener.await;
-            }
-            continue;
-        };
-        let pause = match poll(&channel, &session, &mut last).await {
-            Ok(pause) => {
-                if failures > 0 {
-                    log::info!("channel {}: engine playlist back", channel.id.as_str());
-                }
-                failures = 0;
-                channel.set_health(None);
-                pause
-            }
-            Err(e) => {
-                failures += 1;
-                heal(&channel, e, failures).await
-            }
-        };
-        sleep_unless_stopped(&channel, pause).await;
-    }
-    log::debug!("channel {}: fetch loop ended", channel.id.as_str());
+    channel.feed_from_engine(Fetcher { last: None }).await;
 }
 
-/// After a failed poll: log it (once per run of failures), refresh the session if the failure
-/// says it is gone, and return how long to wait before polling again.
-async fn heal(channel: &Channel, error: EngineError, failures: usize) -> Duration {
-    let id = channel.id.as_str();
-    if failures == 1 {
-        log::warn!("channel {id}: {error}; healing the session");
-    }
-    let still_starting =
-        matches!(error, EngineError::Status(500)) && channel.ring.is_empty() && failures < 3;
-    channel.set_health(Some(error));
-    if !still_starting {
-        if let Err(e) = channel.refresh().await {
-            channel.set_health(Some(e));
-        }
-    }
-    BACKOFF[(failures - 1).min(BACKOFF.len() - 1)]
+/// Copies the engine's playlist into the ring, remembering the last upstream segment stored.
+struct Fetcher {
+    last: Option<u64>,
 }
 
-/// One poll: read the playlist, fetch every new segment in order. Returns how long to wait
-/// before the next poll.
-async fn poll(
-    channel: &Channel,
-    session: &Session,
-    last: &mut Option<u64>,
-) -> Result<Duration, EngineError> {
-    let engine = channel.engine();
-    let body = engine.playlist(&session.playback).await?;
-    let (listed, target) = parse_upstream(&body, &engine.origin().authority(), &session.playback)?;
-    let (start, mut discontinuity) = plan(*last, &listed);
-    for segment in &listed[start..] {
-        if channel.is_stopped() {
-            break;
-        }
-        let Some(path) = &segment.path else {
-            log::warn!(
-                "channel {}: playlist line for segment {} points off the engine; dropped",
-                channel.id.as_str(),
-                segment.seq
-            );
-            continue;
+impl Feeder for Fetcher {
+    /// One poll: read the playlist, fetch every new segment in order. Returns how long to wait
+    /// before the next poll.
+    async fn step(
+        &mut self,
+        channel: &Channel,
+        session: &Session,
+    ) -> Result<Duration, EngineError> {
+        let Feed::Hls(segments) = &channel.feed else {
+            return Err(EngineError::BadAnswer("not an HLS channel".into()));
         };
-        let data = engine.segment(path, MAX_SEGMENT_BYTES).await?;
-        if let Err(e) = channel.ring.push(
-            data,
-            segment.duration,
-            discontinuity || segment.discontinuity,
-        ) {
-            log::warn!(
-                "channel {}: segment {} refused: {e:?}",
-                channel.id.as_str(),
-                segment.seq
-            );
-        }
-        discontinuity = false;
-        *last = Some(segment.seq);
-        channel.notify();
-    }
-    let newest = listed.last().map_or(target as f32, |s| s.duration);
-    Ok(Duration::from_secs_f32(newest.max(0.0) / 2.0).clamp(MIN_POLL, MAX_POLL))
-}
-
-async fn sleep_unless_stopped(channel: &Channel, pause: Duration) {
-    let stopped = async {
-        loop {
-            let listener = channel.listen();
+        let engine = channel.engine();
+        let body = engine.playlist(&session.playback).await?;
+        let (listed, target) =
+            parse_upstream(&body, &engine.origin().authority(), &session.playback)?;
+        let (start, mut discontinuity) = plan(self.last, &listed);
+        for segment in &listed[start..] {
             if channel.is_stopped() {
-                return;
+                break;
             }
-            listener.await;
+            let id = channel.id.as_str();
+            let Some(path) = &segment.path else {
+                log::warn!(
+                    "channel {id}: playlist line for segment {} points off the engine; dropped",
+                    segment.seq
+                );
+                continue;
+            };
+            let data = engine.segment(path, MAX_SEGMENT_BYTES).await?;
+            if let Err(e) = segments.push(
+                data,
+                segment.duration,
+                discontinuity || segment.discontinuity,
+            ) {
+                log::warn!("channel {id}: segment {} refused: {e}", segment.seq);
+            }
+            discontinuity = false;
+            self.last = Some(segment.seq);
+            channel.notify();
         }
-    };
-    stopped
-        .or(async {
-            Timer::after(pause).await;
-        })
-        .await;
+        let newest = listed.last().map_or(target as f32, |s| s.duration);
+        Ok(Duration::from_secs_f32(newest / 2.0).clamp(MIN_POLL, MAX_POLL))
+    }
 }
 
 #[cfg(test)]
@@ -281,6 +276,21 @@ mod tests {
                 discontinuity: false,
             })
             .collect()
+    }
+
+    #[test]
+    fn segments_number_discontinuities_and_never_shrink_the_target() {
+        let segments = Segments::default();
+        let one = || Bytes::from_static(b"x");
+        segments.push(one(), 6.2, true).unwrap();
+        segments.push(one(), 3.0, false).unwrap();
+        segments.push(one(), 3.0, true).unwrap();
+        assert_eq!(segments.target_duration(), 7);
+        let w = segments.ring.window::<8>();
+        assert!(!w[0].1.discontinuity, "nothing precedes the first segment");
+        let numbers: Vec<u64> = w.iter().map(|(_, m)| m.discontinuity_seq).collect();
+        assert_eq!(numbers, [0, 0, 1]);
+        assert!(w[2].1.discontinuity);
     }
 
     #[test]
@@ -347,11 +357,13 @@ mod tests {
 
     #[test]
     fn renders_a_continuous_truthful_playlist() {
-        let e = |seq, duration, discontinuity, discontinuity_seq| Entry {
-            seq,
-            duration,
-            discontinuity,
-            discontinuity_seq,
+        let e = |seq, duration, discontinuity, discontinuity_seq| {
+            let meta = SegmentMeta {
+                duration,
+                discontinuity,
+                discontinuity_seq,
+            };
+            (seq, meta)
         };
         let text = render(
             &[e(7, 4.5, true, 2), e(8, 5.25, false, 2), e(9, 3.0, true, 3)],

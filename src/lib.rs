@@ -14,3 +14,4 @@ pub mod ring;
 pub mod router;
 pub mod session;
 pub mod status;
+pub mod ts;

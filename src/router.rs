@@ -11,14 +11,16 @@ use std::time::{Duration, Instant};
 
 use async_io::Timer;
 use futures_lite::FutureExt;
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
-use crate::channel::{Activity, ContentId, Full, Registry};
-use crate::engine::{EngineError, Selector};
+use crate::channel::{Activity, ContentId, Feed, Full, Open, Registry};
+use crate::engine::{EngineError, Mode, Selector};
 use crate::hls;
-use crate::http::{Body, json_error, push_percent_encoded, query_pairs, respond};
+use crate::http::{Body, Stalled, json_error, push_percent_encoded, query_pairs, respond};
+use crate::ts::TsStream;
 
 /// How long a player's first playlist request may wait for the channel's first segments; the
 /// engine often prebuffers for 20 to 60 s.
@@ -63,6 +65,14 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
     }
     match parts.as_slice() {
         ["ace", "manifest.m3u8"] => connect(&app, query, peer, head).await,
+        ["ace", "getstream"] => {
+            let stalled = req
+                .extensions()
+                .get::<Stalled>()
+                .cloned()
+                .unwrap_or_default();
+            stream(&app, query, head, stalled).await
+        }
         ["ace", "m", id, file] => match file.strip_suffix(".m3u8").and_then(parse_token) {
             Some(token) => playlist(&app, id, token, peer).await,
             None => not_found(),
@@ -145,7 +155,7 @@ async fn connect(app: &App, query: &str, peer: SocketAddr, head: bool) -> Respon
         // Players probe with HEAD: answer what a GET would be, without starting a session.
         return respond(StatusCode::OK, MPEGURL, "");
     }
-    let channel = match open(app, &id, selector, query).await {
+    let channel = match open(app, &id, selector, Mode::Hls, query).await {
         Ok(channel) => channel,
         Err(response) => return response,
     };
@@ -162,17 +172,44 @@ async fn connect(app: &App, query: &str, peer: SocketAddr, head: bool) -> Respon
     response
 }
 
+/// `GET /ace/getstream?id=...`: an MPEG-TS client. Opens the channel (one upstream reader for
+/// all its clients) and streams from the newest point a player can start decoding.
+async fn stream(app: &App, query: &str, head: bool, stalled: Stalled) -> Response<Body> {
+    let (id, selector) = match selector(query) {
+        Ok(found) => found,
+        Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
+    };
+    let body = if head {
+        // TVs probe with HEAD: the headers of the stream, without starting a session.
+        http_body_util::StreamBody::new(futures_lite::stream::empty()).boxed()
+    } else {
+        match open(app, &id, selector, Mode::Ts, query).await {
+            Ok(channel) => TsStream::new(channel, stalled).boxed(),
+            Err(response) => return response,
+        }
+    };
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
 /// The channel for `id`, opened and connected (its session refreshed).
 async fn open(
     app: &App,
     id: &ContentId,
     selector: Selector,
+    mode: Mode,
     query: &str,
 ) -> Result<Activity, Response<Body>> {
-    let channel = app
-        .registry
-        .open(id, selector, &passed_options(query))
-        .map_err(|full| busy(&full))?;
+    let request = Open {
+        id,
+        selector,
+        mode,
+        extra: &passed_options(query),
+    };
+    let channel = app.registry.open(&request).map_err(|full| busy(&full))?;
     if let Err(e) = channel.connect().await {
         app.registry.discard_unstarted(&channel);
         return Err(engine_error(&e));
@@ -181,6 +218,9 @@ async fn open(
 }
 
 fn busy(full: &Full) -> Response<Body> {
+    if let Full::OtherMode(_) = full {
+        return json_error(StatusCode::CONFLICT, &full.to_string());
+    }
     let mut response = json_error(StatusCode::SERVICE_UNAVAILABLE, &full.to_string());
     response
         .headers_mut()
@@ -200,21 +240,21 @@ async fn playlist(app: &App, id: &str, token: u64, peer: SocketAddr) -> Response
     let channel = match app.registry.find(&id) {
         Some(channel) => channel,
         // The channel went idle and was stopped; the player is back: start it again.
-        None => match open(app, &id, Selector::ContentId, "").await {
+        None => match open(app, &id, Selector::ContentId, Mode::Hls, "").await {
             Ok(channel) => channel,
             Err(response) => return response,
         },
+    };
+    let Feed::Hls(segments) = &channel.feed else {
+        return busy(&Full::OtherMode(channel.mode));
     };
     channel.touch_client(token, peer);
     if let Err(e) = first_segments(&channel).await {
         return engine_error(&e);
     }
-    let (entries, target) = channel.ring.window::<{ crate::board::PLAYLIST_WINDOW }>();
-    let mut response = respond(
-        StatusCode::OK,
-        MPEGURL,
-        hls::render(&entries, target, id.as_str(), token),
-    );
+    let entries = segments.ring.window::<{ crate::board::PLAYLIST_WINDOW }>();
+    let text = hls::render(&entries, segments.target_duration(), id.as_str(), token);
+    let mut response = respond(StatusCode::OK, MPEGURL, text);
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -226,7 +266,7 @@ async fn first_segments(channel: &Activity) -> Result<(), EngineError> {
     let wait = async {
         loop {
             let listener = channel.listen();
-            if !channel.ring.is_empty() {
+            if channel.feed.held() > 0 {
                 return Ok(());
             }
             match channel.health() {
@@ -256,8 +296,11 @@ fn segment(app: &App, id: &str, token: u64, seq: u64, peer: SocketAddr) -> Respo
             "no such channel: it was never opened or has gone idle",
         );
     };
+    let Feed::Hls(segments) = &channel.feed else {
+        return not_found();
+    };
     channel.touch_client(token, peer);
-    match channel.ring.get(seq) {
+    match segments.ring.get(seq) {
         Some(segment) => respond(StatusCode::OK, "video/mp2t", segment.data),
         None => json_error(
             StatusCode::NOT_FOUND,

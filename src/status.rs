@@ -6,9 +6,14 @@
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::board::MAX_CHANNELS;
+use crate::channel::Feed;
+use crate::engine::Mode;
 use crate::http::{Body, json_error};
 use crate::router::App;
+use crate::ts::Chunks;
 
 /// Bytes of JSON per channel at most (ids, counters, an error message of up to 200 bytes).
 const PER_CHANNEL: usize = 640;
@@ -24,23 +29,38 @@ struct Status<'a> {
 #[derive(Serialize)]
 struct ChannelStatus<'a> {
     content_id: &'a str,
+    mode: &'a str,
     clients: usize,
     playback_session_id: &'a str,
     engine_starts: u64,
+    /// Segments (HLS) or chunks (TS) held.
     segments: usize,
     ring_bytes: usize,
+    /// TS clients that fell behind and skipped ahead, and that were dropped.
+    skips: u64,
+    drops: u64,
     last_error: Option<&'a str>,
 }
 
 /// Everything one channel's entry needs, copied out so nothing is locked while writing.
 struct Snapshot {
     id: heapless::String<40>,
+    mode: Mode,
     clients: usize,
     session: heapless::String<40>,
     engine_starts: u64,
     segments: usize,
     ring_bytes: usize,
+    skips: u64,
+    drops: u64,
     error: Option<String>,
+}
+
+fn ts_count(feed: &Feed, counter: impl Fn(&Chunks) -> &AtomicU64) -> u64 {
+    match feed {
+        Feed::Ts(chunks) => counter(chunks).load(Ordering::Relaxed),
+        Feed::Hls(_) => 0,
+    }
 }
 
 pub fn respond(app: &App) -> Response<Body> {
@@ -50,11 +70,14 @@ pub fn respond(app: &App) -> Response<Body> {
         .iter()
         .map(|c| Snapshot {
             id: heapless::String::try_from(c.id.as_str()).unwrap_or_default(),
-            clients: c.clients_now().len(),
+            mode: c.mode,
+            clients: c.client_count(),
             session: c.session_id(),
             engine_starts: c.engine_starts(),
-            segments: c.ring.len(),
-            ring_bytes: c.ring.alive(),
+            segments: c.feed.held(),
+            ring_bytes: c.feed.bytes(),
+            skips: ts_count(&c.feed, |t| &t.skips),
+            drops: ts_count(&c.feed, |t| &t.drops),
             error: c
                 .health()
                 .map(|e| e.to_string().chars().take(200).collect()),
@@ -64,11 +87,17 @@ pub fn respond(app: &App) -> Response<Body> {
         .iter()
         .map(|s| ChannelStatus {
             content_id: &s.id,
+            mode: match s.mode {
+                Mode::Hls => "hls",
+                Mode::Ts => "ts",
+            },
             clients: s.clients,
             playback_session_id: &s.session,
             engine_starts: s.engine_starts,
             segments: s.segments,
             ring_bytes: s.ring_bytes,
+            skips: s.skips,
+            drops: s.drops,
             last_error: s.error.as_deref(),
         })
         .collect();
