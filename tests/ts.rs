@@ -1,0 +1,313 @@
+//! acebox's MPEG-TS fan-out, end to end: the real binary in front of the engine simulator's TS
+//! endpoint (which allows one reader per session), over real sockets.
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use common::{
+    TsClient, acebox, content, gap_free, get, request, sim, sim_at, video_indices, wait_for,
+};
+
+const PACKET: usize = 188;
+
+fn stat(engine: &common::Process, key: &str) -> u64 {
+    engine.json("/sim/stats")[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {key} in stats"))
+}
+
+fn getstream(id: &str) -> String {
+    format!("/ace/getstream?id={id}")
+}
+
+fn is_pat(packet: &[u8]) -> bool {
+    packet[0] == 0x47 && packet[1] & 0x1f == 0 && packet[2] == 0 && packet[1] & 0x40 != 0
+}
+
+#[test]
+fn fifty_clients_get_identical_aligned_streams_from_one_engine_reader() {
+    let engine = sim(&["--ts-bitrate", "2000000", "--ts-burst-bytes", "200000"]);
+    let proxy = acebox(engine.addr, &[]);
+    let id = content(1);
+    let mut first = TsClient::open(proxy.addr, &getstream(&id));
+    assert_eq!(first.status, 200);
+    assert!(!first.read(PACKET * 100).is_empty());
+    let start = Arc::new(Barrier::new(50));
+    let streams: Vec<Vec<u8>> = (0..50)
+        .map(|_| {
+            let (start, addr, id) = (start.clone(), proxy.addr, id.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                let mut client = TsClient::open(addr, &getstream(&id));
+                assert_eq!(client.status, 200);
+                client.read(PACKET * 1500)
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().expect("a client failed"))
+        .collect();
+    let indexed: Vec<(Vec<u64>, &Vec<u8>)> =
+        streams.iter().map(|s| (video_indices(s), s)).collect();
+    for (indices, bytes) in &indexed {
+        assert_eq!(bytes.len(), PACKET * 1500);
+        assert!(is_pat(&bytes[..PACKET]), "each joiner starts at a PAT");
+        assert!(gap_free(indices), "a client lost packets");
+    }
+    // Where two streams overlap, they are the same bytes.
+    let (a_idx, a) = &indexed[0];
+    for (b_idx, b) in &indexed[1..] {
+        let common = a_idx
+            .iter()
+            .find(|i| b_idx.contains(i))
+            .expect("streams overlap");
+        let a_at = a
+            .chunks(PACKET)
+            .position(|p| p[180..] == common.to_be_bytes())
+            .unwrap()
+            * PACKET;
+        let b_at = b
+            .chunks(PACKET)
+            .position(|p| p[180..] == common.to_be_bytes())
+            .unwrap()
+            * PACKET;
+        let len = (a.len() - a_at).min(b.len() - b_at);
+        assert!(
+            a[a_at..a_at + len] == b[b_at..b_at + len],
+            "streams differ where they overlap"
+        );
+    }
+    assert_eq!(
+        stat(&engine, "ts_streams"),
+        1,
+        "one upstream reader for all"
+    );
+    assert_eq!(stat(&engine, "ts_max_concurrent_per_session"), 1);
+    assert_eq!(stat(&engine, "ts_corrupt"), 0);
+    assert_eq!(
+        stat(&engine, "starts"),
+        1,
+        "a streaming channel is not restarted by connects"
+    );
+}
+
+#[test]
+fn a_client_that_stops_reading_does_not_slow_the_others() {
+    // 40 Mbit/s fills the stuck client's socket buffers and the ring within seconds.
+    let engine = sim(&["--ts-bitrate", "40000000", "--ts-burst-bytes", "100000"]);
+    let proxy = acebox(engine.addr, &[]);
+    let id = content(2);
+    let mut stuck = TsClient::open(proxy.addr, &getstream(&id));
+    assert_eq!(stuck.read(PACKET).len(), PACKET);
+    let mut fast = TsClient::open(proxy.addr, &getstream(&id));
+    // Long enough for the stuck client to fall off the end of the ring (16 MiB at 5 MB/s).
+    let warm = fast.read_for(Duration::from_secs(5));
+    let window = Duration::from_secs(3);
+    let measured = fast.read_for(window);
+    let all: Vec<u8> = warm.into_iter().chain(measured.iter().copied()).collect();
+    assert!(
+        gap_free(&video_indices(&all)),
+        "the reading client lost packets"
+    );
+    // The live rate is 5,000,000 bytes a second; a proxy held up by the stuck client gives ~0.
+    let rate = measured.len() as f64 / window.as_secs_f64();
+    assert!(
+        rate > 2_500_000.0,
+        "the reading client got only {rate:.0} bytes/s"
+    );
+    let status = proxy.json("/status");
+    assert_eq!(status["channels"][0]["mode"], "ts");
+    assert_eq!(status["channels"][0]["clients"], 2);
+    // The stuck client is dropped once the write-stall timeout passes with no byte taken (the
+    // kernel grows the socket's send buffer up to tcp_wmem's limit first), and counted.
+    wait_for(Duration::from_secs(60), "the stuck client's drop", || {
+        let channel = &proxy.json("/status")["channels"][0];
+        (channel["drops"].as_u64() == Some(1) && channel["clients"] == 1).then_some(())
+    });
+    drop(stuck);
+}
+
+#[test]
+fn a_late_joiner_starts_at_a_pat_followed_by_a_keyframe() {
+    let engine = sim(&["--ts-bitrate", "2000000", "--ts-burst-bytes", "400000"]);
+    let proxy = acebox(engine.addr, &[]);
+    let id = content(3);
+    let mut first = TsClient::open(proxy.addr, &getstream(&id));
+    first.read(PACKET * 2000);
+    let mut late = TsClient::open(proxy.addr, &getstream(&id));
+    let head = late.read(PACKET * 3);
+    assert!(is_pat(&head[..PACKET]), "first packet is a PAT");
+    assert_eq!(head[PACKET + 2], 0x00, "then the PMT (PID 0x1000)");
+    assert_eq!(
+        head[2 * PACKET + 5] & 0x40,
+        0x40,
+        "then a keyframe (random access)"
+    );
+}
+
+#[test]
+fn clients_stay_connected_through_an_engine_restart() {
+    let engine = sim(&["--ts-bitrate", "2000000", "--ts-burst-bytes", "100000"]);
+    let proxy = acebox(engine.addr, &[]);
+    let id = content(4);
+    let mut client = TsClient::open(proxy.addr, &getstream(&id));
+    let before = video_indices(&client.read(PACKET * 500));
+    let addr = engine.kill();
+    let engine = sim_at(
+        addr,
+        &["--ts-bitrate", "2000000", "--ts-burst-bytes", "100000"],
+    );
+    // The restarted engine's clock starts again, so its packets carry smaller indices.
+    let after = client.read_for(Duration::from_secs(6));
+    let all: Vec<u64> = before
+        .iter()
+        .copied()
+        .chain(video_indices(&after))
+        .collect();
+    let restart = all.windows(2).position(|w| w[1] < w[0]);
+    let restart = restart.expect("no data from the restarted engine reached the client");
+    assert!(gap_free(&all[restart + 1..]), "the new stream lost packets");
+    assert!(
+        all.len() - restart > 100,
+        "the stream goes on after the restart"
+    );
+    assert!(stat(&engine, "ts_streams") >= 1);
+}
+
+#[test]
+fn head_answers_headers_without_starting_a_session() {
+    let engine = sim(&[]);
+    let proxy = acebox(engine.addr, &[]);
+    let reply = request(
+        proxy.addr,
+        &format!(
+            "HEAD {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            getstream(&content(5))
+        ),
+    );
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-type"), Some("video/mp2t"));
+    assert!(reply.body.is_empty());
+    assert_eq!(stat(&engine, "starts"), 0);
+}
+
+#[test]
+fn bad_ids_and_a_down_engine_are_clear_errors() {
+    let engine = sim(&[]);
+    let proxy = acebox(engine.addr, &[]);
+    for query in ["", "?id=123", "?infohash=nothex"] {
+        let reply = get(proxy.addr, &format!("/ace/getstream{query}"));
+        assert_eq!(reply.status, 400, "{query}");
+        assert!(reply.json()["error"].is_string());
+    }
+    assert_eq!(stat(&engine, "starts"), 0);
+    engine.kill();
+    let reply = get(proxy.addr, &getstream(&content(6)));
+    assert_eq!(reply.status, 502, "{}", reply.text());
+}
+
+#[test]
+fn one_content_cannot_be_both_hls_and_ts_at_once() {
+    let engine = sim(&[]);
+    let proxy = acebox(engine.addr, &[]);
+    let id = content(7);
+    assert_eq!(
+        get(proxy.addr, &format!("/ace/manifest.m3u8?id={id}")).status,
+        302
+    );
+    let reply = get(proxy.addr, &getstream(&id));
+    assert_eq!(reply.status, 409);
+    assert!(reply.json()["error"].as_str().unwrap().contains("HLS"));
+}
+
+#[test]
+fn ffprobe_reads_a_stream_taken_through_acebox() {
+    if std::process::Command::new("ffprobe")
+        .arg("-version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "ffprobe is not installed on CI"
+        );
+        eprintln!("skipped: ffprobe is not installed");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("acebox-ffprobe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let made = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25",
+            "-f",
+            "lavfi",
+        ])
+        .args([
+            "-i",
+            "sine",
+            "-t",
+            "10",
+            "-c:v",
+            "mpeg2video",
+            "-g",
+            "25",
+            "-c:a",
+            "mp2",
+        ])
+        .args([
+            "-f",
+            "segment",
+            "-segment_time",
+            "1",
+            "-segment_format",
+            "mpegts",
+        ])
+        .arg(dir.join("seg%d.ts"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let engine = sim(&[
+        "--media-dir",
+        dir.to_str().unwrap(),
+        "--ts-bitrate",
+        "1000000",
+        "--ts-burst-bytes",
+        "300000",
+    ]);
+    let proxy = acebox(engine.addr, &[]);
+    let mut client = TsClient::open(proxy.addr, &getstream(&content(8)));
+    let taken = client.read_for(Duration::from_secs(3));
+    let file = dir.join("taken.ts");
+    std::fs::write(&file, &taken).unwrap();
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "ffprobe: {stderr}"
+    );
+    let streams = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        streams.contains("video") && streams.contains("audio"),
+        "{streams}"
+    );
+}
