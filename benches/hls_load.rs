@@ -6,17 +6,9 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use common::{Player, acebox, content, sim};
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use common::{Player, acebox, at_once, content, env_or, sim};
 
 fn main() {
     let clients = env_or("ACEBOX_BENCH_CLIENTS", 100) as usize;
@@ -30,27 +22,17 @@ fn main() {
     assert_eq!(proxy.get("/status").status, 200);
     let idle_rss = proxy.memory_kib("VmRSS");
 
-    let start = Arc::new(Barrier::new(clients));
     let began = Instant::now();
-    let players: Vec<_> = (0..clients)
-        .map(|_| {
-            let (start, addr) = (start.clone(), proxy.addr);
-            std::thread::spawn(move || {
-                start.wait();
-                let mut player = Player::connect(addr, &content(1));
-                let end = Instant::now() + Duration::from_secs(secs);
-                player.play(
-                    Duration::from_secs(secs + 120),
-                    Duration::from_millis(1000),
-                    |_| Instant::now() >= end,
-                );
-                player
-            })
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .map(|t| t.join().expect("a player failed"))
-        .collect();
+    let addr = proxy.addr;
+    let players = at_once(clients, move || {
+        let mut player = Player::connect(addr, &content(1));
+        let end = Instant::now() + Duration::from_secs(secs);
+        let patience = Duration::from_secs(secs + 120);
+        player.play(patience, Duration::from_millis(1000), |_| {
+            Instant::now() >= end
+        });
+        player
+    });
     let wall = began.elapsed().as_secs_f64();
     let peak_rss = proxy.memory_kib("VmHWM");
     let cpu = proxy.cpu_seconds();

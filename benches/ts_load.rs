@@ -6,17 +6,9 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use common::{TsClient, acebox, content, sim};
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use common::{TsClient, acebox, at_once, content, env_or, sim};
 
 fn main() {
     let clients = env_or("ACEBOX_BENCH_CLIENTS", 200) as usize;
@@ -25,22 +17,13 @@ fn main() {
     let engine = sim(&["--ts-bitrate", &bitrate, "--ts-burst-bytes", "4000000"]);
     let proxy = acebox(engine.addr, &[]);
     let path = format!("/ace/getstream?id={}", content(1));
-    let start = Arc::new(Barrier::new(clients));
     let began = Instant::now();
-    let received: Vec<usize> = (0..clients)
-        .map(|_| {
-            let (start, addr, path) = (start.clone(), proxy.addr, path.clone());
-            std::thread::spawn(move || {
-                start.wait();
-                let mut client = TsClient::open(addr, &path);
-                assert_eq!(client.status, 200);
-                client.read_for(Duration::from_secs(secs)).len()
-            })
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .map(|t| t.join().expect("a client failed"))
-        .collect();
+    let addr = proxy.addr;
+    let received = at_once(clients, move || {
+        let mut client = TsClient::open(addr, &path);
+        assert_eq!(client.status, 200);
+        client.read_for(Duration::from_secs(secs)).len()
+    });
     let wall = began.elapsed().as_secs_f64();
     let peak_rss = proxy.memory_kib("VmHWM");
     let cpu = proxy.cpu_seconds();

@@ -533,42 +533,19 @@ mod tests {
     #[test]
     fn start_point_prefers_keyframes_then_pats_then_the_newest_chunk() {
         let chunks = Chunks::default();
+        let push = |join, pat| {
+            chunks
+                .ring
+                .push(Bytes::from(video(0)), ChunkMeta { join, pat })
+        };
         assert_eq!(chunks.start_point(), None);
-        let data = || Bytes::from(video(0));
-        chunks.ring.push(data(), ChunkMeta::default()).unwrap();
+        push(None, None).unwrap();
         assert_eq!(chunks.start_point(), Some((0, 0)));
-        chunks
-            .ring
-            .push(
-                data(),
-                ChunkMeta {
-                    join: None,
-                    pat: Some(188),
-                },
-            )
-            .unwrap();
-        chunks.ring.push(data(), ChunkMeta::default()).unwrap();
+        push(None, Some(188)).unwrap();
+        push(None, None).unwrap();
         assert_eq!(chunks.start_point(), Some((1, 188)));
-        chunks
-            .ring
-            .push(
-                data(),
-                ChunkMeta {
-                    join: Some(376),
-                    pat: Some(376),
-                },
-            )
-            .unwrap();
-        chunks
-            .ring
-            .push(
-                data(),
-                ChunkMeta {
-                    join: None,
-                    pat: Some(0),
-                },
-            )
-            .unwrap();
+        push(Some(376), Some(376)).unwrap();
+        push(None, Some(0)).unwrap();
         assert_eq!(
             chunks.start_point(),
             Some((3, 376)),

@@ -3,78 +3,19 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
-use common::{acebox, content};
-
-fn have_ffmpeg() -> bool {
-    Command::new("ffmpeg")
-        .arg("-version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// Writes `seg0.ts, seg1.ts, ...`: 20 one-second MPEG-TS segments of test picture and tone.
-fn make_media(dir: &Path) {
-    let status = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=25",
-        ])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-            "-t",
-            "20",
-        ])
-        .args([
-            "-c:v",
-            "mpeg2video",
-            "-g",
-            "25",
-            "-b:v",
-            "400k",
-            "-c:a",
-            "mp2",
-            "-b:a",
-            "64k",
-        ])
-        .args([
-            "-f",
-            "segment",
-            "-segment_time",
-            "1",
-            "-segment_format",
-            "mpegts",
-        ])
-        .arg(dir.join("seg%d.ts"))
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success(), "ffmpeg could not make the test media");
-}
+use common::{acebox, content, have, make_media};
 
 #[test]
 fn ffmpeg_plays_ten_seconds_of_hls_through_acebox_without_an_error() {
-    if !have_ffmpeg() {
-        // CI installs ffmpeg (scripts/setup.sh); there, its absence is a failure.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "ffmpeg is not installed on CI"
-        );
-        eprintln!("skipped: ffmpeg is not installed");
+    // CI installs ffmpeg (scripts/setup.sh); there, its absence is a failure.
+    if !have("ffmpeg") {
         return;
     }
     let dir = std::env::temp_dir().join(format!("acebox-ffmpeg-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    make_media(&dir);
+    make_media(&dir, 20);
     let media = dir.to_str().unwrap();
     let engine = common::sim(&["--segment-ms", "1000", "--media-dir", media]);
     let proxy = acebox(engine.addr, &[]);

@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use common::{Player, acebox, content, get, sim, sim_at, upstream_seq, wait_for};
+use common::{Player, acebox, at_once, content, get, sim, sim_at, upstream_seq, wait_for};
 
 const POLL: Duration = Duration::from_millis(100);
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -145,22 +144,12 @@ fn twenty_clients_share_one_fetch_per_segment_and_get_the_same_bytes() {
     let engine = sim(&[]);
     let proxy = acebox(engine.addr, &[]);
     let id = content(4);
-    let start = Arc::new(Barrier::new(20));
-    let players: Vec<_> = (0..20)
-        .map(|_| {
-            let (id, start) = (id.clone(), start.clone());
-            let addr = proxy.addr;
-            std::thread::spawn(move || {
-                start.wait();
-                let mut player = Player::connect(addr, &id);
-                player.play(PATIENCE, POLL, |p| p.segments.len() >= 8);
-                player
-            })
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .map(|t| t.join().expect("a player failed"))
-        .collect();
+    let addr = proxy.addr;
+    let players = at_once(20, move || {
+        let mut player = Player::connect(addr, &id);
+        player.play(PATIENCE, POLL, |p| p.segments.len() >= 8);
+        player
+    });
     for player in &players {
         assert_contiguous(player);
         for (seq, bytes) in &player.segments {
@@ -201,19 +190,8 @@ fn ten_simultaneous_first_requests_make_one_channel_and_one_engine_start() {
     let engine = sim(&[]);
     let proxy = acebox(engine.addr, &[]);
     let id = content(6);
-    let start = Arc::new(Barrier::new(10));
-    let replies: Vec<_> = (0..10)
-        .map(|_| {
-            let (id, start, addr) = (id.clone(), start.clone(), proxy.addr);
-            std::thread::spawn(move || {
-                start.wait();
-                get(addr, &format!("/ace/manifest.m3u8?id={id}"))
-            })
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .map(|t| t.join().unwrap())
-        .collect();
+    let (addr, connect) = (proxy.addr, format!("/ace/manifest.m3u8?id={id}"));
+    let replies = at_once(10, move || get(addr, &connect));
     assert!(replies.iter().all(|r| r.status == 302), "{replies:?}");
     let mut locations: Vec<_> = replies
         .iter()

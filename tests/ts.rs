@@ -3,11 +3,11 @@
 
 mod common;
 
-use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use common::{
-    TsClient, acebox, content, gap_free, get, request, sim, sim_at, video_indices, wait_for,
+    TsClient, acebox, at_once, content, gap_free, get, have, make_media, request, sim, sim_at,
+    video_indices, wait_for,
 };
 
 const PACKET: usize = 188;
@@ -34,21 +34,12 @@ fn fifty_clients_get_identical_aligned_streams_from_one_engine_reader() {
     let mut first = TsClient::open(proxy.addr, &getstream(&id));
     assert_eq!(first.status, 200);
     assert!(!first.read(PACKET * 100).is_empty());
-    let start = Arc::new(Barrier::new(50));
-    let streams: Vec<Vec<u8>> = (0..50)
-        .map(|_| {
-            let (start, addr, id) = (start.clone(), proxy.addr, id.clone());
-            std::thread::spawn(move || {
-                start.wait();
-                let mut client = TsClient::open(addr, &getstream(&id));
-                assert_eq!(client.status, 200);
-                client.read(PACKET * 1500)
-            })
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .map(|t| t.join().expect("a client failed"))
-        .collect();
+    let (addr, path) = (proxy.addr, getstream(&id));
+    let streams = at_once(50, move || {
+        let mut client = TsClient::open(addr, &path);
+        assert_eq!(client.status, 200);
+        client.read(PACKET * 1500)
+    });
     let indexed: Vec<(Vec<u64>, &Vec<u8>)> =
         streams.iter().map(|s| (video_indices(s), s)).collect();
     for (indices, bytes) in &indexed {
@@ -224,56 +215,12 @@ fn one_content_cannot_be_both_hls_and_ts_at_once() {
 
 #[test]
 fn ffprobe_reads_a_stream_taken_through_acebox() {
-    if std::process::Command::new("ffprobe")
-        .arg("-version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "ffprobe is not installed on CI"
-        );
-        eprintln!("skipped: ffprobe is not installed");
+    if !(have("ffmpeg") && have("ffprobe")) {
         return;
     }
     let dir = std::env::temp_dir().join(format!("acebox-ffprobe-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let made = std::process::Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=25",
-            "-f",
-            "lavfi",
-        ])
-        .args([
-            "-i",
-            "sine",
-            "-t",
-            "10",
-            "-c:v",
-            "mpeg2video",
-            "-g",
-            "25",
-            "-c:a",
-            "mp2",
-        ])
-        .args([
-            "-f",
-            "segment",
-            "-segment_time",
-            "1",
-            "-segment_format",
-            "mpegts",
-        ])
-        .arg(dir.join("seg%d.ts"))
-        .status()
-        .unwrap();
-    assert!(made.success());
+    make_media(&dir, 10);
     let engine = sim(&[
         "--media-dir",
         dir.to_str().unwrap(),

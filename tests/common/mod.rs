@@ -415,3 +415,93 @@ pub fn gap_free(indices: &[u64]) -> bool {
         }
     })
 }
+
+/// Runs `f` on `n` threads released at the same instant; their results, in order.
+pub fn at_once<T: Send + 'static>(n: usize, f: impl Fn() -> T + Send + Sync + 'static) -> Vec<T> {
+    let start = std::sync::Arc::new(std::sync::Barrier::new(n));
+    let f = std::sync::Arc::new(f);
+    let threads: Vec<_> = (0..n)
+        .map(|_| {
+            let (start, f) = (start.clone(), f.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                f()
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .map(|t| t.join().expect("a thread failed"))
+        .collect()
+}
+
+/// A number from the environment, or `default`.
+pub fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Writes `seg0.ts, seg1.ts, ...` into `dir`: `secs` one-second MPEG-TS segments of a test
+/// picture (MPEG-2 video) and tone (MP2 audio), made by ffmpeg.
+pub fn make_media(dir: &std::path::Path, secs: u32) {
+    let status = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25",
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            &secs.to_string(),
+        ])
+        .args([
+            "-c:v",
+            "mpeg2video",
+            "-g",
+            "25",
+            "-b:v",
+            "400k",
+            "-c:a",
+            "mp2",
+            "-b:a",
+            "64k",
+        ])
+        .args([
+            "-f",
+            "segment",
+            "-segment_time",
+            "1",
+            "-segment_format",
+            "mpegts",
+        ])
+        .arg(dir.join("seg%d.ts"))
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg could not make the test media");
+}
+
+/// Whether `tool` runs here; on CI (which installs it) its absence fails the test.
+pub fn have(tool: &str) -> bool {
+    let found = Command::new(tool)
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found || std::env::var_os("CI").is_none(),
+        "{tool} is not installed on CI"
+    );
+    if !found {
+        eprintln!("skipped: {tool} is not installed");
+    }
+    found
+}
