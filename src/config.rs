@@ -27,6 +27,8 @@ Options:
                         Default: 0.0.0.0:6880
   --idle-timeout SECS   Stop a channel's engine session this many seconds after its last
                         client went away (1 to 86400). Env: ACEBOX_IDLE_TIMEOUT. Default: 30
+  --board               Print the board profile this binary was built for, with its
+                        capacities and worst-case memory budget.
   -h, --help            Print this help.
   -V, --version         Print the version.
 
@@ -49,6 +51,8 @@ pub enum Command {
     Run(Config),
     Help,
     Version,
+    /// Print the board profile the binary was built with.
+    Board,
 }
 
 /// A command line or environment that cannot be used.
@@ -113,6 +117,7 @@ pub fn parse(
         let index = match flag.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
+            "--board" => return Ok(Command::Board),
             "--engine" => 0,
             "--listen" => 1,
             "--idle-timeout" => 2,
@@ -242,5 +247,6 @@ mod tests {
             Ok(Command::Help)
         );
         assert_eq!(run(&["-V"], &[]), Ok(Command::Version));
+        assert_eq!(run(&["--board"], &[]), Ok(Command::Board));
     }
 }

@@ -17,6 +17,10 @@ fn main() -> ExitCode {
             print!("{}", config::USAGE);
             return ExitCode::SUCCESS;
         }
+        Ok(Command::Board) => {
+            print!("{}", acebox::board::describe());
+            return ExitCode::SUCCESS;
+        }
         Ok(Command::Version) => {
             println!("acebox {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
