@@ -184,7 +184,10 @@ async fn stream(app: &App, query: &str, head: bool, stalled: Stalled) -> Respons
         http_body_util::StreamBody::new(futures_lite::stream::empty()).boxed()
     } else {
         match open(app, &id, selector, Mode::Ts, query).await {
-            Ok(channel) => TsStream::new(channel, stalled).boxed(),
+            Ok(channel) => match TsStream::new(channel, stalled) {
+                Some(stream) => stream.boxed(),
+                None => return busy(&Full::Clients),
+            },
             Err(response) => return response,
         }
     };

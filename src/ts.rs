@@ -20,7 +20,9 @@ use event_listener::EventListener;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
 
-use crate::board::{TS_CHUNK_BYTES, TS_CHUNKS, TS_FLUSH_BYTES, TS_RING_BYTES};
+use crate::board::{
+    MAX_CLIENTS_PER_CHANNEL, TS_CHUNK_BYTES, TS_CHUNKS, TS_FLUSH_BYTES, TS_RING_BYTES,
+};
 use crate::channel::{Activity, Channel, Feed, Feeder, now_ms};
 use crate::engine::EngineError;
 use crate::http::Stalled;
@@ -273,11 +275,19 @@ pub struct TsStream {
 }
 
 impl TsStream {
-    pub fn new(channel: Activity, stalled: Stalled) -> TsStream {
-        if let Feed::Ts(chunks) = &channel.feed {
-            chunks.streams.fetch_add(1, Ordering::AcqRel);
-        }
-        TsStream {
+    /// A stream for a new client of `channel`; `None` when the channel already streams to its
+    /// maximum of clients (or is not a TS channel).
+    pub fn new(channel: Activity, stalled: Stalled) -> Option<TsStream> {
+        let Feed::Ts(chunks) = &channel.feed else {
+            return None;
+        };
+        let admitted = chunks
+            .streams
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_CLIENTS_PER_CHANNEL).then_some(n + 1)
+            });
+        admitted.ok()?;
+        Some(TsStream {
             channel,
             cursor: None,
             offset: 0,
@@ -285,7 +295,7 @@ impl TsStream {
             skips: heapless::Deque::new(),
             stalled,
             ended: false,
-        }
+        })
     }
 
     /// Moves to the newest start point after falling off the ring. Returns false when the
