@@ -19,5 +19,5 @@ fi
 sudo=()
 ((EUID == 0)) || sudo=(sudo)
 echo "setup: installing ${need[*]}" >&2
-"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get update -qq || echo "setup: some package indexes did not refresh; going on" >&2
 DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -157,7 +157,7 @@ fn bad_command_lines_exit_2_with_a_message() {
         &["--frobnicate"],
         &["--engine"],
     ] {
-        let out = std::process::Command::new(exe).args(args).output().unwrap();
+        let out = common::command(exe).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -165,16 +165,13 @@ fn bad_command_lines_exit_2_with_a_message() {
             "{args:?}: {stderr}"
         );
     }
-    let out = std::process::Command::new(exe)
+    let out = common::command(exe)
         .env("ACEBOX_IDLE_TIMEOUT", "-1")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ACEBOX_IDLE_TIMEOUT"));
-    let help = std::process::Command::new(exe)
-        .arg("--help")
-        .output()
-        .unwrap();
+    let help = common::command(exe).arg("--help").output().unwrap();
     assert!(help.status.success());
     let text = String::from_utf8_lossy(&help.stdout);
     for flag in [

@@ -26,7 +26,7 @@ impl Process {
     /// Starts `exe` with `args` and reads the address from its first stdout line,
     /// `... listening on http://ADDR`.
     fn start(exe: &str, args: &[&str]) -> Process {
-        let mut child = Command::new(exe)
+        let mut child = command(exe)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -101,6 +101,19 @@ impl Process {
         assert_eq!(reply.status, 200, "{path}: {}", reply.text());
         serde_json::from_slice(&reply.body)
             .unwrap_or_else(|e| panic!("{path}: {e}: {}", reply.text()))
+    }
+}
+
+/// A command for one of the project's binaries: under cross tests the binaries are for another
+/// architecture, so they run through the runner in `ACEBOX_TEST_RUNNER` (qemu-aarch64...).
+pub fn command(exe: &str) -> Command {
+    match std::env::var("ACEBOX_TEST_RUNNER") {
+        Ok(runner) if !runner.is_empty() => {
+            let mut command = Command::new(runner);
+            command.arg(exe);
+            command
+        }
+        _ => Command::new(exe),
     }
 }
 
