@@ -93,31 +93,34 @@ impl<E: Clone> Default for Flight<E> {
 impl<E: Clone> Flight<E> {
     /// Runs `start` and stores its session in `slot`, unless a run is already under way, in which
     /// case this waits for that one. Either way, returns the outcome of the run (the generation
-    /// stored, or the error).
+    /// stored, or the error). A run whose caller went away before it finished (a client hung up
+    /// during a start) lands as abandoned, and whoever was waiting for it runs the start itself.
     pub async fn refresh<F, S>(&self, slot: &SessionSlot, start: S) -> Result<u32, E>
     where
         S: FnOnce() -> F,
         F: Future<Output = Result<Session, E>>,
     {
-        let ticket = {
-            let mut state = self.lock();
-            if state.begun > state.finished {
-                Some(state.begun)
-            } else {
-                state.begun += 1;
-                None
-            }
-        };
-        match ticket {
-            Some(ticket) => self.wait_for(ticket).await,
-            None => {
-                let outcome = start().await.map(|session| slot.store(session));
+        loop {
+            let ticket = {
                 let mut state = self.lock();
-                state.finished = state.begun;
-                state.last = Some(outcome.clone());
-                drop(state);
-                self.landed.notify(usize::MAX);
-                outcome
+                if state.begun > state.finished {
+                    Some(state.begun)
+                } else {
+                    state.begun += 1;
+                    None
+                }
+            };
+            let Some(ticket) = ticket else {
+                let landing = Landing {
+                    flight: self,
+                    landed: false,
+                };
+                let outcome = start().await.map(|session| slot.store(session));
+                landing.land(Some(outcome.clone()));
+                return outcome;
+            };
+            if let Some(outcome) = self.wait_for(ticket).await {
+                return outcome;
             }
         }
     }
@@ -127,15 +130,14 @@ impl<E: Clone> Flight<E> {
         self.lock().begun
     }
 
-    async fn wait_for(&self, ticket: u64) -> Result<u32, E> {
+    /// The outcome of run `ticket`; `None` if it was abandoned.
+    async fn wait_for(&self, ticket: u64) -> Option<Result<u32, E>> {
         loop {
             let listener = self.landed.listen();
             {
                 let state = self.lock();
                 if state.finished >= ticket {
-                    if let Some(last) = &state.last {
-                        return last.clone();
-                    }
+                    return state.last.clone();
                 }
             }
             listener.await;
@@ -146,6 +148,36 @@ impl<E: Clone> Flight<E> {
         // A panic cannot happen while the lock is held (plain field updates), so a poisoned lock
         // still holds consistent counters.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Lands a run when it finishes, or as abandoned if its future is dropped first.
+struct Landing<'a, E: Clone> {
+    flight: &'a Flight<E>,
+    landed: bool,
+}
+
+impl<E: Clone> Landing<'_, E> {
+    fn land(mut self, outcome: Option<Result<u32, E>>) {
+        self.landed = true;
+        let mut state = self.flight.lock();
+        state.finished = state.begun;
+        state.last = outcome;
+        drop(state);
+        self.flight.landed.notify(usize::MAX);
+    }
+}
+
+impl<E: Clone> Drop for Landing<'_, E> {
+    fn drop(&mut self) {
+        if !self.landed {
+            let landing = Landing {
+                flight: self.flight,
+                landed: false,
+            };
+            self.landed = true;
+            landing.land(None);
+        }
     }
 }
 
@@ -284,6 +316,27 @@ mod tests {
             "a failed run keeps the last session"
         );
         assert_eq!(s.generation, 1);
+    }
+
+    /// A client that hangs up while its connect runs the engine start must not leave the
+    /// channel waiting forever: the next refresh runs a start of its own.
+    #[test]
+    fn an_abandoned_start_does_not_wedge_later_refreshes() {
+        let slot = SessionSlot::default();
+        let flight = Flight::<String>::default();
+        smol::block_on(async {
+            // The leader's start never finishes; its caller gives up after one poll.
+            let abandoned = flight.refresh(&slot, || futures_lite::future::pending());
+            let gave_up = futures_lite::future::poll_once(abandoned).await;
+            assert!(gave_up.is_none(), "still starting when dropped");
+            let next = flight.refresh(&slot, || async { Ok(session(3)) });
+            let outcome = futures_lite::future::or(next, async {
+                async_io::Timer::after(std::time::Duration::from_secs(5)).await;
+                Err("wedged".to_owned())
+            });
+            assert_eq!(outcome.await, Ok(0));
+        });
+        assert_eq!(flight.runs(), 2);
     }
 
     async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
