@@ -365,13 +365,11 @@ impl Channel {
 
     /// Adds a client and returns its token.
     pub fn add_client(&self, addr: SocketAddr) -> Result<u64, Full> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
         let now = now_ms();
         let ttl = self.client_ttl_ms();
         let mut clients = self.clients();
         clients.retain(|c| now.saturating_sub(c.seen_ms) < ttl);
-        // Tokens only tell clients apart; mixing in the clock keeps them from repeating across runs.
-        let token = (NEXT.fetch_add(1, Ordering::Relaxed) << 20) ^ (now_nanos() & 0xf_ffff);
+        let token = issue_token();
         let client = Client {
             token,
             addr,
@@ -382,24 +380,23 @@ impl Channel {
         Ok(token)
     }
 
-    /// A client polled: mark it seen, adding it back if it had expired.
+    /// A client polled: mark it seen, adding it back if it had expired. Only tokens this
+    /// process issued are added, so made-up tokens cannot fill the table and lock out real
+    /// connects; a poll is served either way (a player survives an acebox restart).
     pub fn touch_client(&self, token: u64, addr: SocketAddr) {
         let now = now_ms();
         let mut clients = self.clients();
-        match clients.iter_mut().find(|c| c.token == token) {
-            Some(c) => c.seen_ms = now,
-            None => {
-                // A poll never fails for lack of room: the oldest entry makes way.
-                if clients.is_full() {
-                    clients.remove(0);
-                }
-                let _ = clients.push(Client {
-                    token,
-                    addr,
-                    since_ms: now,
-                    seen_ms: now,
-                });
-            }
+        if let Some(c) = clients.iter_mut().find(|c| c.token == token) {
+            c.seen_ms = now;
+        } else if token_is_ours(token) {
+            let client = Client {
+                token,
+                addr,
+                since_ms: now,
+                seen_ms: now,
+            };
+            // A full table keeps whom it has: the poll is served, the client just isn't counted.
+            let _ = clients.push(client);
         }
     }
 
@@ -494,10 +491,23 @@ impl Channel {
     }
 }
 
-fn now_nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::from(d.subsec_nanos()))
+/// A new client token: a counter in the high half, a keyed hash of it in the low half.
+fn issue_token() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff;
+    (n << 32) | token_tag(n)
+}
+
+/// Whether this process issued `token`.
+pub fn token_is_ours(token: u64) -> bool {
+    token_tag(token >> 32) == token & 0xffff_ffff
+}
+
+fn token_tag(n: u64) -> u64 {
+    use std::hash::BuildHasher;
+    // SipHash with keys drawn at start-up: tags cannot be guessed from outside.
+    static KEY: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
+    KEY.get_or_init(Default::default).hash_one(n) & 0xffff_ffff
 }
 
 /// What a client asks to play.
@@ -675,6 +685,26 @@ mod tests {
     }
 
     #[test]
+    fn made_up_tokens_cannot_fill_the_client_table() {
+        let reg = registry();
+        let id = ContentId::parse(&"b".repeat(40)).unwrap();
+        let channel = reg.open(&hls(&id)).unwrap();
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        for forged in 0..(2 * MAX_CLIENTS_PER_CHANNEL as u64) {
+            channel.touch_client(forged, addr);
+        }
+        assert_eq!(channel.clients_now().len(), 0);
+        let token = channel.add_client(addr).unwrap();
+        assert_eq!(channel.clients_now().len(), 1);
+        channel.touch_client(token, addr);
+        assert_eq!(
+            channel.clients_now().len(),
+            1,
+            "a known client is not added twice"
+        );
+    }
+
+    #[test]
     fn channels_and_clients_are_bounded() {
         let reg = registry();
         let held: Vec<_> = (0..MAX_CHANNELS)
@@ -694,6 +724,8 @@ mod tests {
         unique.sort_unstable();
         unique.dedup();
         assert_eq!(unique.len(), tokens.len(), "tokens tell clients apart");
+        assert!(tokens.iter().all(|t| token_is_ours(*t)));
+        assert!(!token_is_ours(tokens[0] ^ 1), "a made-up token is not ours");
         assert_eq!(held[0].clients_now().len(), MAX_CLIENTS_PER_CHANNEL);
     }
 }

@@ -50,18 +50,27 @@ pub struct Segments {
 impl Default for Segments {
     fn default() -> Self {
         Segments {
-            ring: Ring::new(RING_BYTES),
+            ring: Ring::new(RING_BYTES, first_media_sequence()),
             target_duration: AtomicU32::new(1),
             discontinuity_seq: AtomicU64::new(0),
         }
     }
 }
 
+/// Where a new channel's media sequence starts: tenths of a second since 1970. A channel that
+/// is stopped when idle and started again for a player still polling the same URL thus numbers
+/// on from where it was (segments come far less often than ten a second), never backwards,
+/// which players do not follow.
+fn first_media_sequence() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| d.as_millis() as u64 / 100)
+}
+
 impl Segments {
     /// Stores a segment as the newest; only the channel's fetch loop calls this.
     pub fn push(&self, data: Bytes, duration: f32, discontinuity: bool) -> Result<u64, PushError> {
         // The first segment of a channel needs no discontinuity: nothing came before it.
-        let discontinuity = discontinuity && self.ring.bounds().1 > 0;
+        let discontinuity = discontinuity && !self.ring.is_empty();
         let seq = self.discontinuity_seq.load(Ordering::Acquire) + u64::from(discontinuity);
         let meta = SegmentMeta {
             duration,

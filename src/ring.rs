@@ -83,11 +83,12 @@ pub struct Ring<M, const N: usize> {
 }
 
 impl<M: Clone, const N: usize> Ring<M, N> {
-    pub fn new(limit: usize) -> Self {
+    /// An empty ring whose first item will be numbered `first_seq`.
+    pub fn new(limit: usize, first_seq: u64) -> Self {
         Ring {
             slots: Mutex::new(Slots {
                 items: heapless::Deque::new(),
-                next_seq: 0,
+                next_seq: first_seq,
             }),
             budget: Arc::default(),
             limit,
@@ -205,7 +206,7 @@ mod tests {
 
     #[test]
     fn keeps_the_newest_slots_oldest_out_first() {
-        let ring = TestRing::new(LIMIT);
+        let ring = TestRing::new(LIMIT, 0);
         for n in 0..(SLOTS as u64 + 5) {
             assert_eq!(ring.push(bytes(n as u8, 10), n as u32 * 10), Ok(n));
         }
@@ -233,7 +234,7 @@ mod tests {
 
     #[test]
     fn byte_budget_evicts_and_counts_items_still_being_sent() {
-        let ring = TestRing::new(LIMIT);
+        let ring = TestRing::new(LIMIT, 0);
         for _ in 0..4 {
             ring.push(bytes(0, 1000), 0).unwrap();
         }
@@ -256,7 +257,7 @@ mod tests {
 
     #[test]
     fn refuses_an_item_larger_than_the_budget() {
-        let ring = TestRing::new(LIMIT);
+        let ring = TestRing::new(LIMIT, 0);
         assert_eq!(
             ring.push(bytes(0, LIMIT + 1), 0),
             Err(PushError::TooLarge {

@@ -19,7 +19,9 @@ use hyper::{Method, Request, Response, StatusCode};
 use crate::channel::{Activity, ContentId, Feed, Full, Open, Registry};
 use crate::engine::{EngineError, Mode, Selector};
 use crate::hls;
-use crate::http::{Body, Stalled, json_error, push_percent_encoded, query_pairs, respond};
+use crate::http::{
+    Body, Stalled, json_error, push_percent_encoded, query_pairs, query_param, respond,
+};
 use crate::ts::TsStream;
 
 /// How long a player's first playlist request may wait for the channel's first segments; the
@@ -74,7 +76,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
             stream(&app, query, head, stalled).await
         }
         ["ace", "m", id, file] => match file.strip_suffix(".m3u8").and_then(parse_token) {
-            Some(token) => playlist(&app, id, token, peer).await,
+            Some(token) => playlist(&app, id, token, query, peer).await,
             None => not_found(),
         },
         ["ace", "c", id, token, file] => match (
@@ -164,7 +166,9 @@ async fn connect(app: &App, query: &str, peer: SocketAddr, head: bool) -> Respon
         Err(full) => return busy(&full),
     };
     log::info!("channel {}: client {peer} connected", id.as_str());
-    let location = hls::playlist_path(id.as_str(), token);
+    // The player's own URL also says how to start the channel again if it went idle meanwhile.
+    let mut location = hls::playlist_path(id.as_str(), token);
+    location.push_str(&restart_query(selector, query));
     let mut response = respond(StatusCode::FOUND, "text/plain", format!("see {location}\n"));
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
@@ -214,10 +218,31 @@ async fn open(
     };
     let channel = app.registry.open(&request).map_err(|full| busy(&full))?;
     if let Err(e) = channel.connect().await {
-        app.registry.discard_unstarted(&channel);
-        return Err(engine_error(&e));
+        if channel.feed.held() == 0 {
+            app.registry.discard_unstarted(&channel);
+            return Err(engine_error(&e));
+        }
+        // The channel is playing: serve what it holds; its feed heals the session if needed.
+        log::warn!(
+            "channel {}: session refresh for a new client failed ({e}); serving the ring",
+            id.as_str()
+        );
     }
     Ok(channel)
+}
+
+/// The query of a player's own playlist URL: what it takes to start its channel again (the
+/// selector, when not a content id, and the engine options).
+fn restart_query(selector: Selector, query: &str) -> String {
+    let mut tail = String::new();
+    if selector == Selector::Infohash {
+        tail.push_str("&by=infohash");
+    }
+    tail.push_str(&passed_options(query));
+    match tail.strip_prefix('&') {
+        Some(rest) => format!("?{rest}"),
+        None => String::new(),
+    }
 }
 
 fn busy(full: &Full) -> Response<Body> {
@@ -236,14 +261,24 @@ fn engine_error(e: &EngineError) -> Response<Body> {
 }
 
 /// `GET /ace/m/<id>/<client>.m3u8`: a player polls. Waits for the channel's first segments.
-async fn playlist(app: &App, id: &str, token: u64, peer: SocketAddr) -> Response<Body> {
+async fn playlist(
+    app: &App,
+    id: &str,
+    token: u64,
+    query: &str,
+    peer: SocketAddr,
+) -> Response<Body> {
     let Ok(id) = ContentId::parse(id) else {
         return not_found();
+    };
+    let selector = match query_param(query, "by").as_deref() {
+        Some("infohash") => Selector::Infohash,
+        _ => Selector::ContentId,
     };
     let channel = match app.registry.find(&id) {
         Some(channel) => channel,
         // The channel went idle and was stopped; the player is back: start it again.
-        None => match open(app, &id, Selector::ContentId, Mode::Hls, "").await {
+        None => match open(app, &id, selector, Mode::Hls, query).await {
             Ok(channel) => channel,
             Err(response) => return response,
         },

@@ -326,7 +326,7 @@ mod tests {
         let flight = Flight::<String>::default();
         smol::block_on(async {
             // The leader's start never finishes; its caller gives up after one poll.
-            let abandoned = flight.refresh(&slot, || futures_lite::future::pending());
+            let abandoned = flight.refresh(&slot, futures_lite::future::pending);
             let gave_up = futures_lite::future::poll_once(abandoned).await;
             assert!(gave_up.is_none(), "still starting when dropped");
             let next = flight.refresh(&slot, || async { Ok(session(3)) });

@@ -61,7 +61,7 @@ pub struct Chunks {
 impl Default for Chunks {
     fn default() -> Self {
         Chunks {
-            ring: Ring::new(TS_RING_BYTES),
+            ring: Ring::new(TS_RING_BYTES, 0),
             streams: AtomicUsize::new(0),
             skips: AtomicU64::new(0),
             drops: AtomicU64::new(0),

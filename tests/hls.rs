@@ -297,3 +297,42 @@ fn engine_options_pass_through_to_the_engine_encoded() {
         "acebox's own player id, not the client's"
     );
 }
+
+#[test]
+fn a_player_back_after_an_idle_stop_resumes_by_infohash_with_a_forward_media_sequence() {
+    let engine = sim(&[]);
+    let proxy = acebox(engine.addr, &["--idle-timeout", "1"]);
+    let hash = content(12);
+    let mut player = Player::open(proxy.addr, &format!("infohash={hash}&transcode_audio=1"));
+    assert!(
+        player.playlist.ends_with("?by=infohash&transcode_audio=1"),
+        "{}",
+        player.playlist
+    );
+    player.play(PATIENCE, POLL, |p| p.segments.len() >= 3);
+    let before = *player.media_sequences.last().unwrap();
+    // The player pauses past the idle timeout: the channel is stopped and forgotten.
+    wait_for(PATIENCE, "the idle stop", || {
+        (stat(&engine, "stops") == 1).then_some(())
+    });
+    let resumed = player.segments.len() + 3;
+    player.play(PATIENCE, POLL, |p| p.segments.len() >= resumed);
+    assert!(
+        player.statuses.iter().all(|s| *s == 200),
+        "{:?}",
+        player.statuses
+    );
+    assert!(
+        *player.media_sequences.last().unwrap() > before,
+        "the media sequence went back"
+    );
+    assert_eq!(stat(&engine, "starts"), 2, "started again, by infohash");
+    let sessions = engine.json("/sim/stats")["sessions"].clone();
+    assert!(
+        sessions
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["content"] == hash.as_str())
+    );
+}

@@ -258,7 +258,12 @@ pub struct Player {
 impl Player {
     /// Connects through `/ace/manifest.m3u8?id=` and follows the redirect.
     pub fn connect(acebox: SocketAddr, id: &str) -> Player {
-        let reply = get(acebox, &format!("/ace/manifest.m3u8?id={id}"));
+        Player::open(acebox, &format!("id={id}"))
+    }
+
+    /// Connects through `/ace/manifest.m3u8?<query>` and follows the redirect.
+    pub fn open(acebox: SocketAddr, query: &str) -> Player {
+        let reply = get(acebox, &format!("/ace/manifest.m3u8?{query}"));
         assert_eq!(reply.status, 302, "connect: {}", reply.text());
         let playlist = reply.header("location").expect("a Location").to_owned();
         assert!(playlist.starts_with("/ace/m/"), "{playlist}");
