@@ -276,6 +276,10 @@ impl Channel {
         let outcome = self.flight.refresh(&self.slot, start).await;
         if outcome.is_ok() {
             self.started_ms.store(now_ms(), Ordering::Release);
+            // Stopped while the start ran: nobody will play or stop this session but us.
+            if self.is_stopped() {
+                self.stop_session("stopped during a start").await;
+            }
         }
         self.notify();
         outcome.map(drop)
@@ -474,13 +478,18 @@ impl Channel {
         self.stopped.store(true, Ordering::Release);
         self.feed.clear();
         self.notify();
+        self.stop_session("idle").await;
+    }
+
+    /// Stops the engine session the slot holds, if any, saying `why` in the log.
+    async fn stop_session(&self, why: &str) {
+        let id = self.id.as_str();
         if let Some(session) = self.slot.take() {
             match self.engine.stop(&session).await {
-                Ok(()) => log::info!("channel {}: idle, engine session stopped", self.id.as_str()),
-                Err(e) => log::warn!(
-                    "channel {}: idle; stopping the engine session failed: {e}",
-                    self.id.as_str()
-                ),
+                Ok(()) => log::info!("channel {id}: {why}, engine session stopped"),
+                Err(e) => {
+                    log::warn!("channel {id}: {why}; stopping the engine session failed: {e}")
+                }
             }
         }
     }

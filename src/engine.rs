@@ -321,6 +321,8 @@ fn session_from_redirect(answer: &http::Fetched) -> Result<Session, EngineError>
         let playback = rebase(location)
             .ok_or_else(|| EngineError::BadAnswer(format!("unusable redirect to {location:?}")))?;
         return Ok(Session {
+            stat: sibling(&playback, "stat").unwrap_or_default(),
+            command: sibling(&playback, "cmd").unwrap_or_default(),
             playback,
             is_live: true,
             ..Session::default()
@@ -333,6 +335,26 @@ fn session_from_redirect(answer: &http::Fetched) -> Result<Session, EngineError>
         return Err(EngineError::Refused(text.chars().take(200).collect()));
     }
     Err(EngineError::Status(answer.status.as_u16()))
+}
+
+/// The stat or command path of a session known only by its playback path: the engine names all
+/// three `/ace/<kind>/<infohash>/<token>` (`/ace/m/<infohash>/<token>.m3u8` for HLS,
+/// `/ace/r/<infohash>/<token>` for TS). Lets acebox stop sessions started in redirect mode.
+fn sibling(playback: &str, kind: &str) -> Option<EnginePath> {
+    let rest = playback
+        .strip_prefix("/ace/m/")
+        .or_else(|| playback.strip_prefix("/ace/r/"))?;
+    let (infohash, token) = rest.split_once('/')?;
+    let token = token.strip_suffix(".m3u8").unwrap_or(token);
+    let hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if !(hex(infohash) && hex(token)) {
+        return None;
+    }
+    let mut path = EnginePath::new();
+    for part in ["/ace/", kind, "/", infohash, "/", token] {
+        path.push_str(part).ok()?;
+    }
+    Some(path)
 }
 
 /// The path and query of an engine URL, which is all acebox keeps of it: absolute URLs name the
@@ -439,7 +461,15 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(s.playback, "/ace/m/a/b.m3u8");
-        assert!(s.command.is_empty());
+        assert_eq!(
+            s.command, "/ace/cmd/a/b",
+            "derived, so the session can be stopped"
+        );
+        assert_eq!(s.stat, "/ace/stat/a/b");
+        let ts = session_from_redirect(&fetched(302, Some("/ace/r/ab12/cd34"), b"")).unwrap();
+        assert_eq!(ts.command, "/ace/cmd/ab12/cd34");
+        let odd = session_from_redirect(&fetched(302, Some("/content/x/y"), b"")).unwrap();
+        assert!(odd.command.is_empty(), "no guess for an unknown shape");
         assert_eq!(
             session_from_redirect(&fetched(
                 500,

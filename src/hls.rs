@@ -17,6 +17,7 @@ use bytes::Bytes;
 use crate::board::{MAX_SEGMENT_BYTES, RING_BYTES, RING_SLOTS};
 use crate::channel::{Channel, Feed, Feeder};
 use crate::engine::EngineError;
+use crate::http::Origin;
 use crate::ring::{PushError, Ring};
 use crate::session::Session;
 
@@ -25,6 +26,8 @@ const START_SEGMENTS: usize = 3;
 /// Poll the engine's playlist at least this often, and not more than `MIN_POLL`.
 const MAX_POLL: Duration = Duration::from_secs(2);
 const MIN_POLL: Duration = Duration::from_millis(50);
+/// After a segment could not be fetched, poll again this soon (and fetch it then).
+const SEGMENT_RETRY: Duration = Duration::from_millis(250);
 /// The longest EXTINF taken as true; the engine's are about 4 to 6 s.
 const MAX_SEGMENT_SECS: f32 = 3600.0;
 
@@ -84,6 +87,12 @@ impl Segments {
         Ok(stored)
     }
 
+    /// Makes the target duration at least the engine's own (it may never shrink).
+    pub fn raise_target_duration(&self, seconds: u32) {
+        self.target_duration
+            .fetch_max(seconds.max(1), Ordering::AcqRel);
+    }
+
     /// The largest EXTINF stored so far, rounded up.
     pub fn target_duration(&self) -> u32 {
         self.target_duration.load(Ordering::Acquire)
@@ -104,7 +113,7 @@ pub struct Upstream {
 /// segment may be fetched from; `base` is the playlist's own path, for relative lines.
 pub fn parse_upstream(
     body: &[u8],
-    authority: &str,
+    engine: &Origin,
     base: &str,
 ) -> Result<(Vec<Upstream>, u64), EngineError> {
     let playlist = m3u8_rs::parse_media_playlist_res(body)
@@ -120,7 +129,7 @@ pub fn parse_upstream(
                 .media_sequence
                 .checked_add(i)
                 .ok_or_else(|| bad("a media sequence past its end"))?,
-            path: engine_path(&s.uri, authority, base),
+            path: engine_path(&s.uri, engine, base),
             duration: s.duration,
             discontinuity: s.discontinuity,
         });
@@ -129,10 +138,10 @@ pub fn parse_upstream(
 }
 
 /// The engine path of a playlist line, or `None` if it points at another host.
-fn engine_path(uri: &str, authority: &str, base: &str) -> Option<String> {
+fn engine_path(uri: &str, engine: &Origin, base: &str) -> Option<String> {
     let path = if let Some(rest) = uri.strip_prefix("http://") {
         let (host, path) = rest.split_at(rest.find('/')?);
-        if !host.eq_ignore_ascii_case(authority) {
+        if !engine.is(host) {
             return None;
         }
         path.to_owned()
@@ -239,30 +248,43 @@ impl Feeder for Fetcher {
         };
         let engine = channel.engine();
         let body = engine.playlist(&session.playback).await?;
-        let (listed, target) =
-            parse_upstream(&body, &engine.origin().authority(), &session.playback)?;
+        let (listed, target) = parse_upstream(&body, engine.origin(), &session.playback)?;
+        segments.raise_target_duration(u32::try_from(target).unwrap_or(u32::MAX));
         let (start, mut discontinuity) = plan(self.last, &listed);
+        let id = channel.id.as_str();
         for segment in &listed[start..] {
             if channel.is_stopped() {
                 break;
             }
-            let id = channel.id.as_str();
-            let Some(path) = &segment.path else {
-                log::warn!(
-                    "channel {id}: playlist line for segment {} points off the engine; dropped",
-                    segment.seq
-                );
-                continue;
+            let fetched = match &segment.path {
+                Some(path) => engine.segment(path, MAX_SEGMENT_BYTES).await,
+                None => Err(EngineError::BadAnswer(
+                    "the playlist line points off the engine".into(),
+                )),
             };
-            let data = engine.segment(path, MAX_SEGMENT_BYTES).await?;
-            if let Err(e) = segments.push(
-                data,
-                segment.duration,
-                discontinuity || segment.discontinuity,
-            ) {
-                log::warn!("channel {id}: segment {} refused: {e}", segment.seq);
+            match fetched {
+                Ok(data) => match segments.push(
+                    data,
+                    segment.duration,
+                    discontinuity || segment.discontinuity,
+                ) {
+                    Ok(_) => discontinuity = false,
+                    Err(e) => {
+                        log::warn!("channel {id}: segment {} passed over: {e}", segment.seq);
+                        discontinuity = true;
+                    }
+                },
+                // Never to be had: pass over it once, and mark the break.
+                Err(e @ EngineError::BadAnswer(_)) => {
+                    log::warn!("channel {id}: segment {} passed over: {e}", segment.seq);
+                    discontinuity = true;
+                }
+                // Maybe a moment's trouble: try again at the next poll, without a new session.
+                Err(e) => {
+                    log::warn!("channel {id}: segment {} not fetched yet: {e}", segment.seq);
+                    return Ok(SEGMENT_RETRY);
+                }
             }
-            discontinuity = false;
             self.last = Some(segment.seq);
             channel.notify();
         }
@@ -274,6 +296,10 @@ impl Feeder for Fetcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn origin(text: &str) -> Origin {
+        Origin::parse(text).unwrap()
+    }
 
     fn listed(first: u64, n: u64) -> Vec<Upstream> {
         (0..n)
@@ -334,7 +360,8 @@ mod tests {
 #EXTINF:5.005000,\nhttp://127.0.0.1:6878/ace/c/ab/41.ts\n\
 #EXTINF:4.200000,\nhttp://198.51.100.7:6878/ace/c/ab/42.ts\n\
 #EXT-X-DISCONTINUITY\n#EXTINF:6.300000,\n43.ts\n#EXTINF:6.0,\nhttps://127.0.0.1:6878/x.ts\n";
-        let (segs, target) = parse_upstream(body, "127.0.0.1:6878", "/ace/m/ab/tok.m3u8").unwrap();
+        let (segs, target) =
+            parse_upstream(body, &origin("http://127.0.0.1:6878"), "/ace/m/ab/tok.m3u8").unwrap();
         assert_eq!(target, 7);
         assert_eq!(
             segs.iter().map(|s| s.seq).collect::<Vec<_>>(),
@@ -349,7 +376,7 @@ mod tests {
         );
         assert!(segs[2].discontinuity);
         assert_eq!(segs[3].path, None, "another scheme");
-        assert!(parse_upstream(b"<html>", "h:1", "/").is_err());
+        assert!(parse_upstream(b"<html>", &origin("http://h:1"), "/").is_err());
         for hostile in [
             "#EXTM3U\n#EXT-X-TARGETDURATION:7\n#EXTINF:inf,\n/a.ts\n",
             "#EXTM3U\n#EXT-X-TARGETDURATION:7\n#EXTINF:NaN,\n/a.ts\n",
@@ -358,7 +385,7 @@ mod tests {
 #EXTINF:4,\n/a.ts\n#EXTINF:4,\n/b.ts\n",
         ] {
             assert!(
-                parse_upstream(hostile.as_bytes(), "h:1", "/").is_err(),
+                parse_upstream(hostile.as_bytes(), &origin("http://h:1"), "/").is_err(),
                 "{hostile}"
             );
         }

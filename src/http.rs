@@ -85,6 +85,22 @@ impl Origin {
         })
     }
 
+    /// Whether `authority` (`host[:port]`, as in an absolute URL) names this origin: the same
+    /// port (80 when none is given) and the same host, where every loopback name counts as one
+    /// (the engine names itself 127.0.0.1 when called from this machine).
+    pub fn is(&self, authority: &str) -> bool {
+        let Ok((host, port)) = split_host_port(authority) else {
+            return false;
+        };
+        let loopback = |h: &str| {
+            h.eq_ignore_ascii_case("localhost")
+                || h.parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        };
+        port == self.port
+            && (host.eq_ignore_ascii_case(&self.host) || (loopback(host) && loopback(&self.host)))
+    }
+
     /// The value of the `Host` header for requests to this origin.
     pub fn authority(&self) -> String {
         if self.host.contains(':') {
@@ -504,6 +520,15 @@ mod tests {
         assert_eq!(
             Origin::parse("http://[::1]:6878").unwrap().authority(),
             "[::1]:6878"
+        );
+        let local = Origin::parse("http://localhost:6878").unwrap();
+        assert!(local.is("127.0.0.1:6878") && local.is("LOCALHOST:6878") && local.is("[::1]:6878"));
+        assert!(!local.is("127.0.0.1:6879") && !local.is("10.0.0.2:6878") && !local.is("evil"));
+        let remote = Origin::parse("http://engine.lan").unwrap();
+        assert!(remote.is("engine.lan") && remote.is("Engine.LAN:80"));
+        assert!(
+            !remote.is("127.0.0.1:80"),
+            "loopback is not a remote engine"
         );
     }
 

@@ -132,11 +132,12 @@ fn selector(query: &str) -> Result<(ContentId, Selector), String> {
 /// The engine options to pass on, as an encoded query fragment.
 fn passed_options(query: &str) -> String {
     let mut out = String::new();
+    let mut seen = [false; PASSED_OPTIONS.len()];
     for (key, value) in query_pairs(query) {
-        if PASSED_OPTIONS.contains(&key.as_ref())
-            && value.len() <= OPTION_MAX
-            && !out.contains(key.as_ref())
-        {
+        let Some(known) = PASSED_OPTIONS.iter().position(|o| *o == key) else {
+            continue;
+        };
+        if value.len() <= OPTION_MAX && !std::mem::replace(&mut seen[known], true) {
             out.push('&');
             out.push_str(&key);
             out.push('=');
@@ -287,8 +288,8 @@ async fn playlist(
         return busy(&Full::OtherMode(channel.mode));
     };
     channel.touch_client(token, peer);
-    if let Err(e) = first_segments(&channel).await {
-        return engine_error(&e);
+    if let Err(response) = first_segments(&channel).await {
+        return response;
     }
     let entries = segments.ring.window::<{ crate::board::PLAYLIST_WINDOW }>();
     let text = hls::render(&entries, segments.target_duration(), id.as_str(), token);
@@ -300,7 +301,7 @@ async fn playlist(
 }
 
 /// Waits until the ring holds a segment, the engine refuses the channel, or time runs out.
-async fn first_segments(channel: &Activity) -> Result<(), EngineError> {
+async fn first_segments(channel: &Activity) -> Result<(), Response<Body>> {
     let wait = async {
         loop {
             let listener = channel.listen();
@@ -308,9 +309,12 @@ async fn first_segments(channel: &Activity) -> Result<(), EngineError> {
                 return Ok(());
             }
             match channel.health() {
-                Some(e @ (EngineError::Refused(_) | EngineError::Unreachable(_))) => return Err(e),
+                Some(e @ (EngineError::Refused(_) | EngineError::Unreachable(_))) => {
+                    return Err(engine_error(&e));
+                }
                 _ if channel.is_stopped() => {
-                    return Err(EngineError::Refused("the channel was stopped".into()));
+                    let message = "the channel was stopped while this player waited; connect again";
+                    return Err(json_error(StatusCode::SERVICE_UNAVAILABLE, message));
                 }
                 _ => listener.await,
             }
@@ -318,7 +322,7 @@ async fn first_segments(channel: &Activity) -> Result<(), EngineError> {
     };
     wait.or(async {
         Timer::after(FIRST_SEGMENTS_WAIT).await;
-        Err(EngineError::Timeout)
+        Err(engine_error(&EngineError::Timeout))
     })
     .await
 }
@@ -384,6 +388,11 @@ mod tests {
         assert_eq!(
             passed_options(&format!("transcode_ac3={}", "1".repeat(33))),
             ""
+        );
+        assert_eq!(
+            passed_options("transcode_mp3=transcode_ac3&transcode_ac3=1"),
+            "&transcode_mp3=transcode_ac3&transcode_ac3=1",
+            "an option named inside another's value still passes"
         );
     }
 }

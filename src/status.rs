@@ -15,8 +15,9 @@ use crate::http::{Body, json_error};
 use crate::router::App;
 use crate::ts::Chunks;
 
-/// Bytes of JSON per channel at most (ids, counters, an error message of up to 200 bytes).
-const PER_CHANNEL: usize = 640;
+/// Bytes of JSON per channel at most (ids, counters, and an error message of up to 200
+/// characters, which escaping may lengthen).
+const PER_CHANNEL: usize = 1024;
 
 #[derive(Serialize)]
 struct Status<'a> {

@@ -40,7 +40,7 @@ const SKIP_WINDOW: Duration = Duration::from_secs(60);
 /// Where a player can start decoding within a chunk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ChunkMeta {
-    /// Offset of the newest PAT that is followed by a keyframe (random access indicator).
+    /// Offset of the newest PAT that is followed by a video keyframe.
     pub join: Option<u32>,
     /// Offset of the newest PAT, for streams that never mark keyframes.
     pub pat: Option<u32>,
@@ -99,10 +99,19 @@ fn is_pat_start(packet: &[u8]) -> bool {
     pid(packet) == 0 && packet[1] & 0x40 != 0
 }
 
-/// A packet whose adaptation field sets the random access indicator (a keyframe starts here).
-fn is_random_access(packet: &[u8]) -> bool {
-    let has_adaptation = packet[3] & 0x20 != 0;
-    has_adaptation && packet[4] > 0 && packet[5] & 0x40 != 0
+/// A packet where a video keyframe starts: the random access indicator is set and the payload
+/// starts a video PES (stream id 0xE0 to 0xEF). Encoders set the indicator on audio frames too,
+/// and a player joining there would wait for a picture.
+fn is_video_keyframe(packet: &[u8]) -> bool {
+    let starts_unit = packet[1] & 0x40 != 0;
+    let (has_adaptation, has_payload) = (packet[3] & 0x20 != 0, packet[3] & 0x10 != 0);
+    if !(starts_unit && has_adaptation && has_payload && packet[4] > 0 && packet[5] & 0x40 != 0) {
+        return false;
+    }
+    let payload = 5 + usize::from(packet[4]);
+    packet
+        .get(payload..payload + 4)
+        .is_some_and(|pes| pes[..3] == [0, 0, 1] && pes[3] & 0xf0 == 0xe0)
 }
 
 /// Cuts an upstream byte stream into chunks of whole packets and finds their start points.
@@ -152,7 +161,7 @@ impl Packetizer {
             if is_pat_start(packet) {
                 self.candidate = Some(at);
                 self.meta.pat = Some(at as u32);
-            } else if is_random_access(packet) {
+            } else if is_video_keyframe(packet) {
                 if let Some(pat) = self.candidate.take() {
                     self.meta.join = Some(pat as u32);
                 }
@@ -420,41 +429,49 @@ impl Drop for TsStream {
 mod tests {
     use super::*;
 
-    /// A packet on `pid`, optionally starting a section and flagged as a keyframe.
-    fn packet(pid: u16, start: bool, keyframe: bool, fill: u8) -> Vec<u8> {
+    /// A packet on `pid`, optionally starting a unit; `keyframe` flags random access and, with
+    /// `stream` (a PES stream id), starts a PES of that stream.
+    fn packet(pid: u16, start: bool, keyframe: Option<u8>, fill: u8) -> Vec<u8> {
         let mut p = vec![fill; PACKET];
         p[0] = SYNC;
         p[1] = (pid >> 8) as u8 & 0x1f | if start { 0x40 } else { 0 };
         p[2] = pid as u8;
-        p[3] = if keyframe { 0x30 } else { 0x10 };
-        if keyframe {
-            p[4] = 7;
+        p[3] = 0x10;
+        if let Some(stream) = keyframe {
+            p[3] = 0x30;
+            p[4] = 1;
             p[5] = 0x40;
+            p[6..10].copy_from_slice(&[0, 0, 1, stream]);
         }
         p
     }
 
     fn pat() -> Vec<u8> {
-        packet(0, true, false, 0)
+        packet(0, true, None, 0)
     }
 
     fn video(n: u8) -> Vec<u8> {
-        packet(0x100, false, false, n)
+        packet(0x100, false, None, n)
     }
 
     fn keyframe() -> Vec<u8> {
-        packet(0x100, true, true, 0xee)
+        packet(0x100, true, Some(0xe0), 0xee)
     }
 
     #[test]
-    fn recognises_pat_and_keyframes() {
+    fn recognises_pat_and_video_keyframes() {
         assert!(is_pat_start(&pat()));
         assert!(
-            !is_pat_start(&packet(0, false, false, 0)),
+            !is_pat_start(&packet(0, false, None, 0)),
             "a PAT continuation"
         );
-        assert!(is_random_access(&keyframe()));
-        assert!(!is_random_access(&video(1)));
+        assert!(is_video_keyframe(&keyframe()));
+        assert!(!is_video_keyframe(&video(1)));
+        let audio = packet(0x101, true, Some(0xc0), 0);
+        assert!(
+            !is_video_keyframe(&audio),
+            "an audio frame is no place to join"
+        );
     }
 
     #[test]
@@ -493,7 +510,8 @@ mod tests {
             input.extend(video(n));
         }
         input.extend(pat());
-        input.extend(packet(0x1000, true, false, 0)); // PMT
+        input.extend(packet(0x1000, true, None, 0)); // PMT
+        input.extend(packet(0x101, true, Some(0xc0), 0)); // audio, flagged: not a join
         input.extend(keyframe());
         for n in 0..40 {
             input.extend(video(n));
@@ -505,7 +523,7 @@ mod tests {
             1,
             "cut before the PAT still waiting for a keyframe"
         );
-        assert_eq!(chunks[0].0.len(), 83 * PACKET);
+        assert_eq!(chunks[0].0.len(), 84 * PACKET);
         assert_eq!(chunks[0].1.join, Some(40 * PACKET as u32));
         let mut input = keyframe();
         for n in 0..40 {
