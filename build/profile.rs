@@ -56,14 +56,14 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, String>, String> {
 pub fn check(profile: &BTreeMap<String, String>) -> Result<BTreeMap<&'static str, u64>, String> {
     for key in profile.keys() {
         let known = NUMBERS.iter().any(|(k, _)| k == key)
-            || ["description", "target", "features"].contains(&key.as_str());
+            || ["description", "target", "link", "features"].contains(&key.as_str());
         if !known {
             return Err(format!(
                 "unknown field `{key}` (boards/README.md lists them)"
             ));
         }
     }
-    for key in ["description", "target", "features"] {
+    for key in ["description", "target", "link", "features"] {
         if !profile.contains_key(key) {
             return Err(format!("field `{key}` is missing"));
         }
@@ -72,6 +72,12 @@ pub fn check(profile: &BTreeMap<String, String>) -> Result<BTreeMap<&'static str
         return Err(format!(
             "field `target`: {:?} is not one of {TARGETS:?}",
             profile["target"]
+        ));
+    }
+    if !["static", "dynamic"].contains(&profile["link"].as_str()) {
+        return Err(format!(
+            "field `link`: {:?} is not \"static\" or \"dynamic\"",
+            profile["link"]
         ));
     }
     let features = &profile["features"];
@@ -154,6 +160,7 @@ pub fn constants(
         profile["description"]
     );
     let _ = writeln!(out, "pub const TARGET: &str = {:?};", profile["target"]);
+    let _ = writeln!(out, "pub const LINK: &str = {:?};", profile["link"]);
     let _ = writeln!(out, "pub const FEATURES: &str = {:?};", profile["features"]);
     for (key, name) in NUMBERS {
         let _ = writeln!(out, "pub const {name}: usize = {};", n[key]);

@@ -21,7 +21,7 @@ pub fn describe() -> String {
     let mib = |bytes: usize| bytes as f64 / MIB;
     format!(
         "board: {BOARD} ({DESCRIPTION})
-target: {TARGET}
+target: {TARGET}, linked {LINK}
 features: {FEATURES}
 RAM of the smallest board: {RAM_MB} MiB, of which stream buffers may use {MEMORY_SHARE_PERCENT}%
 channels: {MAX_CHANNELS}

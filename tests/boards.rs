@@ -43,7 +43,7 @@ fn every_shipped_profile_is_valid_and_fits_its_ram() {
 /// Each broken profile fails, and the message names the field to fix.
 #[test]
 fn an_inconsistent_profile_is_refused_naming_the_field() {
-    let cases: [(&str, &str, &str); 9] = [
+    let cases: [(&str, &str, &str); 10] = [
         ("ring_slots", "0", "`ring_slots` must be more than zero"),
         (
             "ring_slots",
@@ -73,6 +73,7 @@ fn an_inconsistent_profile_is_refused_naming_the_field() {
             "95",
             "`memory_share_percent` must be at most 90",
         ),
+        ("link", "both", "field `link`"),
     ];
     for (field, value, says) in cases {
         let mut profile = load("openwrt-aarch64");
