@@ -42,5 +42,11 @@ for profile in boards/*.toml; do
   scripts/build-board.sh "$(basename "$profile" .toml)"
 done
 
+echo "== packages: the Pi .debs (cargo-deb) and the OpenWrt init script"
+for board in rpi-aarch64 rpi-armv7; do
+  deb=$(SKIP_BUILD=1 scripts/build-deb.sh "$board")
+  tests/packaging.sh "$deb"
+done
+
 echo "== image test: openwrt-aarch64 in a QEMU aarch64 VM"
 scripts/image-test.sh dist/openwrt-aarch64/acebox
