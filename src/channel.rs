@@ -550,6 +550,8 @@ pub struct Registry {
     channels: Mutex<heapless::Vec<Arc<Channel>, MAX_CHANNELS>>,
     engine: Engine,
     idle_timeout: Duration,
+    /// Fires when a stopped channel leaves the list.
+    removed: Event,
 }
 
 impl Registry {
@@ -558,20 +560,39 @@ impl Registry {
             channels: Mutex::new(heapless::Vec::new()),
             engine,
             idle_timeout,
+            removed: Event::new(),
         }
     }
 
-    /// The channel for `id`, created (and its fetch loop started) if there is none.
-    pub fn open(&self, request: &Open<'_>) -> Result<Activity, Full> {
-        let mut channels = self.channels();
-        if let Some(found) = channels.iter().find(|c| c.id == *request.id) {
-            if found.mode != request.mode {
-                return Err(Full::OtherMode(found.mode));
+    /// The channel for `id`, created (and its fetch loop started) if there is none. A channel
+    /// being stopped stays listed until its engine session is stopped; opening it again waits
+    /// for that, because the new channel's session has the same player id, which a late stop
+    /// would kill.
+    pub async fn open(&self, request: &Open<'_>) -> Result<Activity, Full> {
+        loop {
+            let listener = self.removed.listen();
+            match self.find_or_create(request) {
+                Some(outcome) => return outcome,
+                None => listener.await,
             }
-            return Ok(found.activity());
+        }
+    }
+
+    /// The channel for the request, created if there is none; `None` while one is stopping.
+    fn find_or_create(&self, request: &Open<'_>) -> Option<Result<Activity, Full>> {
+        let mut channels = self.channels();
+        match channels.iter().find(|c| c.id == *request.id) {
+            Some(found) if found.is_stopped() => return None,
+            Some(found) if found.mode != request.mode => {
+                return Some(Err(Full::OtherMode(found.mode)));
+            }
+            Some(found) => return Some(Ok(found.activity())),
+            None => {}
         }
         let channel = Arc::new(Channel::new(request, self.engine.clone()));
-        channels.push(channel.clone()).map_err(|_| Full::Channels)?;
+        if channels.push(channel.clone()).is_err() {
+            return Some(Err(Full::Channels));
+        }
         let activity = channel.activity();
         drop(channels);
         log::info!(
@@ -583,14 +604,14 @@ impl Registry {
             Mode::Hls => smol::spawn(crate::hls::run(channel)).detach(),
             Mode::Ts => smol::spawn(crate::ts::run(channel)).detach(),
         }
-        Ok(activity)
+        Some(Ok(activity))
     }
 
-    /// The channel for `id`, if it exists.
+    /// The channel for `id`, if it exists and is not being stopped.
     pub fn find(&self, id: &ContentId) -> Option<Activity> {
         self.channels()
             .iter()
-            .find(|c| c.id == *id)
+            .find(|c| c.id == *id && !c.is_stopped())
             .map(|c| c.activity())
     }
 
@@ -619,25 +640,34 @@ impl Registry {
             (self.idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
         loop {
             async_io::Timer::after(tick).await;
-            let idle = self.take_idle();
-            for channel in idle {
+            for channel in self.take_idle() {
                 channel.stop().await;
+                self.forget(&channel);
             }
         }
     }
 
+    /// Takes a stopped channel off the list and wakes whoever waits to open it again.
+    fn forget(&self, channel: &Arc<Channel>) {
+        self.channels().retain(|c| !Arc::ptr_eq(c, channel));
+        self.removed.notify(usize::MAX);
+    }
+
+    /// Marks the channels idle for the idle timeout as stopped (they stay listed until their
+    /// stop is done) and returns them.
     fn take_idle(&self) -> heapless::Vec<Arc<Channel>, MAX_CHANNELS> {
         let now = now_ms();
-        let mut channels = self.channels();
-        let (idle, busy): (
-            heapless::Vec<_, MAX_CHANNELS>,
-            heapless::Vec<_, MAX_CHANNELS>,
-        ) = channels
-            .iter()
-            .cloned()
-            .partition(|c| c.idle_for(now).is_some_and(|d| d >= self.idle_timeout));
-        *channels = busy;
-        idle
+        let channels = self.channels();
+        let idle = |c: &&Arc<Channel>| {
+            !c.is_stopped() && c.idle_for(now).is_some_and(|d| d >= self.idle_timeout)
+        };
+        let mut taken = heapless::Vec::new();
+        for channel in channels.iter().filter(idle) {
+            channel.stopped.store(true, Ordering::Release);
+            // Cannot fail: at most as many as the registry holds.
+            let _ = taken.push(channel.clone());
+        }
+        taken
     }
 
     fn channels(&self) -> MutexGuard<'_, heapless::Vec<Arc<Channel>, MAX_CHANNELS>> {
@@ -678,14 +708,17 @@ mod tests {
     fn one_channel_per_id_and_busy_channels_are_not_reaped() {
         let reg = registry();
         let id = ContentId::parse(&"a".repeat(40)).unwrap();
-        let first = reg.open(&hls(&id)).unwrap();
-        let second = reg.open(&hls(&id)).unwrap();
+        let first = smol::block_on(reg.open(&hls(&id))).unwrap();
+        let second = smol::block_on(reg.open(&hls(&id))).unwrap();
         assert!(Arc::ptr_eq(&first, &second));
         let ts = Open {
             mode: Mode::Ts,
             ..hls(&id)
         };
-        assert_eq!(reg.open(&ts).err(), Some(Full::OtherMode(Mode::Hls)));
+        assert_eq!(
+            smol::block_on(reg.open(&ts)).err(),
+            Some(Full::OtherMode(Mode::Hls))
+        );
         assert_eq!(reg.snapshot().len(), 1);
         assert!(reg.take_idle().is_empty(), "requests are under way");
         drop((first, second));
@@ -693,11 +726,36 @@ mod tests {
         assert!(reg.find(&id).is_none());
     }
 
+    /// A channel being stopped is not reused, and opening it again waits until it is gone:
+    /// the new session shares the old one's player id, which a late stop would kill.
+    #[test]
+    fn opening_a_channel_being_stopped_waits_for_the_stop() {
+        let reg = registry();
+        let id = ContentId::parse(&"c".repeat(40)).unwrap();
+        let old = smol::block_on(reg.open(&hls(&id))).unwrap();
+        let old_channel = Arc::clone(&old);
+        drop(old);
+        let stopping = reg.take_idle();
+        assert_eq!(stopping.len(), 1);
+        assert!(reg.find(&id).is_none(), "not handed to new requests");
+        smol::block_on(async {
+            let request = hls(&id);
+            let mut reopen = Box::pin(reg.open(&request));
+            assert!(
+                futures_lite::future::poll_once(&mut reopen).await.is_none(),
+                "waits"
+            );
+            reg.forget(&stopping[0]);
+            let new = reopen.await.unwrap();
+            assert!(!Arc::ptr_eq(&new, &old_channel), "a fresh channel");
+        });
+    }
+
     #[test]
     fn made_up_tokens_cannot_fill_the_client_table() {
         let reg = registry();
         let id = ContentId::parse(&"b".repeat(40)).unwrap();
-        let channel = reg.open(&hls(&id)).unwrap();
+        let channel = smol::block_on(reg.open(&hls(&id))).unwrap();
         let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
         for forged in 0..(2 * MAX_CLIENTS_PER_CHANNEL as u64) {
             channel.touch_client(forged, addr);
@@ -719,11 +777,14 @@ mod tests {
         let held: Vec<_> = (0..MAX_CHANNELS)
             .map(|n| {
                 let id = ContentId::parse(&format!("{n:040x}")).unwrap();
-                reg.open(&hls(&id)).unwrap()
+                smol::block_on(reg.open(&hls(&id))).unwrap()
             })
             .collect();
         let one_more = ContentId::parse(&"f".repeat(40)).unwrap();
-        assert_eq!(reg.open(&hls(&one_more)).err(), Some(Full::Channels));
+        assert_eq!(
+            smol::block_on(reg.open(&hls(&one_more))).err(),
+            Some(Full::Channels)
+        );
         let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let tokens: Vec<u64> = (0..MAX_CLIENTS_PER_CHANNEL)
             .map(|_| held[0].add_client(addr).unwrap())

@@ -217,7 +217,11 @@ async fn open(
         mode,
         extra: &passed_options(query),
     };
-    let channel = app.registry.open(&request).map_err(|full| busy(&full))?;
+    let channel = app
+        .registry
+        .open(&request)
+        .await
+        .map_err(|full| busy(&full))?;
     if let Err(e) = channel.connect().await {
         if channel.feed.held() == 0 {
             app.registry.discard_unstarted(&channel);
