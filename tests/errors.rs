@@ -5,7 +5,7 @@ mod common;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use common::{acebox, content, get, request, sim};
+use common::{acebox, content, get, send, sim};
 
 fn starts(engine: &common::Process) -> u64 {
     engine.json("/sim/stats")["starts"].as_u64().unwrap()
@@ -120,22 +120,11 @@ fn unknown_paths_methods_and_segments_are_refused() {
         assert_eq!(reply.status, 404, "{path}");
         assert!(reply.json()["error"].is_string());
     }
-    let post = request(
-        proxy.addr,
-        &format!(
-            "POST /ace/manifest.m3u8?id={} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            content(4)
-        ),
-    );
+    let connect = format!("/ace/manifest.m3u8?id={}", content(4));
+    let post = send(proxy.addr, "POST", &connect);
     assert_eq!(post.status, 405);
     assert_eq!(post.header("allow"), Some("GET, HEAD"));
-    let head = request(
-        proxy.addr,
-        &format!(
-            "HEAD /ace/manifest.m3u8?id={} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-            content(4)
-        ),
-    );
+    let head = send(proxy.addr, "HEAD", &connect);
     assert_eq!(head.status, 200);
     assert_eq!(
         starts(&engine),

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    TsClient, acebox, at_once, content, gap_free, get, have, make_media, request, sim, sim_at,
+    TsClient, acebox, at_once, content, gap_free, get, have, make_media, send, sim, sim_at,
     video_indices, wait_for,
 };
 
@@ -171,13 +171,7 @@ fn clients_stay_connected_through_an_engine_restart() {
 fn head_answers_headers_without_starting_a_session() {
     let engine = sim(&[]);
     let proxy = acebox(engine.addr, &[]);
-    let reply = request(
-        proxy.addr,
-        &format!(
-            "HEAD {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-            getstream(&content(5))
-        ),
-    );
+    let reply = send(proxy.addr, "HEAD", &getstream(&content(5)));
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("content-type"), Some("video/mp2t"));
     assert!(reply.body.is_empty());

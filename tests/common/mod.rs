@@ -178,6 +178,19 @@ pub fn get(addr: SocketAddr, path: &str) -> Reply {
     )
 }
 
+/// `METHOD path` over a fresh connection; the whole answer.
+pub fn send(addr: SocketAddr, method: &str, path: &str) -> Reply {
+    let length = if method == "POST" {
+        "Content-Length: 0\r\n"
+    } else {
+        ""
+    };
+    request(
+        addr,
+        &format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{length}Connection: close\r\n\r\n"),
+    )
+}
+
 /// Sends raw request bytes and reads the answer until the server closes.
 pub fn request(addr: SocketAddr, raw: &str) -> Reply {
     let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
