@@ -8,7 +8,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -103,11 +102,16 @@ impl ContentId {
 /// A client of an HLS channel: its token (in its playlist and segment URLs) and when it was last
 /// heard from.
 #[derive(Clone, Copy, Debug)]
-pub struct Client {
-    pub token: u64,
-    pub addr: SocketAddr,
-    pub since_ms: u64,
-    pub seen_ms: u64,
+struct Client {
+    token: u64,
+    seen_ms: u64,
+}
+
+impl Client {
+    /// Heard from within `ttl` of `now`.
+    fn is_live(&self, now: u64, ttl: u64) -> bool {
+        now.saturating_sub(self.seen_ms) < ttl
+    }
 }
 
 /// Why a client or channel could not be added.
@@ -368,16 +372,13 @@ impl Channel {
     }
 
     /// Adds a client and returns its token.
-    pub fn add_client(&self, addr: SocketAddr) -> Result<u64, Full> {
-        let now = now_ms();
-        let ttl = self.client_ttl_ms();
+    pub fn add_client(&self) -> Result<u64, Full> {
+        let (now, ttl) = (now_ms(), self.client_ttl_ms());
         let mut clients = self.clients();
-        clients.retain(|c| now.saturating_sub(c.seen_ms) < ttl);
+        clients.retain(|c| c.is_live(now, ttl));
         let token = issue_token();
         let client = Client {
             token,
-            addr,
-            since_ms: now,
             seen_ms: now,
         };
         clients.push(client).map_err(|_| Full::Clients)?;
@@ -387,37 +388,30 @@ impl Channel {
     /// A client polled: mark it seen, adding it back if it had expired. Only tokens this
     /// process issued are added, so made-up tokens cannot fill the table and lock out real
     /// connects; a poll is served either way (a player survives an acebox restart).
-    pub fn touch_client(&self, token: u64, addr: SocketAddr) {
+    pub fn touch_client(&self, token: u64) {
         let now = now_ms();
         let mut clients = self.clients();
         if let Some(c) = clients.iter_mut().find(|c| c.token == token) {
             c.seen_ms = now;
         } else if token_is_ours(token) {
-            let client = Client {
-                token,
-                addr,
-                since_ms: now,
-                seen_ms: now,
-            };
             // A full table keeps whom it has: the poll is served, the client just isn't counted.
-            let _ = clients.push(client);
+            let _ = clients.push(Client {
+                token,
+                seen_ms: now,
+            });
         }
-    }
-
-    /// Clients heard from within their time to live.
-    pub fn clients_now(&self) -> heapless::Vec<Client, MAX_CLIENTS_PER_CHANNEL> {
-        let (now, ttl) = (now_ms(), self.client_ttl_ms());
-        self.clients()
-            .iter()
-            .filter(|c| now.saturating_sub(c.seen_ms) < ttl)
-            .copied()
-            .collect()
     }
 
     /// Clients now: HLS clients heard from within their time to live, or open TS streams.
     pub fn client_count(&self) -> usize {
         match &self.feed {
-            Feed::Hls(_) => self.clients_now().len(),
+            Feed::Hls(_) => {
+                let (now, ttl) = (now_ms(), self.client_ttl_ms());
+                self.clients()
+                    .iter()
+                    .filter(|c| c.is_live(now, ttl))
+                    .count()
+            }
             Feed::Ts(chunks) => chunks.streams.load(Ordering::Acquire),
         }
     }
@@ -756,16 +750,15 @@ mod tests {
         let reg = registry();
         let id = ContentId::parse(&"b".repeat(40)).unwrap();
         let channel = smol::block_on(reg.open(&hls(&id))).unwrap();
-        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
         for forged in 0..(2 * MAX_CLIENTS_PER_CHANNEL as u64) {
-            channel.touch_client(forged, addr);
+            channel.touch_client(forged);
         }
-        assert_eq!(channel.clients_now().len(), 0);
-        let token = channel.add_client(addr).unwrap();
-        assert_eq!(channel.clients_now().len(), 1);
-        channel.touch_client(token, addr);
+        assert_eq!(channel.client_count(), 0);
+        let token = channel.add_client().unwrap();
+        assert_eq!(channel.client_count(), 1);
+        channel.touch_client(token);
         assert_eq!(
-            channel.clients_now().len(),
+            channel.client_count(),
             1,
             "a known client is not added twice"
         );
@@ -785,17 +778,16 @@ mod tests {
             smol::block_on(reg.open(&hls(&one_more))).err(),
             Some(Full::Channels)
         );
-        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let tokens: Vec<u64> = (0..MAX_CLIENTS_PER_CHANNEL)
-            .map(|_| held[0].add_client(addr).unwrap())
+            .map(|_| held[0].add_client().unwrap())
             .collect();
-        assert_eq!(held[0].add_client(addr), Err(Full::Clients));
+        assert_eq!(held[0].add_client(), Err(Full::Clients));
         let mut unique = tokens.clone();
         unique.sort_unstable();
         unique.dedup();
         assert_eq!(unique.len(), tokens.len(), "tokens tell clients apart");
         assert!(tokens.iter().all(|t| token_is_ours(*t)));
         assert!(!token_is_ours(tokens[0] ^ 1), "a made-up token is not ours");
-        assert_eq!(held[0].clients_now().len(), MAX_CLIENTS_PER_CHANNEL);
+        assert_eq!(held[0].client_count(), MAX_CLIENTS_PER_CHANNEL);
     }
 }

@@ -76,14 +76,14 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
             stream(&app, query, head, stalled).await
         }
         ["ace", "m", id, file] => match file.strip_suffix(".m3u8").and_then(parse_token) {
-            Some(token) => playlist(&app, id, token, query, peer).await,
+            Some(token) => playlist(&app, id, token, query).await,
             None => not_found(),
         },
         ["ace", "c", id, token, file] => match (
             parse_token(token),
             file.strip_suffix(".ts").and_then(|s| s.parse().ok()),
         ) {
-            (Some(token), Some(seq)) => segment(&app, id, token, seq, peer),
+            (Some(token), Some(seq)) => segment(&app, id, token, seq),
             _ => not_found(),
         },
         ["status"] => crate::status::respond(&app),
@@ -162,7 +162,7 @@ async fn connect(app: &App, query: &str, peer: SocketAddr, head: bool) -> Respon
         Ok(channel) => channel,
         Err(response) => return response,
     };
-    let token = match channel.add_client(peer) {
+    let token = match channel.add_client() {
         Ok(token) => token,
         Err(full) => return busy(&full),
     };
@@ -266,13 +266,7 @@ fn engine_error(e: &EngineError) -> Response<Body> {
 }
 
 /// `GET /ace/m/<id>/<client>.m3u8`: a player polls. Waits for the channel's first segments.
-async fn playlist(
-    app: &App,
-    id: &str,
-    token: u64,
-    query: &str,
-    peer: SocketAddr,
-) -> Response<Body> {
+async fn playlist(app: &App, id: &str, token: u64, query: &str) -> Response<Body> {
     let Ok(id) = ContentId::parse(id) else {
         return not_found();
     };
@@ -291,7 +285,7 @@ async fn playlist(
     let Feed::Hls(segments) = &channel.feed else {
         return busy(&Full::OtherMode(channel.mode));
     };
-    channel.touch_client(token, peer);
+    channel.touch_client(token);
     if let Err(response) = first_segments(&channel).await {
         return response;
     }
@@ -332,7 +326,7 @@ async fn first_segments(channel: &Activity) -> Result<(), Response<Body>> {
 }
 
 /// `GET /ace/c/<id>/<client>/<seq>.ts`: a segment from the ring.
-fn segment(app: &App, id: &str, token: u64, seq: u64, peer: SocketAddr) -> Response<Body> {
+fn segment(app: &App, id: &str, token: u64, seq: u64) -> Response<Body> {
     let Some(channel) = ContentId::parse(id)
         .ok()
         .and_then(|id| app.registry.find(&id))
@@ -345,7 +339,7 @@ fn segment(app: &App, id: &str, token: u64, seq: u64, peer: SocketAddr) -> Respo
     let Feed::Hls(segments) = &channel.feed else {
         return not_found();
     };
-    channel.touch_client(token, peer);
+    channel.touch_client(token);
     match segments.ring.get(seq) {
         Some(segment) => respond(StatusCode::OK, "video/mp2t", segment.data),
         None => json_error(
