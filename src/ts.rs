@@ -73,19 +73,11 @@ impl Chunks {
     /// Where a client should start: the newest keyframe start point, else the newest PAT, else
     /// the newest chunk. `None` while the ring is empty.
     pub fn start_point(&self) -> Option<(u64, usize)> {
-        let point = self
-            .ring
-            .newest(|m| m.join)
-            .or_else(|| self.ring.newest(|m| m.pat))
-            .map(|(seq, offset)| (seq, offset as usize));
-        point.or_else(|| {
-            self.ring
-                .bounds()
-                .1
-                .checked_sub(1)
-                .filter(|_| !self.ring.is_empty())
-                .map(|seq| (seq, 0))
-        })
+        let ring = &self.ring;
+        ring.newest(|m| m.join)
+            .or_else(|| ring.newest(|m| m.pat))
+            .or_else(|| ring.newest(|_| Some(0)))
+            .map(|(seq, offset)| (seq, offset as usize))
     }
 }
 
