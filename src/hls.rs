@@ -262,29 +262,26 @@ impl Feeder for Fetcher {
                     "the playlist line points off the engine".into(),
                 )),
             };
-            match fetched {
-                Ok(data) => match segments.push(
-                    data,
-                    segment.duration,
-                    discontinuity || segment.discontinuity,
-                ) {
-                    Ok(_) => discontinuity = false,
-                    Err(e) => {
-                        log::warn!("channel {id}: segment {} passed over: {e}", segment.seq);
-                        discontinuity = true;
-                    }
-                },
-                // Never to be had: pass over it once, and mark the break.
-                Err(e @ EngineError::BadAnswer(_)) => {
-                    log::warn!("channel {id}: segment {} passed over: {e}", segment.seq);
-                    discontinuity = true;
+            let stored = match fetched {
+                Ok(data) => {
+                    let discontinuity = discontinuity || segment.discontinuity;
+                    segments
+                        .push(data, segment.duration, discontinuity)
+                        .map(drop)
+                        .map_err(|e| e.to_string())
                 }
+                // Never to be had: pass over it once (below), and mark the break.
+                Err(e @ EngineError::BadAnswer(_)) => Err(e.to_string()),
                 // Maybe a moment's trouble: try again at the next poll, without a new session.
                 Err(e) => {
                     log::warn!("channel {id}: segment {} not fetched yet: {e}", segment.seq);
                     return Ok(SEGMENT_RETRY);
                 }
+            };
+            if let Err(why) = &stored {
+                log::warn!("channel {id}: segment {} passed over: {why}", segment.seq);
             }
+            discontinuity = stored.is_err();
             self.last = Some(segment.seq);
             channel.notify();
         }
