@@ -19,20 +19,24 @@ use crate::ts::Chunks;
 /// characters, which escaping may lengthen).
 const PER_CHANNEL: usize = 1024;
 
+/// Characters of the last engine error shown; 4 bytes each at most.
+const ERROR_CHARS: usize = 200;
+
 #[derive(Serialize)]
 struct Status<'a> {
     version: &'a str,
     uptime_secs: u64,
     engine: &'a str,
-    channels: &'a [ChannelStatus<'a>],
+    channels: &'a [ChannelStatus],
 }
 
+/// One channel's entry, copied out so nothing is locked while the JSON is written.
 #[derive(Serialize)]
-struct ChannelStatus<'a> {
-    content_id: &'a str,
-    mode: &'a str,
+struct ChannelStatus {
+    content_id: heapless::String<40>,
+    mode: &'static str,
     clients: usize,
-    playback_session_id: &'a str,
+    playback_session_id: heapless::String<40>,
     engine_starts: u64,
     /// Segments (HLS) or chunks (TS) held.
     segments: usize,
@@ -40,21 +44,7 @@ struct ChannelStatus<'a> {
     /// TS clients that fell behind and skipped ahead, and that were dropped.
     skips: u64,
     drops: u64,
-    last_error: Option<&'a str>,
-}
-
-/// Everything one channel's entry needs, copied out so nothing is locked while writing.
-struct Snapshot {
-    id: heapless::String<40>,
-    mode: Mode,
-    clients: usize,
-    session: heapless::String<40>,
-    engine_starts: u64,
-    segments: usize,
-    ring_bytes: usize,
-    skips: u64,
-    drops: u64,
-    error: Option<String>,
+    last_error: Option<heapless::String<{ 4 * ERROR_CHARS }>>,
 }
 
 fn ts_count(feed: &Feed, counter: impl Fn(&Chunks) -> &AtomicU64) -> u64 {
@@ -64,42 +54,35 @@ fn ts_count(feed: &Feed, counter: impl Fn(&Chunks) -> &AtomicU64) -> u64 {
     }
 }
 
+/// The first [`ERROR_CHARS`] characters of `text`.
+fn clipped<const N: usize>(text: &str) -> heapless::String<N> {
+    let mut out = heapless::String::new();
+    for c in text.chars().take(ERROR_CHARS) {
+        // Cannot fail: N holds ERROR_CHARS characters of 4 bytes.
+        let _ = out.push(c);
+    }
+    out
+}
+
 pub fn respond(app: &App) -> Response<Body> {
-    let snapshots: heapless::Vec<Snapshot, MAX_CHANNELS> = app
+    let channels: heapless::Vec<ChannelStatus, MAX_CHANNELS> = app
         .registry
         .snapshot()
         .iter()
-        .map(|c| Snapshot {
-            id: heapless::String::try_from(c.id.as_str()).unwrap_or_default(),
-            mode: c.mode,
+        .map(|c| ChannelStatus {
+            content_id: heapless::String::try_from(c.id.as_str()).unwrap_or_default(),
+            mode: match c.mode {
+                Mode::Hls => "hls",
+                Mode::Ts => "ts",
+            },
             clients: c.client_count(),
-            session: c.session_id(),
+            playback_session_id: c.session_id(),
             engine_starts: c.engine_starts(),
             segments: c.feed.held(),
             ring_bytes: c.feed.bytes(),
             skips: ts_count(&c.feed, |t| &t.skips),
             drops: ts_count(&c.feed, |t| &t.drops),
-            error: c
-                .health()
-                .map(|e| e.to_string().chars().take(200).collect()),
-        })
-        .collect();
-    let channels: heapless::Vec<ChannelStatus<'_>, MAX_CHANNELS> = snapshots
-        .iter()
-        .map(|s| ChannelStatus {
-            content_id: &s.id,
-            mode: match s.mode {
-                Mode::Hls => "hls",
-                Mode::Ts => "ts",
-            },
-            clients: s.clients,
-            playback_session_id: &s.session,
-            engine_starts: s.engine_starts,
-            segments: s.segments,
-            ring_bytes: s.ring_bytes,
-            skips: s.skips,
-            drops: s.drops,
-            last_error: s.error.as_deref(),
+            last_error: c.health().map(|e| clipped(&e.to_string())),
         })
         .collect();
     let engine = app.registry.engine().origin().to_string();
