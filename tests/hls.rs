@@ -160,10 +160,16 @@ fn twenty_clients_share_one_fetch_per_segment_and_get_the_same_bytes() {
             }
         }
     }
-    assert_eq!(stat(&engine, "max_fetches_per_segment"), 1);
+    let stats = engine.json("/sim/stats");
     assert_eq!(
-        stat(&engine, "segment_requests"),
-        stat(&engine, "distinct_segments")
+        stats["max_fetches_per_segment"],
+        1,
+        "{stats}\n{}",
+        proxy.logs()
+    );
+    assert_eq!(
+        stats["segment_requests"], stats["distinct_segments"],
+        "{stats}"
     );
     assert_eq!(
         stat(&engine, "starts"),

@@ -5,14 +5,17 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, ChildStderr, Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
 /// A running binary, killed when dropped.
 pub struct Process {
     child: Child,
     pub addr: SocketAddr,
-    pub stderr: Option<ChildStderr>,
+    /// What the process wrote to stderr so far, drained by a thread so the process never
+    /// blocks on a full pipe.
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Drop for Process {
@@ -42,12 +45,31 @@ impl Process {
             .next()
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("{exe} did not say where it listens: {line:?}"));
-        let stderr = child.stderr.take();
+        let stderr = std::sync::Arc::<std::sync::Mutex<String>>::default();
+        let sink = std::sync::Arc::clone(&stderr);
+        let mut pipe = child.stderr.take().expect("stderr is piped");
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                let mut text = sink
+                    .lock()
+                    .unwrap_or_else(|e: PoisonError<_>| e.into_inner());
+                text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
         Process {
             child,
             addr,
             stderr,
         }
+    }
+
+    /// What the process has logged to stderr so far.
+    pub fn logs(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub fn pid(&self) -> u32 {
@@ -79,17 +101,6 @@ impl Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.addr
-    }
-
-    /// Everything the process wrote to stderr, after killing it.
-    pub fn stderr_after_kill(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let mut text = String::new();
-        if let Some(mut e) = self.stderr.take() {
-            let _ = e.read_to_string(&mut text);
-        }
-        text
     }
 
     pub fn get(&self, path: &str) -> Reply {
