@@ -8,15 +8,18 @@ const MIB: u64 = 1024 * 1024;
 const TS_PACKET: u64 = 188;
 /// src/ts.rs hands a chunk to clients once this much is read; a chunk must hold at least that.
 const TS_FLUSH_BYTES: u64 = TS_PACKET * 32;
+/// src/http.rs caps a connection's read and write buffers at 16 KiB each.
+const CONNECTION_BYTES: u64 = 32 * 1024;
 const TARGETS: [&str; 3] = [
     "x86_64-unknown-linux-gnu",
     "aarch64-unknown-linux-gnu",
     "armv7-unknown-linux-gnueabihf",
 ];
 /// The numeric fields, in the order they are written out, with the constant each becomes.
-const NUMBERS: [(&str, &str); 11] = [
+const NUMBERS: [(&str, &str); 12] = [
     ("ram_mb", "RAM_MB"),
     ("memory_share_percent", "MEMORY_SHARE_PERCENT"),
+    ("max_connections", "MAX_CONNECTIONS"),
     ("max_channels", "MAX_CHANNELS"),
     ("max_clients_per_channel", "MAX_CLIENTS_PER_CHANNEL"),
     ("ring_slots", "RING_SLOTS"),
@@ -124,17 +127,21 @@ pub fn check(profile: &BTreeMap<String, String>) -> Result<BTreeMap<&'static str
         "field `ts_ring_bytes` must be at least `ts_chunk_bytes`".into(),
     )?;
     rule(
+        n["max_connections"] >= n["max_clients_per_channel"],
+        "field `max_connections` must be at least `max_clients_per_channel`".into(),
+    )?;
+    rule(
         n["ts_chunks"] >= 2,
         "field `ts_chunks` must be at least 2".into(),
     )?;
     let per_channel =
         (n["ring_bytes"] + n["max_segment_bytes"]).max(n["ts_ring_bytes"] + n["ts_chunk_bytes"]);
-    let budget = n["max_channels"] * per_channel;
+    let budget = n["max_channels"] * per_channel + n["max_connections"] * CONNECTION_BYTES;
     let allowed = n["ram_mb"] * MIB * n["memory_share_percent"] / 100;
     rule(
         budget <= allowed,
         format!(
-            "the worst-case memory budget, max_channels x max(ring_bytes + max_segment_bytes, ts_ring_bytes + ts_chunk_bytes) = {} MiB, is more than {}% of ram_mb ({} MiB): lower `max_channels` or the ring sizes",
+            "the worst-case memory budget, max_channels x max(ring_bytes + max_segment_bytes, ts_ring_bytes + ts_chunk_bytes) + max_connections x 32 KiB = {} MiB, is more than {}% of ram_mb ({} MiB): lower `max_channels` or the ring sizes",
             budget / MIB,
             n["memory_share_percent"],
             allowed / MIB
@@ -167,7 +174,7 @@ pub fn constants(
     }
     let _ = writeln!(
         out,
-        "/// Worst-case bytes of stream data: every channel's ring full, plus the segment or chunk\n/// each is reading.\npub const MEMORY_BUDGET: usize = {};",
+        "/// Worst-case bytes of stream data and connection buffers: every channel's ring full, plus\n/// the segment or chunk each is reading, plus every connection's buffers.\npub const MEMORY_BUDGET: usize = {};",
         n["memory_budget"]
     );
     out

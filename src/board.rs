@@ -24,11 +24,12 @@ pub fn describe() -> String {
 target: {TARGET}, linked {LINK}
 features: {FEATURES}
 RAM of the smallest board: {RAM_MB} MiB, of which stream buffers may use {MEMORY_SHARE_PERCENT}%
+connections: {MAX_CONNECTIONS}
 channels: {MAX_CHANNELS}
 clients per channel: {MAX_CLIENTS_PER_CHANNEL}
 HLS ring per channel: {RING_SLOTS} segments, {:.1} MiB; segments up to {:.1} MiB; {PLAYLIST_WINDOW} listed
 TS ring per channel: {TS_CHUNKS} chunks of up to {TS_CHUNK_BYTES} bytes, {:.1} MiB
-worst-case memory budget for stream data: {:.1} MiB ({MEMORY_BUDGET} bytes)
+worst-case memory budget for stream data and connection buffers: {:.1} MiB ({MEMORY_BUDGET} bytes)
 ",
         mib(RING_BYTES),
         mib(MAX_SEGMENT_BYTES),

@@ -43,7 +43,7 @@ fn every_shipped_profile_is_valid_and_fits_its_ram() {
 /// Each broken profile fails, and the message names the field to fix.
 #[test]
 fn an_inconsistent_profile_is_refused_naming_the_field() {
-    let cases: [(&str, &str, &str); 10] = [
+    let cases: [(&str, &str, &str); 11] = [
         ("ring_slots", "0", "`ring_slots` must be more than zero"),
         (
             "ring_slots",
@@ -66,6 +66,11 @@ fn an_inconsistent_profile_is_refused_naming_the_field() {
             "`ts_ring_bytes` must be at least `ts_chunk_bytes`",
         ),
         ("max_channels", "64", "more than 40% of ram_mb"),
+        (
+            "max_connections",
+            "8",
+            "`max_connections` must be at least `max_clients_per_channel`",
+        ),
         ("ram_mb", "lots", "`ram_mb`: \"lots\" is not a whole number"),
         ("target", "mipsel-unknown-linux-musl", "field `target`"),
         (
