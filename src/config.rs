@@ -1,4 +1,5 @@
-//! The command line and environment: where the engine is, where to listen, when to let go.
+//! The command line and environment: where the engine is, where to listen, when to let go, who
+//! may connect and how much to log.
 //!
 //! Owns parsing and validation only; a bad value is an error that names the flag (or variable)
 //! and what would be accepted, never a silent default. Flags win over environment variables.
@@ -7,17 +8,30 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use log::LevelFilter;
+
+use crate::allow::{AllowList, Cidr};
 use crate::http::Origin;
 
 pub const DEFAULT_ENGINE: &str = "http://127.0.0.1:6878";
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:6880";
 pub const DEFAULT_IDLE_TIMEOUT: u64 = 30;
 const MAX_IDLE_TIMEOUT: u64 = 24 * 3600;
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+const LOG_LEVELS: [(&str, LevelFilter); 6] = [
+    ("off", LevelFilter::Off),
+    ("error", LevelFilter::Error),
+    ("warn", LevelFilter::Warn),
+    ("info", LevelFilter::Info),
+    ("debug", LevelFilter::Debug),
+    ("trace", LevelFilter::Trace),
+];
 
 pub const USAGE: &str = "\
 acebox: an AceStream proxy. One engine session per channel, shared by every client.
 
-Usage: acebox [--engine URL] [--listen ADDR:PORT] [--idle-timeout SECS]
+Usage: acebox [--engine URL] [--listen ADDR:PORT] [--idle-timeout SECS] [--allow CIDR]...
+              [--log-level LEVEL]
 
 Options:
   --engine URL          The AceStream engine to use, as http://HOST:PORT.
@@ -27,6 +41,11 @@ Options:
                         Default: 0.0.0.0:6880
   --idle-timeout SECS   Stop a channel's engine session this many seconds after its last
                         client went away (1 to 86400). Env: ACEBOX_IDLE_TIMEOUT. Default: 30
+  --allow CIDR          Only let these addresses connect, e.g. 192.168.1.0/24 or fd00::/8;
+                        repeat for more (up to 32). Others get 403. Env: ACEBOX_ALLOW
+                        (comma-separated). Default: everyone.
+  --log-level LEVEL     What to log on stderr: off, error, warn, info or debug.
+                        Env: ACEBOX_LOG_LEVEL. Default: info
   --board               Print the board profile this binary was built for, with its
                         capacities and worst-case memory budget.
   -h, --help            Print this help.
@@ -34,7 +53,8 @@ Options:
 
 Players use the engine's own URLs with acebox's address:
   http://ACEBOX:6880/ace/manifest.m3u8?id=<content id>     (HLS)
-Status: http://ACEBOX:6880/status
+  http://ACEBOX:6880/ace/getstream?id=<content id>        (MPEG-TS)
+Status page: http://ACEBOX:6880/   JSON: /status   Prometheus: /metrics
 ";
 
 /// A validated configuration.
@@ -43,12 +63,14 @@ pub struct Config {
     pub engine: Origin,
     pub listen: SocketAddr,
     pub idle_timeout: Duration,
+    pub allow: AllowList,
+    pub log_level: LevelFilter,
 }
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq)]
 pub enum Command {
-    Run(Config),
+    Run(Box<Config>),
     Help,
     Version,
     /// Print the board profile the binary was built with.
@@ -99,13 +121,22 @@ const IDLE: Source = Source {
     flag: "--idle-timeout",
     env: "ACEBOX_IDLE_TIMEOUT",
 };
+const LOG_LEVEL: Source = Source {
+    flag: "--log-level",
+    env: "ACEBOX_LOG_LEVEL",
+};
+const ALLOW: Source = Source {
+    flag: "--allow",
+    env: "ACEBOX_ALLOW",
+};
 
 /// Reads the arguments (without the program name) and the environment through `env`.
 pub fn parse(
     args: impl IntoIterator<Item = String>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Command, ConfigError> {
-    let mut given: [Option<String>; 3] = Default::default();
+    let mut given: [Option<String>; 4] = Default::default();
+    let mut allowed = Vec::new();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -121,15 +152,20 @@ pub fn parse(
             "--engine" => 0,
             "--listen" => 1,
             "--idle-timeout" => 2,
+            "--log-level" => 3,
+            "--allow" => given.len(),
             _ => return Err(ConfigError::UnknownFlag(arg)),
         };
-        let source = [&ENGINE, &LISTEN, &IDLE][index];
+        let source = [&ENGINE, &LISTEN, &IDLE, &LOG_LEVEL, &ALLOW][index];
         let value = inline
             .or_else(|| args.next())
             .ok_or(ConfigError::MissingValue(source.flag))?;
-        given[index] = Some(value);
+        match given.get_mut(index) {
+            Some(slot) => *slot = Some(value),
+            None => allowed.push(value),
+        }
     }
-    let [engine, listen, idle] = given;
+    let [engine, listen, idle, log_level] = given;
     let pick =
         |given: Option<String>, source: &Source, default: &str| match (given, env(source.env)) {
             (Some(v), _) => (v, source.flag.to_owned()),
@@ -163,11 +199,46 @@ pub fn parse(
                 format!("use a whole number of seconds from 1 to {MAX_IDLE_TIMEOUT}"),
             )
         })?;
-    Ok(Command::Run(Config {
+    let level = pick(log_level, &LOG_LEVEL, DEFAULT_LOG_LEVEL);
+    let log_level = LOG_LEVELS
+        .iter()
+        .find(|(name, _)| level.0.eq_ignore_ascii_case(name))
+        .map(|(_, filter)| *filter)
+        .ok_or_else(|| invalid(level.clone(), "use off, error, warn, info or debug".into()))?;
+    let allow = allow_list(allowed, env(ALLOW.env))
+        .map_err(|(value, source, e)| invalid((value, source), e.to_string()))?;
+    Ok(Command::Run(Box::new(Config {
         engine,
         listen,
         idle_timeout: Duration::from_secs(secs),
-    }))
+        allow,
+        log_level,
+    })))
+}
+
+/// The `--allow` prefixes, or when none is given, the comma-separated `ACEBOX_ALLOW`.
+fn allow_list(
+    flags: Vec<String>,
+    env: Option<String>,
+) -> Result<AllowList, (String, String, crate::allow::CidrError)> {
+    let (values, source): (Vec<String>, &str) = match env {
+        Some(env) if flags.is_empty() => (
+            env.split([',', ' '])
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            ALLOW.env,
+        ),
+        _ => (flags, ALLOW.flag),
+    };
+    let mut list = AllowList::default();
+    for value in values {
+        let added = Cidr::parse(&value).and_then(|cidr| list.push(cidr));
+        if let Err(e) = added {
+            return Err((value, source.to_owned(), e));
+        }
+    }
+    Ok(list)
 }
 
 #[cfg(test)]
@@ -186,7 +257,7 @@ mod tests {
 
     fn config(args: &[&str], env: &[(&str, &str)]) -> Config {
         match run(args, env) {
-            Ok(Command::Run(c)) => c,
+            Ok(Command::Run(c)) => *c,
             other => panic!("{other:?}"),
         }
     }
@@ -197,6 +268,8 @@ mod tests {
         assert_eq!(c.engine.to_string(), DEFAULT_ENGINE);
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(c.idle_timeout, Duration::from_secs(30));
+        assert!(c.allow.is_empty());
+        assert_eq!(c.log_level, LevelFilter::Info);
         let env = [
             ("ACEBOX_ENGINE", "http://10.0.0.2:6878"),
             ("ACEBOX_IDLE_TIMEOUT", "5"),
@@ -248,5 +321,32 @@ mod tests {
         );
         assert_eq!(run(&["-V"], &[]), Ok(Command::Version));
         assert_eq!(run(&["--board"], &[]), Ok(Command::Board));
+        let err = run(&["--log-level", "loud"], &[]).unwrap_err();
+        assert!(err.to_string().contains("off, error, warn"), "{err}");
+        let err = run(&["--allow", "10.0.0.0/8", "--allow=lan"], &[]).unwrap_err();
+        assert!(err.to_string().starts_with("--allow \"lan\""), "{err}");
+        let err = run(&[], &[("ACEBOX_ALLOW", "10.0.0.0/40")]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("ACEBOX_ALLOW \"10.0.0.0/40\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn allow_is_repeatable_and_the_env_is_a_list() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let c = config(&["--allow", "10.0.0.0/8", "--allow=::1"], &[]);
+        assert!(c.allow.admits(ip("10.1.2.3")) && c.allow.admits(ip("::1")));
+        assert!(!c.allow.admits(ip("192.168.1.2")));
+        let env = [("ACEBOX_ALLOW", "192.168.1.0/24, 127.0.0.1")];
+        let c = config(&[], &env);
+        assert!(c.allow.admits(ip("192.168.1.9")) && c.allow.admits(ip("127.0.0.1")));
+        let c = config(&["--allow", "10.0.0.0/8"], &env);
+        assert!(
+            !c.allow.admits(ip("192.168.1.9")),
+            "flags win over the environment"
+        );
+        let c = config(&["--log-level", "DEBUG"], &[("ACEBOX_LOG_LEVEL", "off")]);
+        assert_eq!(c.log_level, LevelFilter::Debug);
     }
 }

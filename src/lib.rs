@@ -3,6 +3,7 @@
 //! The binary (`src/main.rs`) parses the command line and wires these modules together; the
 //! engine simulator (`src/bin/acebox-sim/`) reuses the transport.
 
+pub mod allow;
 pub mod board;
 pub mod channel;
 pub mod config;
@@ -10,6 +11,8 @@ pub mod engine;
 pub mod hls;
 pub mod http;
 pub mod logger;
+pub mod metrics;
+pub mod page;
 pub mod ring;
 pub mod router;
 pub mod session;
