@@ -1,7 +1,7 @@
 //! HTTP/1.1 transport on smol: the server accept loop, the one-shot client toward a fixed origin,
 //! and the small response helpers every handler uses.
 //!
-//! This module owns sockets and timeouts. It never decides what a request means (that is
+//! This module owns sockets, timeouts and the gate (who may connect, how many at once). It never decides what a request means (that is
 //! `router`) and it never builds a URL from client input: a client request names only a path on
 //! an [`Origin`] that the caller already holds, so it cannot be steered to another host.
 
@@ -12,18 +12,20 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_io::{Async, Timer};
 use bytes::Bytes;
-use futures_lite::{AsyncRead, AsyncWrite, FutureExt};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use smol_hyper::rt::{FuturesIo, SmolTimer};
+
+use crate::allow::AllowList;
 
 /// The body of every response acebox sends: whole buffers (playlists, segments, JSON) or, for
 /// streams, chunks produced as they arrive.
@@ -262,46 +264,221 @@ pub fn bind(addr: SocketAddr) -> io::Result<Async<TcpListener>> {
     Async::<TcpListener>::bind(addr)
 }
 
-/// Accepts connections forever and serves each on its own task with `handler`, which gets the
-/// request and the peer's address.
-pub async fn serve<H, F>(listener: Async<TcpListener>, handler: H)
-where
+/// A request head larger than this is refused (hyper answers 431), and a response is buffered
+/// at most this much per connection.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Refusals (403, 503) being written at once; past this, a refused connection is just closed.
+const MAX_REFUSING: usize = 64;
+/// How long a refused client gets to finish sending its request before the socket closes.
+const REFUSE_LINGER: Duration = Duration::from_secs(1);
+
+/// Who may connect, and how many at once: the door every connection passes before hyper reads a
+/// byte of it. Counts what it lets in and what it turns away, for `/status` and `/metrics`.
+pub struct Gate {
+    allow: AllowList,
+    max_connections: usize,
+    open: AtomicUsize,
+    refusing: AtomicUsize,
+    accepted: AtomicU64,
+    refused_full: AtomicU64,
+    refused_forbidden: AtomicU64,
+}
+
+/// Why the gate turned a connection away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The peer is not in `--allow`.
+    Forbidden,
+    /// `max_connections` are open.
+    Full,
+}
+
+/// What the gate has seen, copied out.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GateCounts {
+    pub open: usize,
+    pub max: usize,
+    pub accepted: u64,
+    pub refused_full: u64,
+    pub refused_forbidden: u64,
+}
+
+impl Gate {
+    pub fn new(allow: AllowList, max_connections: usize) -> Gate {
+        Gate {
+            allow,
+            max_connections,
+            open: AtomicUsize::new(0),
+            refusing: AtomicUsize::new(0),
+            accepted: AtomicU64::new(0),
+            refused_full: AtomicU64::new(0),
+            refused_forbidden: AtomicU64::new(0),
+        }
+    }
+
+    /// Lets `peer` in (the ticket keeps its place until dropped) or says why not.
+    fn admit(self: &Arc<Self>, peer: SocketAddr) -> Result<Ticket, Refusal> {
+        if !self.allow.admits(peer.ip()) {
+            self.refused_forbidden.fetch_add(1, Ordering::Relaxed);
+            return Err(Refusal::Forbidden);
+        }
+        match take_place(self, |g| &g.open, self.max_connections) {
+            Some(ticket) => {
+                self.accepted.fetch_add(1, Ordering::Relaxed);
+                Ok(ticket)
+            }
+            None => {
+                self.refused_full.fetch_add(1, Ordering::Relaxed);
+                Err(Refusal::Full)
+            }
+        }
+    }
+
+    pub fn counts(&self) -> GateCounts {
+        GateCounts {
+            open: self.open.load(Ordering::Acquire),
+            max: self.max_connections,
+            accepted: self.accepted.load(Ordering::Relaxed),
+            refused_full: self.refused_full.load(Ordering::Relaxed),
+            refused_forbidden: self.refused_forbidden.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A place taken in one of the gate's counts (open connections, refusals under way); given back
+/// on drop.
+struct Ticket(Arc<Gate>, fn(&Gate) -> &AtomicUsize);
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.1(&self.0).fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Takes a place in `count` if it is below `max`.
+fn take_place(gate: &Arc<Gate>, count: fn(&Gate) -> &AtomicUsize, max: usize) -> Option<Ticket> {
+    count(gate)
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .ok()
+        .map(|_| Ticket(gate.clone(), count))
+}
+
+/// Accepts connections until `stop` resolves and serves each admitted one on its own task with
+/// `handler`, which gets the request and the peer's address. Connections the gate refuses get a
+/// short JSON answer and are closed without reaching hyper.
+pub async fn serve<H, F>(
+    listener: Async<TcpListener>,
+    gate: Arc<Gate>,
+    handler: H,
+    stop: impl Future<Output = ()>,
+) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of descriptors or a reset before accept: wait a moment, then go on.
-                log::warn!("accept failed: {e}");
-                Timer::after(Duration::from_millis(100)).await;
-                continue;
+    let accept = async {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of descriptors or a reset before accept: wait a moment, then go on.
+                    log::warn!("accept failed: {e}");
+                    Timer::after(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            match gate.admit(peer) {
+                Ok(ticket) => {
+                    smol::spawn(serve_connection(stream, peer, ticket, handler.clone())).detach()
+                }
+                Err(refusal) => refuse(&gate, stream, peer, refusal),
             }
-        };
+        }
+    };
+    accept.or(stop).await
+}
+
+async fn serve_connection<H, F>(
+    stream: Async<TcpStream>,
+    peer: SocketAddr,
+    ticket: Ticket,
+    handler: H,
+) where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    log::debug!("client {peer}: connected");
+    let stalled = Stalled::default();
+    let io = FuturesIo::new(StallGuard::new(
+        stream,
+        WRITE_STALL_TIMEOUT,
+        stalled.clone(),
+    ));
+    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        req.extensions_mut().insert(stalled.clone());
         let handler = handler.clone();
-        smol::spawn(async move {
-            let stalled = Stalled::default();
-            let io = FuturesIo::new(StallGuard::new(
-                stream,
-                WRITE_STALL_TIMEOUT,
-                stalled.clone(),
-            ));
-            let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-                req.extensions_mut().insert(stalled.clone());
-                let handler = handler.clone();
-                async move { Ok::<_, Infallible>(handler(req, peer).await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(SmolTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(io, service);
-            if let Err(e) = conn.await {
-                log::debug!("client {peer}: connection ended: {e}");
-            }
-        })
-        .detach();
+        async move { Ok::<_, Infallible>(handler(req, peer).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(SmolTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .serve_connection(io, service);
+    if let Err(e) = conn.await {
+        log::debug!("client {peer}: connection ended: {e}");
     }
+    drop(ticket);
+}
+
+/// Answers a refused connection with 403 or 503 and closes it, on a task of its own; when too
+/// many refusals are under way already, closes it at once.
+fn refuse(gate: &Arc<Gate>, stream: Async<TcpStream>, peer: SocketAddr, refusal: Refusal) {
+    let Some(place) = take_place(gate, |g| &g.refusing, MAX_REFUSING) else {
+        return;
+    };
+    let (status, retry, message) = match refusal {
+        Refusal::Forbidden => (
+            StatusCode::FORBIDDEN,
+            "",
+            "this address may not use acebox (see its --allow option)".to_owned(),
+        ),
+        Refusal::Full => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Retry-After: 5\r\n",
+            format!(
+                "acebox already serves its maximum of {} connections; try again shortly",
+                gate.max_connections
+            ),
+        ),
+    };
+    log::debug!("client {peer}: refused ({refusal:?})");
+    let mut body = String::new();
+    body.push_str("{\"error\":");
+    push_json_string(&mut body, &message);
+    body.push_str("}\n");
+    let answer = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{retry}Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    smol::spawn(async move {
+        let mut stream = stream;
+        let linger = async {
+            stream.write_all(answer.as_bytes()).await?;
+            stream.get_ref().shutdown(std::net::Shutdown::Write)?;
+            // Read what the client sends until it closes, so closing does not reset the
+            // connection before the client has read the answer.
+            let mut sink = [0u8; 1024];
+            while stream.read(&mut sink).await? > 0 {}
+            Ok(())
+        };
+        let _ = with_timeout(REFUSE_LINGER, async {
+            linger.await.map_err(FetchError::Connect)
+        })
+        .await;
+        drop(place);
+    })
+    .detach();
 }
 
 /// Set when the write-stall guard cut a connection off. Every request carries its

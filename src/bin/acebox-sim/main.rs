@@ -24,7 +24,8 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use acebox::http::{Body, bind, serve};
+use acebox::allow::AllowList;
+use acebox::http::{Body, Gate, bind, serve};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 
@@ -124,10 +125,10 @@ async fn run(config: Config, media: Media) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let sim = Arc::new(Sim::new(&config, media));
-    serve(listener, move |req, peer| {
-        route(sim.clone(), req, peer, local)
-    })
-    .await;
+    // The simulator admits everyone and runs until killed.
+    let gate = Arc::new(Gate::new(AllowList::default(), usize::MAX));
+    let handler = move |req, peer| route(sim.clone(), req, peer, local);
+    serve(listener, gate, handler, futures_lite::future::pending()).await;
     ExitCode::SUCCESS
 }
 
