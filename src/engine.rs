@@ -24,7 +24,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(45);
 const PLAYLIST_TIMEOUT: Duration = Duration::from_secs(30);
 /// A segment is a few seconds of video from a local engine.
 const SEGMENT_TIMEOUT: Duration = Duration::from_secs(20);
-/// The engine may hang on stop; nobody waits for it.
+/// The engine may hang on stop; nobody waits for it. Stat polls get the same short leash.
 const STOP_TIMEOUT: Duration = Duration::from_secs(3);
 /// The engine redirects a TS start once (to `/content/...`); more is a loop.
 const MAX_REDIRECTS: usize = 3;
@@ -211,6 +211,17 @@ impl Engine {
         Err(EngineError::BadAnswer("too many redirects".into()))
     }
 
+    /// The session's stat, asked so that the engine does not count it as player activity.
+    pub async fn stat(&self, session: &Session) -> Result<EngineStat, EngineError> {
+        if session.stat.is_empty() {
+            return Err(EngineError::BadAnswer(
+                "the session has no stat URL (redirect mode)".into(),
+            ));
+        }
+        let path = with_query(&session.stat, "skip_player_activity=1");
+        parse_stat(&self.fetch_ok(&path, STOP_TIMEOUT, SMALL_BODY).await?)
+    }
+
     /// `method=stop` on a session's command URL, with a short timeout.
     pub async fn stop(&self, session: &Session) -> Result<(), EngineError> {
         if session.command.is_empty() {
@@ -218,12 +229,7 @@ impl Engine {
                 "the session has no command URL (redirect mode)".into(),
             ));
         }
-        let sep = if session.command.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
-        let path = format!("{}{sep}method=stop", session.command);
+        let path = with_query(&session.command, "method=stop");
         self.fetch_ok(&path, STOP_TIMEOUT, SMALL_BODY)
             .await
             .map(drop)
@@ -241,6 +247,12 @@ impl Engine {
         }
         Ok(fetched.body)
     }
+}
+
+/// `path` with `param` added to its query.
+fn with_query(path: &str, param: &str) -> String {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{sep}{param}")
 }
 
 fn start_path(req: &StartRequest<'_>, format: &str) -> String {
@@ -313,6 +325,61 @@ fn parse_start(body: &[u8]) -> Result<Session, StartAnswer> {
             heapless::String::try_from(id.as_str()).map_err(|_| refused("playback_session_id"))?;
     }
     Ok(session)
+}
+
+/// What the engine says of a session: its state and swarm, from the stat URL.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EngineStat {
+    /// `prebuf`, `buf`, `dl` (playing), `check`, `idle` or `err`.
+    pub status: heapless::String<16>,
+    pub peers: u32,
+    /// KB/s from and to the swarm.
+    pub speed_down: u32,
+    pub speed_up: u32,
+    /// Prebuffering progress, 0 to 100, while `status` is `prebuf`.
+    pub progress: Option<u32>,
+    /// The engine's message when `status` is `err`.
+    pub error: heapless::String<{ STAT_TEXT }>,
+}
+
+/// Bytes of the engine's error message kept from a stat answer.
+const STAT_TEXT: usize = 160;
+
+#[derive(Deserialize)]
+struct StatEnvelope {
+    response: Option<StatResponse>,
+    error: Option<heapless::String<256>>,
+}
+
+#[derive(Deserialize)]
+struct StatResponse {
+    status: Option<heapless::String<16>>,
+    peers: Option<u32>,
+    speed_down: Option<u32>,
+    speed_up: Option<u32>,
+    progress: Option<u32>,
+    error_message: Option<heapless::String<{ STAT_TEXT }>>,
+}
+
+/// Reads a stat answer. The first poll of a session may answer an empty object: that is a
+/// stat with an empty status, not an error.
+fn parse_stat(body: &[u8]) -> Result<EngineStat, EngineError> {
+    let mut scratch = [0u8; 512];
+    let (envelope, _) = serde_json_core::from_slice_escaped::<StatEnvelope>(body, &mut scratch)
+        .map_err(|e| EngineError::BadAnswer(format!("stat is not the engine's JSON ({e})")))?;
+    let response = match (envelope.response, envelope.error) {
+        (_, Some(error)) => return Err(EngineError::Refused(error.as_str().to_owned())),
+        (None, None) => return Err(EngineError::BadAnswer("an empty stat".into())),
+        (Some(response), None) => response,
+    };
+    Ok(EngineStat {
+        status: response.status.unwrap_or_default(),
+        peers: response.peers.unwrap_or(0),
+        speed_down: response.speed_down.unwrap_or(0),
+        speed_up: response.speed_up.unwrap_or(0),
+        progress: response.progress,
+        error: response.error_message.unwrap_or_default(),
+    })
 }
 
 fn session_from_redirect(answer: &http::Fetched) -> Result<Session, EngineError> {
@@ -394,6 +461,39 @@ mod tests {
         assert_eq!(rebase("http://evil"), None);
         assert_eq!(rebase("http://e/a b"), None);
         assert_eq!(rebase("ace/m/x"), None);
+    }
+
+    #[test]
+    fn stat_answers_are_read_in_every_known_shape() {
+        let playing = br#"{"response": {"status": "dl", "peers": 7, "speed_down": 512,
+            "speed_up": 64, "downloaded": 1000, "livepos": {"first_ts": "1", "pos": "2"},
+            "progress": 0}, "error": null}"#;
+        let stat = parse_stat(playing).unwrap();
+        assert_eq!(
+            (
+                stat.status.as_str(),
+                stat.peers,
+                stat.speed_down,
+                stat.speed_up
+            ),
+            ("dl", 7, 512, 64)
+        );
+        let failed = br#"{"response": {"status": "err", "error_message": "no peers \u00e9"}, "error": null}"#;
+        assert_eq!(
+            parse_stat(failed).unwrap().error.as_str(),
+            "no peers \u{e9}"
+        );
+        assert_eq!(
+            parse_stat(br#"{"response": {}, "error": null}"#).unwrap(),
+            EngineStat::default(),
+            "the first poll may answer an empty object"
+        );
+        let dead = br#"{"response": null, "error": "unknown playback session id"}"#;
+        assert!(matches!(parse_stat(dead), Err(EngineError::Refused(_))));
+        assert!(matches!(
+            parse_stat(b"<html>"),
+            Err(EngineError::BadAnswer(_))
+        ));
     }
 
     #[test]
