@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ use event_listener::{Event, EventListener};
 use futures_lite::FutureExt;
 
 use crate::board::{MAX_CHANNELS, MAX_CLIENTS_PER_CHANNEL};
-use crate::engine::{Engine, EngineError, Mode, Selector, StartRequest};
+use crate::engine::{Engine, EngineError, EngineStat, Mode, Selector, StartRequest};
 use crate::hls::Segments;
 use crate::session::{Flight, Session, SessionSlot};
 use crate::ts::Chunks;
@@ -27,6 +28,8 @@ use crate::ts::Chunks;
 const CONNECT_FRESH: Duration = Duration::from_secs(2);
 /// A client that has not polled for this long (or three target durations, if longer) is gone.
 const CLIENT_TTL: Duration = Duration::from_secs(15);
+/// How often a channel asks the engine for its session's stat.
+const STAT_EVERY: Duration = Duration::from_secs(5);
 /// The longest query fragment of engine options (`transcode_audio`...) a channel passes on.
 pub const EXTRA_CAP: usize = 256;
 
@@ -99,18 +102,106 @@ impl ContentId {
     }
 }
 
-/// A client of an HLS channel: its token (in its playlist and segment URLs) and when it was last
-/// heard from.
+/// A client of a channel: an HLS player known by its token (in its playlist and segment URLs),
+/// or an open TS stream.
 #[derive(Clone, Copy, Debug)]
 struct Client {
     token: u64,
+    addr: SocketAddr,
+    since_ms: u64,
     seen_ms: u64,
+    /// A TS stream: a client until its stream ends, however long since it was "seen".
+    streaming: bool,
 }
 
 impl Client {
-    /// Heard from within `ttl` of `now`.
+    /// Streaming, or heard from within `ttl` of `now`.
     fn is_live(&self, now: u64, ttl: u64) -> bool {
-        now.saturating_sub(self.seen_ms) < ttl
+        self.streaming || now.saturating_sub(self.seen_ms) < ttl
+    }
+}
+
+/// A client as `/status` shows it.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientInfo {
+    pub addr: SocketAddr,
+    /// Milliseconds since the client connected.
+    pub connected_ms: u64,
+}
+
+/// What a channel has moved and met. Counters only grow; the registry keeps adding those of
+/// channels that are gone, so totals never go backwards.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Media bytes read from the engine (segments, the TS stream).
+    pub bytes_in: AtomicU64,
+    /// Media bytes handed to clients.
+    pub bytes_out: AtomicU64,
+    /// Engine sessions started.
+    pub engine_starts: AtomicU64,
+    /// Failed engine starts and reads.
+    pub engine_errors: AtomicU64,
+    /// HLS segments the fetch loop had to pass over (refused, off-host, too large).
+    pub segments_skipped: AtomicU64,
+    /// Times a TS client fell off the ring and skipped to the newest start point.
+    pub skips: AtomicU64,
+    /// Clients dropped for being too slow or for not reading.
+    pub drops: AtomicU64,
+}
+
+/// Written as an object of the counters by name.
+impl serde::Serialize for Counters {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let values = self.values();
+        let mut object = serializer.serialize_struct("Counters", values.len())?;
+        for (name, value) in values {
+            object.serialize_field(name, &value)?;
+        }
+        object.end()
+    }
+}
+
+impl Counters {
+    /// Each counter with its name (the stem of its metric), in one order for every reader.
+    pub fn values(&self) -> [(&'static str, u64); 7] {
+        let v = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        [
+            ("bytes_in", v(&self.bytes_in)),
+            ("bytes_out", v(&self.bytes_out)),
+            ("engine_starts", v(&self.engine_starts)),
+            ("engine_errors", v(&self.engine_errors)),
+            ("segments_skipped", v(&self.segments_skipped)),
+            ("client_skips", v(&self.skips)),
+            ("client_drops", v(&self.drops)),
+        ]
+    }
+
+    pub fn count(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// A copy, for a report.
+    pub fn snapshot(&self) -> Counters {
+        let copy = Counters::default();
+        copy.absorb(self);
+        copy
+    }
+
+    /// Adds every counter of `other` to this one.
+    pub fn absorb(&self, other: &Counters) {
+        let pairs = [
+            (&self.bytes_in, &other.bytes_in),
+            (&self.bytes_out, &other.bytes_out),
+            (&self.engine_starts, &other.engine_starts),
+            (&self.engine_errors, &other.engine_errors),
+            (&self.segments_skipped, &other.segments_skipped),
+            (&self.skips, &other.skips),
+            (&self.drops, &other.drops),
+        ];
+        for (mine, theirs) in pairs {
+            mine.fetch_add(theirs.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
     }
 }
 
@@ -166,6 +257,15 @@ impl Feed {
         }
     }
 
+    /// Slots and bytes the ring holds at most.
+    pub fn capacity(&self) -> (usize, usize) {
+        use crate::board::{RING_BYTES, RING_SLOTS, TS_CHUNKS, TS_RING_BYTES};
+        match self {
+            Feed::Hls(_) => (RING_SLOTS, RING_BYTES),
+            Feed::Ts(_) => (TS_CHUNKS, TS_RING_BYTES),
+        }
+    }
+
     /// Bytes alive: held, or still being sent.
     pub fn bytes(&self) -> usize {
         match self {
@@ -195,8 +295,14 @@ pub struct Channel {
     flight: Flight<EngineError>,
     pub feed: Feed,
     clients: Mutex<heapless::Vec<Client, MAX_CLIENTS_PER_CHANNEL>>,
+    pub counters: Counters,
     /// The fetch loop's latest error, cleared by its next success.
     health: Mutex<Option<EngineError>>,
+    /// The engine's latest stat of the session, and the error of the last engine call that
+    /// failed (kept after recovery, for the status page).
+    engine_stat: Mutex<Option<EngineStat>>,
+    last_error: Mutex<Option<(EngineError, u64)>>,
+    opened_ms: u64,
     in_flight: AtomicUsize,
     active_ms: AtomicU64,
     started_ms: AtomicU64,
@@ -223,7 +329,11 @@ impl Channel {
             flight: Flight::default(),
             feed: Feed::new(request.mode),
             clients: Mutex::new(heapless::Vec::new()),
+            counters: Counters::default(),
             health: Mutex::new(None),
+            engine_stat: Mutex::new(None),
+            last_error: Mutex::new(None),
+            opened_ms: now_ms(),
             in_flight: AtomicUsize::new(0),
             active_ms: AtomicU64::new(now_ms()),
             started_ms: AtomicU64::new(0),
@@ -269,11 +379,17 @@ impl Channel {
         let start = || async {
             let outcome = self.engine.start(&request).await;
             match &outcome {
-                Ok(s) => log::info!(
-                    "channel {id}: engine session {} started",
-                    s.playback_session_id
-                ),
-                Err(e) => log::warn!("channel {id}: engine start failed: {e}"),
+                Ok(s) => {
+                    Counters::count(&self.counters.engine_starts, 1);
+                    log::info!(
+                        "channel {id}: engine session {} started",
+                        s.playback_session_id
+                    )
+                }
+                Err(e) => {
+                    self.note_error(e);
+                    log::warn!("channel {id}: engine start failed: {e}")
+                }
             }
             outcome
         };
@@ -328,6 +444,7 @@ impl Channel {
         if failures == 1 {
             log::warn!("channel {}: {error}; healing the session", self.id.as_str());
         }
+        self.note_error(&error);
         // The engine answers 500 "start timeout" while it prebuffers: give it a few tries.
         let still_starting =
             matches!(error, EngineError::Status(500)) && self.feed.held() == 0 && failures < 3;
@@ -358,9 +475,42 @@ impl Channel {
             .await;
     }
 
-    /// Engine starts made for this channel so far.
-    pub fn engine_starts(&self) -> u64 {
-        self.flight.runs()
+    /// Counts a failed engine call and keeps it as the channel's last error.
+    fn note_error(&self, error: &EngineError) {
+        Counters::count(&self.counters.engine_errors, 1);
+        *lock(&self.last_error) = Some((error.clone(), now_ms()));
+    }
+
+    /// The last engine error, and how many milliseconds ago it happened.
+    pub fn last_error(&self) -> Option<(EngineError, u64)> {
+        lock(&self.last_error)
+            .clone()
+            .map(|(e, at)| (e, now_ms().saturating_sub(at)))
+    }
+
+    /// The engine's latest stat of the session, if it gave one.
+    pub fn engine_stat(&self) -> Option<EngineStat> {
+        lock(&self.engine_stat).clone()
+    }
+
+    /// Milliseconds since the channel was opened.
+    pub fn age_ms(&self) -> u64 {
+        now_ms().saturating_sub(self.opened_ms)
+    }
+
+    /// Asks the engine for the session's stat every [`STAT_EVERY`] until the channel stops. A
+    /// failed poll clears the stat; it is not an engine error (the feed judges the session).
+    pub async fn watch_engine(&self) {
+        while !self.is_stopped() {
+            if let Some(session) = self.slot.load().filter(|s| !s.stat.is_empty()) {
+                let stat = self.engine.stat(&session).await;
+                if let Err(e) = &stat {
+                    log::debug!("channel {}: stat poll failed: {e}", self.id.as_str());
+                }
+                *lock(&self.engine_stat) = stat.ok();
+            }
+            self.pause(STAT_EVERY).await;
+        }
     }
 
     /// The current engine `playback_session_id` (empty before the first start).
@@ -371,49 +521,70 @@ impl Channel {
             .unwrap_or_default()
     }
 
-    /// Adds a client and returns its token.
-    pub fn add_client(&self) -> Result<u64, Full> {
+    /// Adds a client from `addr` and returns its token: an HLS player (`streaming` false,
+    /// a client while it polls) or a TS stream (a client until [`Channel::remove_client`]).
+    pub fn add_client(&self, addr: SocketAddr, streaming: bool) -> Result<u64, Full> {
         let (now, ttl) = (now_ms(), self.client_ttl_ms());
         let mut clients = self.clients();
         clients.retain(|c| c.is_live(now, ttl));
         let token = issue_token();
         let client = Client {
             token,
+            addr,
+            since_ms: now,
             seen_ms: now,
+            streaming,
         };
         clients.push(client).map_err(|_| Full::Clients)?;
         Ok(token)
     }
 
-    /// A client polled: mark it seen, adding it back if it had expired. Only tokens this
-    /// process issued are added, so made-up tokens cannot fill the table and lock out real
+    /// A TS stream ended.
+    pub fn remove_client(&self, token: u64) {
+        self.clients().retain(|c| c.token != token);
+    }
+
+    /// A client polled from `addr`: mark it seen, adding it back if it had expired. Only tokens
+    /// this process issued are added, so made-up tokens cannot fill the table and lock out real
     /// connects; a poll is served either way (a player survives an acebox restart).
-    pub fn touch_client(&self, token: u64) {
+    pub fn touch_client(&self, token: u64, addr: SocketAddr) {
         let now = now_ms();
         let mut clients = self.clients();
         if let Some(c) = clients.iter_mut().find(|c| c.token == token) {
             c.seen_ms = now;
+            c.addr = addr;
         } else if token_is_ours(token) {
             // A full table keeps whom it has: the poll is served, the client just isn't counted.
             let _ = clients.push(Client {
                 token,
+                addr,
+                since_ms: now,
                 seen_ms: now,
+                streaming: false,
             });
         }
     }
 
-    /// Clients now: HLS clients heard from within their time to live, or open TS streams.
+    /// Clients now: HLS players heard from within their time to live, and open TS streams.
     pub fn client_count(&self) -> usize {
-        match &self.feed {
-            Feed::Hls(_) => {
-                let (now, ttl) = (now_ms(), self.client_ttl_ms());
-                self.clients()
-                    .iter()
-                    .filter(|c| c.is_live(now, ttl))
-                    .count()
-            }
-            Feed::Ts(chunks) => chunks.streams.load(Ordering::Acquire),
-        }
+        let (now, ttl) = (now_ms(), self.client_ttl_ms());
+        self.clients()
+            .iter()
+            .filter(|c| c.is_live(now, ttl))
+            .count()
+    }
+
+    /// The clients now, oldest first, for the status page.
+    pub fn client_list(&self) -> Vec<ClientInfo> {
+        let (now, ttl) = (now_ms(), self.client_ttl_ms());
+        self.clients()
+            .iter()
+            .filter(|c| c.is_live(now, ttl))
+            .map(|c| ClientInfo {
+                addr: c.addr,
+                connected_ms: now.saturating_sub(c.since_ms),
+            })
+            .collect()
     }
 
     fn client_ttl_ms(&self) -> u64 {
@@ -442,14 +613,11 @@ impl Channel {
 
     /// The fetch loop's latest error, if its last poll failed.
     pub fn health(&self) -> Option<EngineError> {
-        self.health
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        lock(&self.health).clone()
     }
 
     pub fn set_health(&self, error: Option<EngineError>) {
-        *self.health.lock().unwrap_or_else(|e| e.into_inner()) = error;
+        *lock(&self.health) = error;
         self.notify();
     }
 
@@ -468,11 +636,11 @@ impl Channel {
     }
 
     /// Stops the fetch loop, frees the ring and stops the engine session (once, short timeout).
-    async fn stop(&self) {
+    async fn stop(&self, why: &str) {
         self.stopped.store(true, Ordering::Release);
         self.feed.clear();
         self.notify();
-        self.stop_session("idle").await;
+        self.stop_session(why).await;
     }
 
     /// Stops the engine session the slot holds, if any, saying `why` in the log.
@@ -489,9 +657,14 @@ impl Channel {
     }
 
     fn clients(&self) -> MutexGuard<'_, heapless::Vec<Client, MAX_CLIENTS_PER_CHANNEL>> {
-        // Nothing under this lock can panic half-way through an update.
-        self.clients.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.clients)
     }
+}
+
+/// Locks `mutex`: nothing under the locks of this module can panic half-way through an update,
+/// so a poisoned lock still holds a consistent value.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A new client token: a counter in the high half, a keyed hash of it in the low half.
@@ -546,6 +719,8 @@ pub struct Registry {
     idle_timeout: Duration,
     /// Fires when a stopped channel leaves the list.
     removed: Event,
+    /// The counters of channels that are gone.
+    retired: Counters,
 }
 
 impl Registry {
@@ -555,6 +730,7 @@ impl Registry {
             engine,
             idle_timeout,
             removed: Event::new(),
+            retired: Counters::default(),
         }
     }
 
@@ -594,6 +770,8 @@ impl Registry {
             request.id.as_str(),
             request.mode
         );
+        let watched = channel.clone();
+        smol::spawn(async move { watched.watch_engine().await }).detach();
         match request.mode {
             Mode::Hls => smol::spawn(crate::hls::run(channel)).detach(),
             Mode::Ts => smol::spawn(crate::ts::run(channel)).detach(),
@@ -614,6 +792,7 @@ impl Registry {
         let mut channels = self.channels();
         if channel.slot.load().is_none() {
             channels.retain(|c| !Arc::ptr_eq(c, channel));
+            self.retired.absorb(&channel.counters);
             channel.stopped.store(true, Ordering::Release);
             channel.notify();
         }
@@ -635,16 +814,46 @@ impl Registry {
         loop {
             async_io::Timer::after(tick).await;
             for channel in self.take_idle() {
-                channel.stop().await;
+                channel.stop("idle").await;
                 self.forget(&channel);
             }
         }
     }
 
-    /// Takes a stopped channel off the list and wakes whoever waits to open it again.
+    /// Takes a stopped channel off the list (its counters go to the retired totals) and wakes
+    /// whoever waits to open it again.
     fn forget(&self, channel: &Arc<Channel>) {
-        self.channels().retain(|c| !Arc::ptr_eq(c, channel));
+        let mut channels = self.channels();
+        let before = channels.len();
+        channels.retain(|c| !Arc::ptr_eq(c, channel));
+        if channels.len() < before {
+            self.retired.absorb(&channel.counters);
+        }
+        drop(channels);
         self.removed.notify(usize::MAX);
+    }
+
+    /// The counters of channels that are gone; a live channel's own go with it in `/status`.
+    pub fn retired(&self) -> &Counters {
+        &self.retired
+    }
+
+    /// Stops every channel and its engine session, all at once; for shutdown. Returns when
+    /// every stop has been answered or timed out.
+    pub async fn stop_all(&self) {
+        let stops: Vec<_> = self
+            .channels()
+            .iter()
+            .map(|channel| {
+                // Marked at once, so the reaper and late starts see it before the stops run.
+                channel.stopped.store(true, Ordering::Release);
+                let channel = channel.clone();
+                smol::spawn(async move { channel.stop("shutting down").await })
+            })
+            .collect();
+        for stop in stops {
+            stop.await;
+        }
     }
 
     /// Marks the channels idle for the idle timeout as stopped (they stay listed until their
@@ -665,8 +874,7 @@ impl Registry {
     }
 
     fn channels(&self) -> MutexGuard<'_, heapless::Vec<Arc<Channel>, MAX_CHANNELS>> {
-        // Nothing under this lock can panic half-way through an update.
-        self.channels.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.channels)
     }
 }
 
@@ -683,6 +891,9 @@ mod tests {
         assert_eq!(ContentId::parse(&"g".repeat(40)), Err(IdError::Malformed));
         assert_eq!(ContentId::parse(&"é".repeat(20)), Err(IdError::Malformed));
     }
+
+    const PEER: SocketAddr =
+        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 5000);
 
     fn hls(id: &ContentId) -> Open<'_> {
         Open {
@@ -751,12 +962,12 @@ mod tests {
         let id = ContentId::parse(&"b".repeat(40)).unwrap();
         let channel = smol::block_on(reg.open(&hls(&id))).unwrap();
         for forged in 0..(2 * MAX_CLIENTS_PER_CHANNEL as u64) {
-            channel.touch_client(forged);
+            channel.touch_client(forged, PEER);
         }
         assert_eq!(channel.client_count(), 0);
-        let token = channel.add_client().unwrap();
+        let token = channel.add_client(PEER, false).unwrap();
         assert_eq!(channel.client_count(), 1);
-        channel.touch_client(token);
+        channel.touch_client(token, PEER);
         assert_eq!(
             channel.client_count(),
             1,
@@ -779,9 +990,9 @@ mod tests {
             Some(Full::Channels)
         );
         let tokens: Vec<u64> = (0..MAX_CLIENTS_PER_CHANNEL)
-            .map(|_| held[0].add_client().unwrap())
+            .map(|_| held[0].add_client(PEER, false).unwrap())
             .collect();
-        assert_eq!(held[0].add_client(), Err(Full::Clients));
+        assert_eq!(held[0].add_client(PEER, true), Err(Full::Clients));
         let mut unique = tokens.clone();
         unique.sort_unstable();
         unique.dedup();

@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::board::{MAX_SEGMENT_BYTES, RING_BYTES, RING_SLOTS};
-use crate::channel::{Channel, Feed, Feeder};
+use crate::channel::{Channel, Counters, Feed, Feeder};
 use crate::engine::EngineError;
 use crate::http::Origin;
 use crate::ring::{PushError, Ring};
@@ -264,6 +264,7 @@ impl Feeder for Fetcher {
             };
             let stored = match fetched {
                 Ok(data) => {
+                    Counters::count(&channel.counters.bytes_in, data.len());
                     let discontinuity = discontinuity || segment.discontinuity;
                     segments
                         .push(data, segment.duration, discontinuity)
@@ -279,6 +280,7 @@ impl Feeder for Fetcher {
                 }
             };
             if let Err(why) = &stored {
+                Counters::count(&channel.counters.segments_skipped, 1);
                 log::warn!("channel {id}: segment {} passed over: {why}", segment.seq);
             }
             discontinuity = stored.is_err();

@@ -9,9 +9,10 @@
 //! packet headers and never writes to a socket itself (hyper pulls from [`TsStream`]).
 
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -20,10 +21,8 @@ use event_listener::EventListener;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
 
-use crate::board::{
-    MAX_CLIENTS_PER_CHANNEL, TS_CHUNK_BYTES, TS_CHUNKS, TS_FLUSH_BYTES, TS_RING_BYTES,
-};
-use crate::channel::{Activity, Channel, Feed, Feeder, now_ms};
+use crate::board::{TS_CHUNK_BYTES, TS_CHUNKS, TS_FLUSH_BYTES, TS_RING_BYTES};
+use crate::channel::{Activity, Channel, Counters, Feed, Feeder, now_ms};
 use crate::engine::EngineError;
 use crate::http::Stalled;
 use crate::ring::Ring;
@@ -46,25 +45,15 @@ pub struct ChunkMeta {
     pub pat: Option<u32>,
 }
 
-/// A channel's MPEG-TS chunks: [`TS_CHUNKS`] of them and [`TS_RING_BYTES`], with the counts
-/// `/status` shows.
+/// A channel's MPEG-TS chunks: [`TS_CHUNKS`] of them and [`TS_RING_BYTES`].
 pub struct Chunks {
     pub ring: Ring<ChunkMeta, TS_CHUNKS>,
-    /// Clients streaming now.
-    pub streams: AtomicUsize,
-    /// Times a client fell off the ring and skipped to the newest start point.
-    pub skips: AtomicU64,
-    /// Clients dropped for being too slow.
-    pub drops: AtomicU64,
 }
 
 impl Default for Chunks {
     fn default() -> Self {
         Chunks {
             ring: Ring::new(TS_RING_BYTES, 0),
-            streams: AtomicUsize::new(0),
-            skips: AtomicU64::new(0),
-            drops: AtomicU64::new(0),
         }
     }
 }
@@ -236,6 +225,7 @@ impl Feeder for Reader {
                     let Ok(data) = frame.into_data() else {
                         continue;
                     };
+                    Counters::count(&channel.counters.bytes_in, data.len());
                     for (chunk, meta) in packets.feed(&data) {
                         // Cannot fail: a chunk is far smaller than the ring's budget.
                         let _ = chunks.ring.push(chunk, meta);
@@ -263,6 +253,8 @@ impl Feeder for Reader {
 /// reads. Holding it keeps the channel busy (not idle).
 pub struct TsStream {
     channel: Activity,
+    /// The client's place in the channel's client table.
+    token: u64,
     /// The next chunk to send, once joined.
     cursor: Option<u64>,
     /// Where in the cursor's chunk to start (a start point), for the first chunk after a join.
@@ -276,20 +268,16 @@ pub struct TsStream {
 }
 
 impl TsStream {
-    /// A stream for a new client of `channel`; `None` when the channel already streams to its
-    /// maximum of clients (or is not a TS channel).
-    pub fn new(channel: Activity, stalled: Stalled) -> Option<TsStream> {
-        let Feed::Ts(chunks) = &channel.feed else {
+    /// A stream for a new client of `channel` at `peer`; `None` when the channel already has
+    /// its maximum of clients (or is not a TS channel).
+    pub fn new(channel: Activity, stalled: Stalled, peer: SocketAddr) -> Option<TsStream> {
+        let Feed::Ts(_) = &channel.feed else {
             return None;
         };
-        let admitted = chunks
-            .streams
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MAX_CLIENTS_PER_CHANNEL).then_some(n + 1)
-            });
-        admitted.ok()?;
+        let token = channel.add_client(peer, true).ok()?;
         Some(TsStream {
             channel,
+            token,
             cursor: None,
             offset: 0,
             listener: None,
@@ -301,13 +289,14 @@ impl TsStream {
 
     /// Moves to the newest start point after falling off the ring. Returns false when the
     /// client has skipped too often to keep it.
-    fn skip(&mut self, chunks: &Chunks) -> bool {
+    fn skip(&mut self) -> bool {
         let now = now_ms();
-        chunks.skips.fetch_add(1, Ordering::Relaxed);
+        let counters = &self.channel.counters;
+        Counters::count(&counters.skips, 1);
         if self.skips.is_full() {
             let oldest = self.skips.pop_front().unwrap_or(now);
             if now.saturating_sub(oldest) < SKIP_WINDOW.as_millis() as u64 {
-                chunks.drops.fetch_add(1, Ordering::Relaxed);
+                Counters::count(&counters.drops, 1);
                 log::info!(
                     "channel {}: dropped a TS client that cannot keep up",
                     self.channel.id.as_str()
@@ -346,7 +335,7 @@ impl TsStream {
                 self.cursor = Some(cursor);
                 return None;
             }
-            if !self.skip(chunks) {
+            if !self.skip() {
                 let e = io::Error::new(
                     io::ErrorKind::TimedOut,
                     "the client cannot keep up with the stream",
@@ -374,6 +363,7 @@ impl Body for TsStream {
             match this.next() {
                 Some(Ok(data)) => {
                     this.listener = None;
+                    Counters::count(&this.channel.counters.bytes_out, data.len());
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
                 Some(Err(e)) => {
@@ -403,12 +393,9 @@ impl Body for TsStream {
 
 impl Drop for TsStream {
     fn drop(&mut self) {
-        let Feed::Ts(chunks) = &self.channel.feed else {
-            return;
-        };
-        chunks.streams.fetch_sub(1, Ordering::AcqRel);
+        self.channel.remove_client(self.token);
         if !self.ended && self.stalled.is_set() {
-            chunks.drops.fetch_add(1, Ordering::Relaxed);
+            Counters::count(&self.channel.counters.drops, 1);
             log::info!(
                 "channel {}: dropped a TS client that stopped reading",
                 self.channel.id.as_str()
