@@ -16,11 +16,11 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
-use crate::channel::{Activity, ContentId, Feed, Full, Open, Registry};
+use crate::channel::{Activity, ContentId, Counters, Feed, Full, Open, Registry};
 use crate::engine::{EngineError, Mode, Selector};
 use crate::hls;
 use crate::http::{
-    Body, Stalled, json_error, push_percent_encoded, query_pairs, query_param, respond,
+    Body, Gate, Stalled, json_error, push_percent_encoded, query_pairs, query_param, respond,
 };
 use crate::ts::TsStream;
 
@@ -42,6 +42,7 @@ const MPEGURL: &str = "application/vnd.apple.mpegurl";
 pub struct App {
     pub registry: Registry,
     pub started: Instant,
+    pub gate: Arc<Gate>,
 }
 
 /// Answers one request.
@@ -73,20 +74,22 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
                 .get::<Stalled>()
                 .cloned()
                 .unwrap_or_default();
-            stream(&app, query, head, stalled).await
+            stream(&app, query, head, stalled, peer).await
         }
         ["ace", "m", id, file] => match file.strip_suffix(".m3u8").and_then(parse_token) {
-            Some(token) => playlist(&app, id, token, query).await,
+            Some(token) => playlist(&app, id, token, query, peer).await,
             None => not_found(),
         },
         ["ace", "c", id, token, file] => match (
             parse_token(token),
             file.strip_suffix(".ts").and_then(|s| s.parse().ok()),
         ) {
-            (Some(token), Some(seq)) => segment(&app, id, token, seq),
+            (Some(token), Some(seq)) => segment(&app, id, token, seq, peer, head),
             _ => not_found(),
         },
-        ["status"] => crate::status::respond(&app),
+        [""] => crate::page::respond_to(&app),
+        ["status"] => crate::status::respond_to(&app),
+        ["metrics"] => crate::metrics::respond_to(&app),
         _ => not_found(),
     }
 }
@@ -162,7 +165,7 @@ async fn connect(app: &App, query: &str, peer: SocketAddr, head: bool) -> Respon
         Ok(channel) => channel,
         Err(response) => return response,
     };
-    let token = match channel.add_client() {
+    let token = match channel.add_client(peer, false) {
         Ok(token) => token,
         Err(full) => return busy(&full),
     };
@@ -179,7 +182,13 @@ async fn connect(app: &App, query: &str, peer: SocketAddr, head: bool) -> Respon
 
 /// `GET /ace/getstream?id=...`: an MPEG-TS client. Opens the channel (one upstream reader for
 /// all its clients) and streams from the newest point a player can start decoding.
-async fn stream(app: &App, query: &str, head: bool, stalled: Stalled) -> Response<Body> {
+async fn stream(
+    app: &App,
+    query: &str,
+    head: bool,
+    stalled: Stalled,
+    peer: SocketAddr,
+) -> Response<Body> {
     let (id, selector) = match selector(query) {
         Ok(found) => found,
         Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
@@ -189,7 +198,7 @@ async fn stream(app: &App, query: &str, head: bool, stalled: Stalled) -> Respons
         http_body_util::StreamBody::new(futures_lite::stream::empty()).boxed()
     } else {
         match open(app, &id, selector, Mode::Ts, query).await {
-            Ok(channel) => match TsStream::new(channel, stalled) {
+            Ok(channel) => match TsStream::new(channel, stalled, peer) {
                 Some(stream) => stream.boxed(),
                 None => return busy(&Full::Clients),
             },
@@ -266,7 +275,13 @@ fn engine_error(e: &EngineError) -> Response<Body> {
 }
 
 /// `GET /ace/m/<id>/<client>.m3u8`: a player polls. Waits for the channel's first segments.
-async fn playlist(app: &App, id: &str, token: u64, query: &str) -> Response<Body> {
+async fn playlist(
+    app: &App,
+    id: &str,
+    token: u64,
+    query: &str,
+    peer: SocketAddr,
+) -> Response<Body> {
     let Ok(id) = ContentId::parse(id) else {
         return not_found();
     };
@@ -285,7 +300,7 @@ async fn playlist(app: &App, id: &str, token: u64, query: &str) -> Response<Body
     let Feed::Hls(segments) = &channel.feed else {
         return busy(&Full::OtherMode(channel.mode));
     };
-    channel.touch_client(token);
+    channel.touch_client(token, peer);
     if let Err(response) = first_segments(&channel).await {
         return response;
     }
@@ -326,7 +341,14 @@ async fn first_segments(channel: &Activity) -> Result<(), Response<Body>> {
 }
 
 /// `GET /ace/c/<id>/<client>/<seq>.ts`: a segment from the ring.
-fn segment(app: &App, id: &str, token: u64, seq: u64) -> Response<Body> {
+fn segment(
+    app: &App,
+    id: &str,
+    token: u64,
+    seq: u64,
+    peer: SocketAddr,
+    head: bool,
+) -> Response<Body> {
     let Some(channel) = ContentId::parse(id)
         .ok()
         .and_then(|id| app.registry.find(&id))
@@ -339,9 +361,14 @@ fn segment(app: &App, id: &str, token: u64, seq: u64) -> Response<Body> {
     let Feed::Hls(segments) = &channel.feed else {
         return not_found();
     };
-    channel.touch_client(token);
+    channel.touch_client(token, peer);
     match segments.ring.get(seq) {
-        Some(segment) => respond(StatusCode::OK, "video/mp2t", segment.data),
+        Some(segment) => {
+            if !head {
+                Counters::count(&channel.counters.bytes_out, segment.data.len());
+            }
+            respond(StatusCode::OK, "video/mp2t", segment.data)
+        }
         None => json_error(
             StatusCode::NOT_FOUND,
             "this segment is not held (too old, or not yet fetched)",

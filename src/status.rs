@@ -1,99 +1,253 @@
-//! `GET /status`: what acebox is playing, as JSON.
+//! What acebox is doing, gathered once per request into a [`Report`]: the one source of the
+//! JSON at `GET /status`, the page at `GET /` (`page`) and the metrics at `GET /metrics`
+//! (`metrics`).
 //!
-//! Reads the registry and each channel's slot, ring and clients; changes nothing. The JSON is
-//! written by serde-json-core into a buffer sized for the largest registry a build can hold.
+//! Reads the registry, each channel's slot, ring, clients and counters, the gate and the process's
+//! memory; changes nothing and never calls the engine (the channels poll its stat themselves).
+//! The JSON is written by serde-json-core into a buffer sized for the report it holds.
 
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use crate::board::MAX_CHANNELS;
-use crate::channel::Feed;
-use crate::engine::Mode;
-use crate::http::{Body, json_error};
+use crate::board;
+use crate::channel::{Channel, Counters};
+use crate::engine::{EngineStat, Mode};
+use crate::http::{Body, GateCounts, json_error};
 use crate::router::App;
-use crate::ts::Chunks;
 
-/// Bytes of JSON per channel at most (ids, counters, and an error message of up to 200
-/// characters, which escaping may lengthen).
-const PER_CHANNEL: usize = 1024;
-
+/// Bytes of JSON for the report without channels, for one channel without clients (ids,
+/// counters, the engine's stat, an error message of up to 200 characters, which escaping may
+/// lengthen), and for one client.
+const BASE_JSON: usize = 2048;
+const CHANNEL_JSON: usize = 2048;
+const CLIENT_JSON: usize = 96;
 /// Characters of the last engine error shown; 4 bytes each at most.
 const ERROR_CHARS: usize = 200;
 
+/// Everything the status outputs show, copied out so that nothing is locked while they are
+/// written.
 #[derive(Serialize)]
-struct Status<'a> {
-    version: &'a str,
-    uptime_secs: u64,
-    engine: &'a str,
-    channels: &'a [ChannelStatus],
+pub struct Report {
+    pub version: &'static str,
+    pub uptime_secs: u64,
+    pub engine: String,
+    pub board: Board,
+    pub memory: Memory,
+    pub connections: Connections,
+    /// Every channel's counters since start, channels that are gone included.
+    pub totals: Counters,
+    /// The counters of the channels that are gone.
+    pub closed: Counters,
+    pub channels: Vec<ChannelReport>,
 }
 
-/// One channel's entry, copied out so nothing is locked while the JSON is written.
+/// The board profile's capacities.
 #[derive(Serialize)]
-struct ChannelStatus {
-    content_id: heapless::String<40>,
-    mode: &'static str,
-    clients: usize,
-    playback_session_id: heapless::String<40>,
-    engine_starts: u64,
-    /// Segments (HLS) or chunks (TS) held.
-    segments: usize,
-    ring_bytes: usize,
-    /// TS clients that fell behind and skipped ahead, and that were dropped.
-    skips: u64,
-    drops: u64,
-    last_error: Option<heapless::String<{ 4 * ERROR_CHARS }>>,
+pub struct Board {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub max_channels: usize,
+    pub max_clients_per_channel: usize,
+    pub max_connections: usize,
 }
 
-fn ts_count(feed: &Feed, counter: impl Fn(&Chunks) -> &AtomicU64) -> u64 {
-    match feed {
-        Feed::Ts(chunks) => counter(chunks).load(Ordering::Relaxed),
-        Feed::Hls(_) => 0,
+#[derive(Serialize)]
+pub struct Memory {
+    /// The most stream data and connection buffers this build can ever hold.
+    pub budget_bytes: usize,
+    /// Stream data held now, all channels.
+    pub ring_bytes: usize,
+    /// The process's resident memory, from /proc (absent where there is none).
+    pub rss_bytes: Option<u64>,
+}
+
+#[derive(Serialize)]
+pub struct Connections {
+    pub open: usize,
+    pub max: usize,
+    pub accepted: u64,
+    /// Turned away because `max` were open, or because `--allow` does not list the address.
+    pub refused_full: u64,
+    pub refused_forbidden: u64,
+}
+
+#[derive(Serialize)]
+pub struct ChannelReport {
+    pub content_id: heapless::String<40>,
+    pub mode: &'static str,
+    pub open_secs: u64,
+    /// Clients now; `client_list` says who.
+    pub clients: usize,
+    pub client_list: Vec<ClientReport>,
+    pub playback_session_id: heapless::String<40>,
+    /// What the engine last said of the session (`None` until it answered a stat poll).
+    pub engine: Option<EngineReport>,
+    /// Segments (HLS) or chunks (TS) held, of `slots`; bytes alive, of `budget_bytes`.
+    pub ring: RingReport,
+    pub counters: Counters,
+    /// Whether the channel's latest read of the engine worked.
+    pub healthy: bool,
+    pub last_error: Option<ErrorReport>,
+}
+
+#[derive(Serialize)]
+pub struct ClientReport {
+    pub address: heapless::String<48>,
+    pub connected_secs: u64,
+}
+
+#[derive(Serialize)]
+pub struct EngineReport {
+    pub status: heapless::String<16>,
+    pub peers: u32,
+    pub speed_down_kbps: u32,
+    pub speed_up_kbps: u32,
+    pub progress: Option<u32>,
+    pub error: Option<heapless::String<160>>,
+}
+
+#[derive(Serialize)]
+pub struct RingReport {
+    pub held: usize,
+    pub slots: usize,
+    pub bytes: usize,
+    pub budget_bytes: usize,
+}
+
+#[derive(Serialize)]
+pub struct ErrorReport {
+    pub message: heapless::String<{ 4 * ERROR_CHARS }>,
+    pub secs_ago: u64,
+}
+
+impl Report {
+    /// Gathers the report from what `app` holds now.
+    pub fn gather(app: &App) -> Report {
+        let channels: Vec<ChannelReport> = app
+            .registry
+            .snapshot()
+            .iter()
+            .map(|c| channel_report(c))
+            .collect();
+        let closed = app.registry.retired().snapshot();
+        let totals = closed.snapshot();
+        for channel in &channels {
+            totals.absorb(&channel.counters);
+        }
+        let GateCounts {
+            open,
+            max,
+            accepted,
+            refused_full,
+            refused_forbidden,
+        } = app.gate.counts();
+        Report {
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_secs: app.started.elapsed().as_secs(),
+            engine: app.registry.engine().origin().to_string(),
+            board: Board {
+                name: board::BOARD,
+                description: board::DESCRIPTION,
+                max_channels: board::MAX_CHANNELS,
+                max_clients_per_channel: board::MAX_CLIENTS_PER_CHANNEL,
+                max_connections: board::MAX_CONNECTIONS,
+            },
+            memory: Memory {
+                budget_bytes: board::MEMORY_BUDGET,
+                ring_bytes: channels.iter().map(|c| c.ring.bytes).sum(),
+                rss_bytes: rss_bytes(),
+            },
+            connections: Connections {
+                open,
+                max,
+                accepted,
+                refused_full,
+                refused_forbidden,
+            },
+            totals,
+            closed,
+            channels,
+        }
+    }
+
+    /// Bytes the JSON of this report can take at most.
+    fn json_capacity(&self) -> usize {
+        let clients: usize = self.channels.iter().map(|c| c.client_list.len()).sum();
+        BASE_JSON + self.channels.len() * CHANNEL_JSON + clients * CLIENT_JSON
     }
 }
 
-/// The first [`ERROR_CHARS`] characters of `text`.
+fn channel_report(c: &Channel) -> ChannelReport {
+    let client_list: Vec<ClientReport> = c
+        .client_list()
+        .iter()
+        .map(|client| ClientReport {
+            address: clipped(&client.addr.to_string()),
+            connected_secs: client.connected_ms / 1000,
+        })
+        .collect();
+    let (slots, budget_bytes) = c.feed.capacity();
+    ChannelReport {
+        content_id: clipped(c.id.as_str()),
+        mode: match c.mode {
+            Mode::Hls => "hls",
+            Mode::Ts => "ts",
+        },
+        open_secs: c.age_ms() / 1000,
+        clients: client_list.len(),
+        client_list,
+        playback_session_id: c.session_id(),
+        engine: c.engine_stat().map(engine_report),
+        ring: RingReport {
+            held: c.feed.held(),
+            slots,
+            bytes: c.feed.bytes(),
+            budget_bytes,
+        },
+        counters: c.counters.snapshot(),
+        healthy: c.health().is_none(),
+        last_error: c.last_error().map(|(e, ago_ms)| ErrorReport {
+            message: clipped(&e.to_string()),
+            secs_ago: ago_ms / 1000,
+        }),
+    }
+}
+
+fn engine_report(stat: EngineStat) -> EngineReport {
+    EngineReport {
+        status: stat.status,
+        peers: stat.peers,
+        speed_down_kbps: stat.speed_down,
+        speed_up_kbps: stat.speed_up,
+        progress: stat.progress,
+        error: (!stat.error.is_empty()).then_some(stat.error),
+    }
+}
+
+/// The first [`ERROR_CHARS`] characters of `text` that fit in `N` bytes.
 fn clipped<const N: usize>(text: &str) -> heapless::String<N> {
     let mut out = heapless::String::new();
     for c in text.chars().take(ERROR_CHARS) {
-        // Cannot fail: N holds ERROR_CHARS characters of 4 bytes.
-        let _ = out.push(c);
+        if out.push(c).is_err() {
+            break;
+        }
     }
     out
 }
 
-pub fn respond(app: &App) -> Response<Body> {
-    let channels: heapless::Vec<ChannelStatus, MAX_CHANNELS> = app
-        .registry
-        .snapshot()
-        .iter()
-        .map(|c| ChannelStatus {
-            content_id: heapless::String::try_from(c.id.as_str()).unwrap_or_default(),
-            mode: match c.mode {
-                Mode::Hls => "hls",
-                Mode::Ts => "ts",
-            },
-            clients: c.client_count(),
-            playback_session_id: c.session_id(),
-            engine_starts: c.engine_starts(),
-            segments: c.feed.held(),
-            ring_bytes: c.feed.bytes(),
-            skips: ts_count(&c.feed, |t| &t.skips),
-            drops: ts_count(&c.feed, |t| &t.drops),
-            last_error: c.health().map(|e| clipped(&e.to_string())),
-        })
-        .collect();
-    let engine = app.registry.engine().origin().to_string();
-    let status = Status {
-        version: env!("CARGO_PKG_VERSION"),
-        uptime_secs: app.started.elapsed().as_secs(),
-        engine: &engine,
-        channels: &channels,
-    };
-    let mut buf = vec![0u8; 512 + MAX_CHANNELS * PER_CHANNEL];
-    match serde_json_core::to_slice(&status, &mut buf) {
+/// The process's resident set, from `/proc/self/status`.
+fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// `GET /status`.
+pub fn respond_to(app: &App) -> Response<Body> {
+    let report = Report::gather(app);
+    let mut buf = vec![0u8; report.json_capacity()];
+    match serde_json_core::to_slice(&report, &mut buf) {
         Ok(len) => {
             buf.truncate(len);
             buf.push(b'\n');
@@ -103,5 +257,24 @@ pub fn respond(app: &App) -> Response<Body> {
             StatusCode::INTERNAL_SERVER_ERROR,
             &format!("status too large to write: {e}"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clipping_keeps_whole_characters() {
+        let long = "é".repeat(300);
+        let short: heapless::String<{ 4 * ERROR_CHARS }> = clipped(&long);
+        assert_eq!(short.chars().count(), ERROR_CHARS);
+        let tiny: heapless::String<5> = clipped("ééé");
+        assert_eq!(tiny.as_str(), "éé");
+    }
+
+    #[test]
+    fn this_process_has_a_resident_set() {
+        assert!(rss_bytes().is_some_and(|b| b > 0));
     }
 }
