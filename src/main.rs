@@ -1,14 +1,19 @@
-//! The `acebox` binary: reads the configuration, binds the listener, serves until killed.
+//! The `acebox` binary: reads the configuration, binds the listener, serves until SIGTERM or
+//! SIGINT, then stops every engine session and exits.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
+use async_signal::{Signal, Signals};
+use futures_lite::StreamExt;
+
 use acebox::channel::Registry;
-use acebox::config::{self, Command};
+use acebox::config::{self, Command, Config};
 use acebox::engine::Engine;
+use acebox::http::{self, Gate};
 use acebox::router::{self, App};
-use acebox::{http, logger};
+use acebox::{board, logger};
 
 fn main() -> ExitCode {
     let config = match config::parse(std::env::args().skip(1), |name| std::env::var(name).ok()) {
@@ -18,7 +23,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Ok(Command::Board) => {
-            print!("{}", acebox::board::describe());
+            print!("{}", board::describe());
             return ExitCode::SUCCESS;
         }
         Ok(Command::Version) => {
@@ -30,7 +35,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    logger::init(log::LevelFilter::Info);
+    logger::init(config.log_level);
+    run(*config)
+}
+
+fn run(config: Config) -> ExitCode {
+    // Installed before serving, so a signal that comes early is not lost.
+    let signals = match Signals::new([Signal::Term, Signal::Int]) {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("acebox: cannot handle SIGTERM and SIGINT: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let listener = match http::bind(config.listen) {
         Ok(listener) => listener,
         Err(e) => {
@@ -42,18 +59,39 @@ fn main() -> ExitCode {
     // The one line on stdout: scripts and tests read the bound port from it.
     println!("acebox listening on http://{local}");
     log::info!(
-        "engine {}, idle timeout {} s",
+        "engine {}, idle timeout {} s, board {}, allowed: {}",
         config.engine,
-        config.idle_timeout.as_secs()
+        config.idle_timeout.as_secs(),
+        board::BOARD,
+        config.allow
     );
+    let gate = Arc::new(Gate::new(config.allow, board::MAX_CONNECTIONS));
     let app = Arc::new(App {
         registry: Registry::new(Engine::new(config.engine), config.idle_timeout),
         started: Instant::now(),
+        gate: gate.clone(),
     });
     let reaper = app.clone();
     smol::spawn(async move { reaper.registry.reap_idle().await }).detach();
-    smol::block_on(http::serve(listener, move |req, peer| {
-        router::handle(app.clone(), req, peer)
-    }));
+    let handler = {
+        let app = app.clone();
+        move |req, peer| router::handle(app.clone(), req, peer)
+    };
+    smol::block_on(async {
+        let mut signals = signals;
+        let stop = async {
+            if let Some(Ok(signal)) = signals.next().await {
+                let name = if signal == Signal::Int {
+                    "SIGINT"
+                } else {
+                    "SIGTERM"
+                };
+                log::info!("{name} received: stopping every engine session and exiting");
+            }
+        };
+        http::serve(listener, gate, handler, stop).await;
+        app.registry.stop_all().await;
+    });
+    log::info!("stopped");
     ExitCode::SUCCESS
 }
