@@ -107,7 +107,6 @@ fn unknown_paths_methods_and_segments_are_refused() {
     let engine = sim(&[]);
     let proxy = acebox(engine.addr, &[]);
     for path in [
-        "/",
         "/nope",
         "/ace/m/x/y.m3u8",
         "/ace/c/x/y/z.ts",

@@ -210,7 +210,7 @@ fn ten_simultaneous_first_requests_make_one_channel_and_one_engine_start() {
     let status = proxy.json("/status");
     assert_eq!(status["channels"].as_array().unwrap().len(), 1);
     assert_eq!(status["channels"][0]["clients"], 10);
-    assert_eq!(status["channels"][0]["engine_starts"], 1);
+    assert_eq!(status["channels"][0]["counters"]["engine_starts"], 1);
 }
 
 #[test]

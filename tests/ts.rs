@@ -115,7 +115,8 @@ fn a_client_that_stops_reading_does_not_slow_the_others() {
     // kernel grows the socket's send buffer up to tcp_wmem's limit first), and counted.
     wait_for(Duration::from_secs(60), "the stuck client's drop", || {
         let channel = &proxy.json("/status")["channels"][0];
-        (channel["drops"].as_u64() == Some(1) && channel["clients"] == 1).then_some(())
+        (channel["counters"]["client_drops"].as_u64() == Some(1) && channel["clients"] == 1)
+            .then_some(())
     });
     drop(stuck);
 }

@@ -97,6 +97,24 @@ impl Process {
         ticks as f64 / 100.0
     }
 
+    /// Sends the process `signal` (`TERM`, `INT`...) with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -{signal} failed");
+    }
+
+    /// Waits at most `limit` for the process to exit; its exit status.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let child = &mut self.child;
+        wait_for(limit, "the process to exit", || {
+            child.try_wait().ok().flatten()
+        })
+    }
+
     pub fn kill(mut self) -> SocketAddr {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -534,10 +552,13 @@ pub fn make_media(dir: &std::path::Path, secs: u32) {
 
 /// Whether `tool` runs here; on CI (which installs it) its absence fails the test.
 pub fn have(tool: &str) -> bool {
-    let found = Command::new(tool)
-        .arg("-version")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let runs = |flag: &str| {
+        Command::new(tool)
+            .arg(flag)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let found = runs("-version") || runs("--version");
     assert!(
         found || std::env::var_os("CI").is_none(),
         "{tool} is not installed on CI"
