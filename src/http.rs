@@ -280,6 +280,7 @@ where
             }
         };
         let handler = handler.clone();
+        let local = stream.get_ref().local_addr().ok().map(LocalAddr);
         smol::spawn(async move {
             let stalled = Stalled::default();
             let io = FuturesIo::new(StallGuard::new(
@@ -289,6 +290,9 @@ where
             ));
             let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
                 req.extensions_mut().insert(stalled.clone());
+                if let Some(local) = local {
+                    req.extensions_mut().insert(local);
+                }
                 let handler = handler.clone();
                 async move { Ok::<_, Infallible>(handler(req, peer).await) }
             });
@@ -303,6 +307,10 @@ where
         .detach();
     }
 }
+
+/// The address a request's connection came in on (this server's side), in its extensions.
+#[derive(Clone, Copy, Debug)]
+pub struct LocalAddr(pub SocketAddr);
 
 /// Set when the write-stall guard cut a connection off. Every request carries its
 /// connection's flag in its extensions, so a response can tell a dropped client from one that

@@ -5,6 +5,7 @@
 
 pub mod board;
 pub mod channel;
+pub mod channel_list;
 pub mod config;
 pub mod engine;
 pub mod hls;

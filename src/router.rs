@@ -102,7 +102,7 @@ fn parse_token(text: &str) -> Option<u64> {
 }
 
 /// Reads the content selector of a start URL: `content_id`, its alias `id`, or `infohash`.
-fn selector(query: &str) -> Result<(ContentId, Selector), String> {
+pub(crate) fn selector(query: &str) -> Result<(ContentId, Selector), String> {
     let mut found: [Option<String>; 3] = Default::default();
     for (key, value) in query_pairs(query) {
         let slot = match key.as_ref() {
