@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::http::Origin;
@@ -17,7 +18,7 @@ const MAX_IDLE_TIMEOUT: u64 = 24 * 3600;
 pub const USAGE: &str = "\
 acebox: an AceStream proxy. One engine session per channel, shared by every client.
 
-Usage: acebox [--engine URL] [--listen ADDR:PORT] [--idle-timeout SECS]
+Usage: acebox [--engine URL] [--listen ADDR:PORT] [--idle-timeout SECS] [--channels FILE]
 
 Options:
   --engine URL          The AceStream engine to use, as http://HOST:PORT.
@@ -27,6 +28,9 @@ Options:
                         Default: 0.0.0.0:6880
   --idle-timeout SECS   Stop a channel's engine session this many seconds after its last
                         client went away (1 to 86400). Env: ACEBOX_IDLE_TIMEOUT. Default: 30
+  --channels FILE       An M3U of acestream:// links (or ids, or engine URLs) to serve at
+                        http://ACEBOX:6880/playlist.m3u (?hls=1 for HLS URLs), pointing at
+                        acebox; re-read when it changes. Env: ACEBOX_CHANNELS. Default: none
   --board               Print the board profile this binary was built for, with its
                         capacities and worst-case memory budget.
   -h, --help            Print this help.
@@ -43,6 +47,8 @@ pub struct Config {
     pub engine: Origin,
     pub listen: SocketAddr,
     pub idle_timeout: Duration,
+    /// The channel list file, if any.
+    pub channels: Option<PathBuf>,
 }
 
 /// What the command line asks for.
@@ -99,13 +105,17 @@ const IDLE: Source = Source {
     flag: "--idle-timeout",
     env: "ACEBOX_IDLE_TIMEOUT",
 };
+const CHANNELS: Source = Source {
+    flag: "--channels",
+    env: "ACEBOX_CHANNELS",
+};
 
 /// Reads the arguments (without the program name) and the environment through `env`.
 pub fn parse(
     args: impl IntoIterator<Item = String>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Command, ConfigError> {
-    let mut given: [Option<String>; 3] = Default::default();
+    let mut given: [Option<String>; 4] = Default::default();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -121,15 +131,16 @@ pub fn parse(
             "--engine" => 0,
             "--listen" => 1,
             "--idle-timeout" => 2,
+            "--channels" => 3,
             _ => return Err(ConfigError::UnknownFlag(arg)),
         };
-        let source = [&ENGINE, &LISTEN, &IDLE][index];
+        let source = [&ENGINE, &LISTEN, &IDLE, &CHANNELS][index];
         let value = inline
             .or_else(|| args.next())
             .ok_or(ConfigError::MissingValue(source.flag))?;
         given[index] = Some(value);
     }
-    let [engine, listen, idle] = given;
+    let [engine, listen, idle, channels] = given;
     let pick =
         |given: Option<String>, source: &Source, default: &str| match (given, env(source.env)) {
             (Some(v), _) => (v, source.flag.to_owned()),
@@ -167,6 +178,7 @@ pub fn parse(
         engine,
         listen,
         idle_timeout: Duration::from_secs(secs),
+        channels: channels.or_else(|| env(CHANNELS.env)).map(PathBuf::from),
     }))
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use acebox::channel::Registry;
+use acebox::channel_list::ChannelList;
 use acebox::config::{self, Command};
 use acebox::engine::Engine;
 use acebox::router::{self, App};
@@ -31,6 +32,18 @@ fn main() -> ExitCode {
         }
     };
     logger::init(log::LevelFilter::Info);
+    let channel_list = match config
+        .channels
+        .as_deref()
+        .map(ChannelList::open)
+        .transpose()
+    {
+        Ok(list) => list,
+        Err(e) => {
+            eprintln!("acebox: {e}\nRun `acebox --help` for the options.");
+            return ExitCode::from(2);
+        }
+    };
     let listener = match http::bind(config.listen) {
         Ok(listener) => listener,
         Err(e) => {
@@ -49,6 +62,7 @@ fn main() -> ExitCode {
     let app = Arc::new(App {
         registry: Registry::new(Engine::new(config.engine), config.idle_timeout),
         started: Instant::now(),
+        channel_list,
     });
     let reaper = app.clone();
     smol::spawn(async move { reaper.registry.reap_idle().await }).detach();

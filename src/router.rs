@@ -42,6 +42,8 @@ const MPEGURL: &str = "application/vnd.apple.mpegurl";
 pub struct App {
     pub registry: Registry,
     pub started: Instant,
+    /// `--channels`, served at `/playlist.m3u`.
+    pub channel_list: Option<crate::channel_list::ChannelList>,
 }
 
 /// Answers one request.
@@ -87,6 +89,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
             _ => not_found(),
         },
         ["status"] => crate::status::respond(&app),
+        ["playlist.m3u"] => crate::channel_list::serve(app.channel_list.as_ref(), &req),
         _ => not_found(),
     }
 }
