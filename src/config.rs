@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use log::LevelFilter;
@@ -31,7 +32,7 @@ pub const USAGE: &str = "\
 acebox: an AceStream proxy. One engine session per channel, shared by every client.
 
 Usage: acebox [--engine URL] [--listen ADDR:PORT] [--idle-timeout SECS] [--allow CIDR]...
-              [--log-level LEVEL]
+              [--channels FILE] [--log-level LEVEL]
 
 Options:
   --engine URL          The AceStream engine to use, as http://HOST:PORT.
@@ -44,6 +45,9 @@ Options:
   --allow CIDR          Only let these addresses connect, e.g. 192.168.1.0/24 or fd00::/8;
                         repeat for more (up to 32). Others get 403. Env: ACEBOX_ALLOW
                         (comma-separated). Default: everyone.
+  --channels FILE       An M3U of acestream:// links (or ids, or engine URLs) to serve at
+                        http://ACEBOX:6880/playlist.m3u (?hls=1 for HLS URLs), pointing at
+                        acebox; re-read when it changes. Env: ACEBOX_CHANNELS. Default: none
   --log-level LEVEL     What to log on stderr: off, error, warn, info or debug.
                         Env: ACEBOX_LOG_LEVEL. Default: info
   --board               Print the board profile this binary was built for, with its
@@ -65,6 +69,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     pub allow: AllowList,
     pub log_level: LevelFilter,
+    /// The channel list file, if any.
+    pub channels: Option<PathBuf>,
 }
 
 /// What the command line asks for.
@@ -129,13 +135,17 @@ const ALLOW: Source = Source {
     flag: "--allow",
     env: "ACEBOX_ALLOW",
 };
+const CHANNELS: Source = Source {
+    flag: "--channels",
+    env: "ACEBOX_CHANNELS",
+};
 
 /// Reads the arguments (without the program name) and the environment through `env`.
 pub fn parse(
     args: impl IntoIterator<Item = String>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Command, ConfigError> {
-    let mut given: [Option<String>; 4] = Default::default();
+    let mut given: [Option<String>; 5] = Default::default();
     let mut allowed = Vec::new();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -153,10 +163,11 @@ pub fn parse(
             "--listen" => 1,
             "--idle-timeout" => 2,
             "--log-level" => 3,
+            "--channels" => 4,
             "--allow" => given.len(),
             _ => return Err(ConfigError::UnknownFlag(arg)),
         };
-        let source = [&ENGINE, &LISTEN, &IDLE, &LOG_LEVEL, &ALLOW][index];
+        let source = [&ENGINE, &LISTEN, &IDLE, &LOG_LEVEL, &CHANNELS, &ALLOW][index];
         let value = inline
             .or_else(|| args.next())
             .ok_or(ConfigError::MissingValue(source.flag))?;
@@ -165,7 +176,7 @@ pub fn parse(
             None => allowed.push(value),
         }
     }
-    let [engine, listen, idle, log_level] = given;
+    let [engine, listen, idle, log_level, channels] = given;
     let pick =
         |given: Option<String>, source: &Source, default: &str| match (given, env(source.env)) {
             (Some(v), _) => (v, source.flag.to_owned()),
@@ -213,6 +224,7 @@ pub fn parse(
         idle_timeout: Duration::from_secs(secs),
         allow,
         log_level,
+        channels: channels.or_else(|| env(CHANNELS.env)).map(PathBuf::from),
     })))
 }
 

@@ -409,6 +409,7 @@ async fn serve_connection<H, F>(
     F: Future<Output = Response<Body>> + Send + 'static,
 {
     log::debug!("client {peer}: connected");
+    let local = stream.get_ref().local_addr().ok().map(LocalAddr);
     let stalled = Stalled::default();
     let io = FuturesIo::new(StallGuard::new(
         stream,
@@ -417,6 +418,9 @@ async fn serve_connection<H, F>(
     ));
     let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
         req.extensions_mut().insert(stalled.clone());
+        if let Some(local) = local {
+            req.extensions_mut().insert(local);
+        }
         let handler = handler.clone();
         async move { Ok::<_, Infallible>(handler(req, peer).await) }
     });
@@ -480,6 +484,10 @@ fn refuse(gate: &Arc<Gate>, stream: Async<TcpStream>, peer: SocketAddr, refusal:
     })
     .detach();
 }
+
+/// The address a request's connection came in on (this server's side), in its extensions.
+#[derive(Clone, Copy, Debug)]
+pub struct LocalAddr(pub SocketAddr);
 
 /// Set when the write-stall guard cut a connection off. Every request carries its
 /// connection's flag in its extensions, so a response can tell a dropped client from one that

@@ -9,6 +9,7 @@ use async_signal::{Signal, Signals};
 use futures_lite::StreamExt;
 
 use acebox::channel::Registry;
+use acebox::channel_list::ChannelList;
 use acebox::config::{self, Command, Config};
 use acebox::engine::Engine;
 use acebox::http::{self, Gate};
@@ -40,6 +41,18 @@ fn main() -> ExitCode {
 }
 
 fn run(config: Config) -> ExitCode {
+    let channel_list = match config
+        .channels
+        .as_deref()
+        .map(ChannelList::open)
+        .transpose()
+    {
+        Ok(list) => list,
+        Err(e) => {
+            eprintln!("acebox: {e}\nRun `acebox --help` for the options.");
+            return ExitCode::from(2);
+        }
+    };
     // Installed before serving, so a signal that comes early is not lost.
     let signals = match Signals::new([Signal::Term, Signal::Int]) {
         Ok(signals) => signals,
@@ -70,6 +83,7 @@ fn run(config: Config) -> ExitCode {
         registry: Registry::new(Engine::new(config.engine), config.idle_timeout),
         started: Instant::now(),
         gate: gate.clone(),
+        channel_list,
     });
     let reaper = app.clone();
     smol::spawn(async move { reaper.registry.reap_idle().await }).detach();

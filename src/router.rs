@@ -43,6 +43,8 @@ pub struct App {
     pub registry: Registry,
     pub started: Instant,
     pub gate: Arc<Gate>,
+    /// `--channels`, served at `/playlist.m3u`.
+    pub channel_list: Option<crate::channel_list::ChannelList>,
 }
 
 /// Answers one request.
@@ -90,6 +92,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
         [""] => crate::page::respond_to(&app),
         ["status"] => crate::status::respond_to(&app),
         ["metrics"] => crate::metrics::respond_to(&app),
+        ["playlist.m3u"] => crate::channel_list::serve(app.channel_list.as_ref(), &req),
         _ => not_found(),
     }
 }
@@ -105,7 +108,7 @@ fn parse_token(text: &str) -> Option<u64> {
 }
 
 /// Reads the content selector of a start URL: `content_id`, its alias `id`, or `infohash`.
-fn selector(query: &str) -> Result<(ContentId, Selector), String> {
+pub(crate) fn selector(query: &str) -> Result<(ContentId, Selector), String> {
     let mut found: [Option<String>; 3] = Default::default();
     for (key, value) in query_pairs(query) {
         let slot = match key.as_ref() {
