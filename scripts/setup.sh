@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what acebox's build checks and tests need on a Debian or Ubuntu host, and nothing
-# else: ffmpeg (the playback test) and Debian's Rust 1.85 (`rustc-web`, the MSRV check: the
+# else: ffmpeg (the playback test), chromium (renders the status page in the appliance test) and
+# Debian's Rust 1.85 (`rustc-web`, the MSRV check: the
 # compiler the ARM cross builds use). Safe to run again; installs only what is missing.
 set -euo pipefail
 
 RUSTC_WEB_VERSION=1.85.0+dfsg3-1~deb12u3
 need=()
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if ! /usr/bin/rustc --version 2>/dev/null | grep -q '^rustc 1\.85\.'; then
   need+=("rustc-web=$RUSTC_WEB_VERSION" "libstd-rust-web-1.85=$RUSTC_WEB_VERSION" "libstd-rust-web-dev=$RUSTC_WEB_VERSION")
 fi

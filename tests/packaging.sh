@@ -44,10 +44,14 @@ out=$3
 : >"$out.argv"
 
 # /lib/functions.sh, the part the init script may use: config_load reads a UCI file (one
-# `config TYPE 'NAME'` or `option NAME 'VALUE'` per line, shell-style quoting) into
-# CONFIG_<section>_<option> variables, as uci_load does.
+# `config TYPE 'NAME'`, `option NAME 'VALUE'` or `list NAME 'VALUE'` per line, shell-style
+# quoting) into CONFIG_<section>_<option> variables (lists as _ITEMn and _LENGTH), as uci_load
+# does; config_list_foreach calls a function with each item of a list.
 config_load() {
 	[ -f "$UCI_CONFIG_DIR/$1" ] || return 1
+	# A new load starts its lists afresh, as uci_load does.
+	for _l in ${_lists:-}; do eval "CONFIG_${_l}_LENGTH=0"; done
+	_lists=
 	_sec=
 	while IFS= read -r _line || [ -n "$_line" ]; do
 		set -f
@@ -56,6 +60,11 @@ config_load() {
 		case ${1:-} in
 			config) _sec=$3 ;;
 			option) eval "CONFIG_${_sec}_$2=\$3" ;;
+			list)
+				eval "_n=\$((\${CONFIG_${_sec}_$2_LENGTH:-0} + 1))"
+				[ "$_n" = 1 ] && _lists="$_lists ${_sec}_$2"
+				eval "CONFIG_${_sec}_$2_ITEM$_n=\$3; CONFIG_${_sec}_$2_LENGTH=$_n"
+				;;
 		esac
 	done <"$UCI_CONFIG_DIR/$1"
 }
@@ -65,6 +74,16 @@ config_get() {
 		return
 	fi
 	eval "$1=\${CONFIG_$2_$3:-\${4:-}}"
+}
+config_list_foreach() {
+	local _n _i _v
+	eval "_n=\${CONFIG_$1_$2_LENGTH:-0}"
+	_i=1
+	while [ "$_i" -le "$_n" ]; do
+		eval "_v=\$CONFIG_$1_$2_ITEM$_i"
+		"$3" "$_v"
+		_i=$((_i + 1))
+	done
 }
 config_get_bool() {
 	local _tmp
@@ -164,6 +183,14 @@ for shell in "${shells[@]}"; do
 	option idle_timeout '120'"
   expect "$s changed options" "$cmdline" \
     "/usr/bin/acebox --engine http://192.168.1.10:6878 --listen 127.0.0.1:7000 --idle-timeout 120"
+
+  run_init more "config acebox 'main'
+	option channels '/etc/acebox/my list.m3u'
+	option log_level 'debug'
+	list allow '192.168.1.0/24'
+	list allow 'fd00::/8'"
+  expect "$s channels, log level and an allow list" "$(paste -sd '|' "$out.argv")" \
+    "/usr/bin/acebox|--channels|/etc/acebox/my list.m3u|--log-level|debug|--allow|192.168.1.0/24|--allow|fd00::/8"
 
   run_init missing "config acebox 'main'
 	option enabled '1'
