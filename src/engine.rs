@@ -260,7 +260,7 @@ fn start_path(req: &StartRequest<'_>, format: &str) -> String {
 
 /// What a `format=json` start answered, when it gave no session.
 #[derive(Debug, PartialEq, Eq)]
-enum StartAnswer {
+pub enum StartAnswer {
     /// The engine's own error (or a null response with no error).
     Refused(String),
     /// Not the JSON envelope at all: the JSON API is gated.
@@ -282,7 +282,8 @@ struct StartResponse {
     is_live: Option<i64>,
 }
 
-fn parse_start(body: &[u8]) -> Result<Session, StartAnswer> {
+/// Reads a `format=json` start answer (public for the fuzz targets in `fuzz/`).
+pub fn parse_start(body: &[u8]) -> Result<Session, StartAnswer> {
     let mut scratch = [0u8; 1024];
     let (envelope, _) = serde_json_core::from_slice_escaped::<StartEnvelope>(body, &mut scratch)
         .map_err(|_| StartAnswer::NotJson)?;
