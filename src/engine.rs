@@ -360,13 +360,16 @@ fn sibling(playback: &str, kind: &str) -> Option<EnginePath> {
 
 /// The path and query of an engine URL, which is all acebox keeps of it: absolute URLs name the
 /// host the engine was called on, which may not be the address acebox reaches it at. `None` for
-/// anything that is not an `http://` URL or an absolute path, or holds spaces or controls.
+/// anything that is not an `http://` URL or an absolute path, for a path starting `//` (which
+/// reads as naming a host), and for one that holds spaces or controls.
 pub fn rebase(url: &str) -> Option<EnginePath> {
     let path = match url.strip_prefix("http://") {
         Some(rest) => &rest[rest.find('/')?..],
-        None if url.starts_with('/') && !url.starts_with("//") => url,
-        None => return None,
+        None => url,
     };
+    if !path.starts_with('/') || path.starts_with("//") {
+        return None;
+    }
     if path.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'#') {
         return None;
     }
@@ -392,6 +395,11 @@ mod tests {
         assert_eq!(rebase("/ace/stat/ab/cd").unwrap(), "/ace/stat/ab/cd");
         assert_eq!(rebase("https://evil/ace"), None);
         assert_eq!(rebase("//evil/ace"), None);
+        assert_eq!(
+            rebase("http://127.0.0.1:6878//evil/ace"),
+            None,
+            "the path of an absolute URL may not name a host either"
+        );
         assert_eq!(rebase("http://evil"), None);
         assert_eq!(rebase("http://e/a b"), None);
         assert_eq!(rebase("ace/m/x"), None);
