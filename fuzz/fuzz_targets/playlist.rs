@@ -14,7 +14,7 @@
 //! - the plan starts inside the list, and unless it reports a break it continues right after the
 //!   last stored segment: nothing still listed is skipped or stored twice;
 //! - the rendered playlist parses, lists the ring's window in order with every URI on acebox,
-//!   states a target duration no EXTINF exceeds, and its media sequence, discontinuity sequence
+//!   states a target duration of at most an hour that no EXTINF exceeds, and its media sequence, discontinuity sequence
 //!   and target duration never go back from one poll to the next.
 
 #![no_main]
@@ -33,6 +33,8 @@ const PLAYLIST: &str =
 /// The channel and client the rendered playlist is for.
 const ID: &str = "89abcdef0123456789abcdef0123456789abcdef";
 const CLIENT: u64 = 0xfe;
+/// The longest a segment may sensibly last, in seconds (the engine's last about 4 to 6).
+const MAX_SECS: u64 = 3600;
 
 /// What a client was last shown: media sequence, discontinuity sequence, target duration.
 type Shown = (u64, u64, u64);
@@ -75,7 +77,7 @@ fn check_listed(listed: &[Upstream]) {
         assert_eq!(pair[0].seq.checked_add(1), Some(pair[1].seq), "{listed:?}");
     }
     for s in listed {
-        assert!(s.duration > 0.0 && s.duration <= 3600.0, "{s:?}");
+        assert!(s.duration > 0.0 && s.duration <= MAX_SECS as f32, "{s:?}");
         if let Some(path) = &s.path {
             assert_eq!(rebase(path).as_deref(), Some(path.as_str()), "{s:?}");
         }
@@ -104,6 +106,10 @@ fn check_render(text: &str, window: &[(u64, SegmentMeta)], shown: &mut Option<Sh
     let parsed = m3u8_rs::parse_media_playlist_res(text.as_bytes())
         .unwrap_or_else(|e| panic!("rendered playlist does not parse ({e:?}):\n{text}"));
     assert!(window.len() <= PLAYLIST_WINDOW);
+    assert!(
+        (1..=MAX_SECS).contains(&parsed.target_duration),
+        "not a target duration:\n{text}"
+    );
     assert_eq!(parsed.segments.len(), window.len(), "{text}");
     for pair in window.windows(2) {
         assert_eq!(pair[0].0 + 1, pair[1].0, "the window has a gap");
