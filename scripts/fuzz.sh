@@ -52,7 +52,9 @@ for target in $(cargo fuzz list); do
   mkdir -p "$scratch/$target"
   cargo fuzz run "${flags[@]}" "$target" "$scratch/$target" "fuzz/corpus/$target" -- \
     -max_total_time="$seconds" -print_final_stats=1 2>"$scratch/$target.log" || {
-    tail -n 60 "$scratch/$target.log" >&2
+    # From the panic or sanitizer report on (the whole tail when there is none, e.g. a build error).
+    report=$(awk '/panicked at|==ERROR: /{found=1} found' "$scratch/$target.log" | head -n 150)
+    echo "${report:-$(tail -n 60 "$scratch/$target.log")}" >&2
     echo "fuzz: $target crashed; the input is in fuzz/artifacts/$target/" >&2
     exit 1
   }
