@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target in fuzz/ for a short while, starting from its seed corpus in
 # fuzz/corpus/<target>/; fails on the first crash, whose input libFuzzer leaves in
-# fuzz/artifacts/<target>/ (rerun it with `RUSTC_BOOTSTRAP=1 cargo fuzz run <target> <file>`).
+# fuzz/artifacts/<target>/ (rerun it with `RUSTC_BOOTSTRAP=1 cargo fuzz run -a <target> <file>`).
 #   scripts/fuzz.sh [seconds-per-target]    (default 20)
 # Installs cargo-fuzz if it is missing. Needs rustup's stable toolchain and a C++ compiler
 # (libfuzzer-sys builds libFuzzer); installs g++ on a Debian host that has none.
