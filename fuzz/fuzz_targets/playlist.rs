@@ -14,8 +14,9 @@
 //! - the plan starts inside the list, and unless it reports a break it continues right after the
 //!   last stored segment: nothing still listed is skipped or stored twice;
 //! - the rendered playlist parses, lists the ring's window in order with every URI on acebox,
-//!   states a target duration of at most an hour that no EXTINF exceeds, and its media sequence, discontinuity sequence
-//!   and target duration never go back from one poll to the next.
+//!   states a target duration of at most an hour that no EXTINF exceeds, and its media
+//!   sequence, discontinuity sequence and target duration never go back from one poll to the
+//!   next.
 
 #![no_main]
 
