@@ -272,7 +272,7 @@ fn start_path(req: &StartRequest<'_>, format: &str) -> String {
 
 /// What a `format=json` start answered, when it gave no session.
 #[derive(Debug, PartialEq, Eq)]
-enum StartAnswer {
+pub enum StartAnswer {
     /// The engine's own error (or a null response with no error).
     Refused(String),
     /// Not the JSON envelope at all: the JSON API is gated.
@@ -294,7 +294,8 @@ struct StartResponse {
     is_live: Option<i64>,
 }
 
-fn parse_start(body: &[u8]) -> Result<Session, StartAnswer> {
+/// Reads a `format=json` start answer (public for the fuzz targets in `fuzz/`).
+pub fn parse_start(body: &[u8]) -> Result<Session, StartAnswer> {
     let mut scratch = [0u8; 1024];
     let (envelope, _) = serde_json_core::from_slice_escaped::<StartEnvelope>(body, &mut scratch)
         .map_err(|_| StartAnswer::NotJson)?;
@@ -426,13 +427,16 @@ fn sibling(playback: &str, kind: &str) -> Option<EnginePath> {
 
 /// The path and query of an engine URL, which is all acebox keeps of it: absolute URLs name the
 /// host the engine was called on, which may not be the address acebox reaches it at. `None` for
-/// anything that is not an `http://` URL or an absolute path, or holds spaces or controls.
+/// anything that is not an `http://` URL or an absolute path, for a path starting `//` (which
+/// reads as naming a host), and for one that holds spaces or controls.
 pub fn rebase(url: &str) -> Option<EnginePath> {
     let path = match url.strip_prefix("http://") {
         Some(rest) => &rest[rest.find('/')?..],
-        None if url.starts_with('/') && !url.starts_with("//") => url,
-        None => return None,
+        None => url,
     };
+    if !path.starts_with('/') || path.starts_with("//") {
+        return None;
+    }
     if path.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'#') {
         return None;
     }
@@ -458,6 +462,11 @@ mod tests {
         assert_eq!(rebase("/ace/stat/ab/cd").unwrap(), "/ace/stat/ab/cd");
         assert_eq!(rebase("https://evil/ace"), None);
         assert_eq!(rebase("//evil/ace"), None);
+        assert_eq!(
+            rebase("http://127.0.0.1:6878//evil/ace"),
+            None,
+            "the path of an absolute URL may not name a host either"
+        );
         assert_eq!(rebase("http://evil"), None);
         assert_eq!(rebase("http://e/a b"), None);
         assert_eq!(rebase("ace/m/x"), None);

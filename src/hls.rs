@@ -119,6 +119,10 @@ pub fn parse_upstream(
     let playlist = m3u8_rs::parse_media_playlist_res(body)
         .map_err(|_| EngineError::BadAnswer("the playlist is not an HLS media playlist".into()))?;
     let bad = |what: &str| EngineError::BadAnswer(format!("the playlist has {what}"));
+    // Clients get the largest target duration ever seen, so one absurd value would stay.
+    if playlist.target_duration as f32 > MAX_SEGMENT_SECS {
+        return Err(bad("a target duration that is not a number of seconds"));
+    }
     let mut segments = Vec::with_capacity(playlist.segments.len());
     for (i, s) in (0u64..).zip(&playlist.segments) {
         if !(s.duration > 0.0 && s.duration <= MAX_SEGMENT_SECS) {
@@ -380,6 +384,7 @@ mod tests {
             "#EXTM3U\n#EXT-X-TARGETDURATION:7\n#EXTINF:inf,\n/a.ts\n",
             "#EXTM3U\n#EXT-X-TARGETDURATION:7\n#EXTINF:NaN,\n/a.ts\n",
             "#EXTM3U\n#EXT-X-TARGETDURATION:7\n#EXTINF:-4,\n/a.ts\n",
+            "#EXTM3U\n#EXT-X-TARGETDURATION:18446744073709551615\n#EXTINF:4,\n/a.ts\n",
             "#EXTM3U\n#EXT-X-TARGETDURATION:7\n#EXT-X-MEDIA-SEQUENCE:18446744073709551615\n\
 #EXTINF:4,\n/a.ts\n#EXTINF:4,\n/b.ts\n",
         ] {

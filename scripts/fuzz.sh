@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target in fuzz/ for a short while, starting from its seed corpus in
+# fuzz/corpus/<target>/; fails on the first crash, whose input libFuzzer leaves in
+# fuzz/artifacts/<target>/ (rerun it with `RUSTC_BOOTSTRAP=1 cargo fuzz run -a <target> <file>`).
+#   scripts/fuzz.sh [seconds-per-target]    (default 20)
+# Installs cargo-fuzz if it is missing. Needs rustup's stable toolchain and a C++ compiler
+# (libfuzzer-sys builds libFuzzer); installs g++ on a Debian host that has none.
+#
+# cargo-fuzz asks rustc for nightly-only flags (-Zsanitizer, -Cllvm-args for the coverage
+# passes); RUSTC_BOOTSTRAP=1 lets rustup's stable rustc take them, so no nightly is needed.
+# AddressSanitizer is used when the toolchain ships its runtime, which rustup's x86_64 and
+# aarch64 Linux toolchains do; otherwise the targets run without a sanitizer (acebox is safe
+# Rust, so that loses only the checks on its dependencies' unsafe code). Debug assertions are
+# on, so arithmetic overflow is a crash too. New inputs the fuzzer finds go to a scratch
+# directory, never into the committed corpus.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-20}
+CARGO_FUZZ_VERSION=0.13.2
+
+# The build needs rustup's toolchain (its sanitizer runtimes), not one set by the caller (such as
+# scripts/test.sh's Debian rustc).
+unset RUSTC RUSTDOC
+export RUSTC_BOOTSTRAP=1
+
+if ! command -v c++ >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  sudo=()
+  ((EUID == 0)) || sudo=(sudo)
+  echo "fuzz: installing g++" >&2
+  "${sudo[@]}" apt-get update -qq || echo "fuzz: some package indexes did not refresh; going on" >&2
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends g++ >/dev/null
+fi
+if [[ $(cargo fuzz --version 2>/dev/null) != "cargo-fuzz $CARGO_FUZZ_VERSION" ]]; then
+  echo "fuzz: installing cargo-fuzz $CARGO_FUZZ_VERSION" >&2
+  cargo install --locked --force "cargo-fuzz@$CARGO_FUZZ_VERSION"
+fi
+
+sysroot=$(rustc --print sysroot)
+host=$(rustc -vV | sed -n 's/^host: //p')
+sanitizer=none
+if compgen -G "$sysroot/lib/rustlib/$host/lib/librustc-*_rt.asan.a" >/dev/null; then
+  sanitizer=address
+fi
+flags=(--debug-assertions --sanitizer "$sanitizer")
+
+echo "== fuzz: building the targets (sanitizer: $sanitizer)"
+cargo fuzz build "${flags[@]}"
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+for target in $(cargo fuzz list); do
+  echo "== fuzz: $target for ${seconds}s"
+  mkdir -p "$scratch/$target"
+  cargo fuzz run "${flags[@]}" "$target" "$scratch/$target" "fuzz/corpus/$target" -- \
+    -max_total_time="$seconds" -print_final_stats=1 2>"$scratch/$target.log" || {
+    # From the panic or sanitizer report on (the whole tail when there is none, e.g. a build error).
+    report=$(awk '/panicked at|==ERROR: /{found=1} found' "$scratch/$target.log" | head -n 150)
+    echo "${report:-$(tail -n 60 "$scratch/$target.log")}" >&2
+    echo "fuzz: $target crashed; the input is in fuzz/artifacts/$target/" >&2
+    exit 1
+  }
+  grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' "$scratch/$target.log" || true
+done
