@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # acebox's whole check, as CI runs it:
 #   1. formatting and lints;
-#   2. every test built with Rust 1.85 (the MSRV, Debian's toolchain) on the host;
+#   2. every test built with Rust 1.85 (the MSRV, Debian's toolchain) on the host, then a short
+#      run of each fuzz target (scripts/fuzz.sh);
 #   3. the whole suite again under qemu-user for aarch64 and armv7, with the Raspberry Pi
 #      profiles (the test harness runs the ARM binaries through ACEBOX_TEST_RUNNER);
 #   4. a release build of every board profile, and the packaging tests;
@@ -27,6 +28,9 @@ fi
 echo "== host: cargo test with $(${RUSTC:-rustc} --version)"
 CARGO_TARGET_DIR=target/msrv cargo test --locked
 [[ $scope == host ]] && exit 0
+
+echo "== fuzz: each cargo-fuzz target for 20 s"
+scripts/fuzz.sh 20
 
 scripts/cross-setup.sh
 for run in rpi-aarch64:aarch64-unknown-linux-gnu:qemu-aarch64 rpi-armv7:armv7-unknown-linux-gnueabihf:qemu-arm; do

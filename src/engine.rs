@@ -364,7 +364,7 @@ struct StatResponse {
 
 /// Reads a stat answer. The first poll of a session may answer an empty object: that is a
 /// stat with an empty status, not an error.
-fn parse_stat(body: &[u8]) -> Result<EngineStat, EngineError> {
+pub fn parse_stat(body: &[u8]) -> Result<EngineStat, EngineError> {
     let mut scratch = [0u8; 512];
     let (envelope, _) = serde_json_core::from_slice_escaped::<StatEnvelope>(body, &mut scratch)
         .map_err(|e| EngineError::BadAnswer(format!("stat is not the engine's JSON ({e})")))?;

@@ -5,16 +5,20 @@
 //! Nothing may panic, and:
 //! - a start answer that gives a session (`engine::parse_start`) holds only engine paths that are
 //!   their own rebase (a path and query, never a host), with a playback path always present and
-//!   the stat and command paths present or empty.
+//!   the stat and command paths present or empty;
+//! - a stat answer (`engine::parse_stat`) that reads keeps the engine's words within their
+//!   fixed-size fields, which its types guarantee: what is checked is that reading never panics.
 
 #![no_main]
 
-use acebox::engine::{StartAnswer, parse_start, rebase};
+use acebox::engine::{StartAnswer, parse_start, parse_stat, rebase};
 use acebox::session::Session;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|body: &[u8]| {
     check_start(parse_start(body));
+    // Ok or a refusal, whatever the bytes: both are for the status page only.
+    let _ = parse_stat(body);
 });
 
 fn check_start(answer: Result<Session, StartAnswer>) {
