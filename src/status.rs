@@ -93,7 +93,9 @@ pub struct ChannelReport {
 #[derive(Serialize)]
 pub struct ClientReport {
     pub address: heapless::String<48>,
+    /// How long ago the client connected, and when (Unix time, seconds).
     pub connected_secs: u64,
+    pub connected_since: u64,
 }
 
 #[derive(Serialize)]
@@ -178,12 +180,16 @@ impl Report {
 }
 
 fn channel_report(c: &Channel) -> ChannelReport {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let client_list: Vec<ClientReport> = c
         .client_list()
         .iter()
         .map(|client| ClientReport {
             address: clipped(&client.addr.to_string()),
             connected_secs: client.connected_ms / 1000,
+            connected_since: now.saturating_sub(client.connected_ms / 1000),
         })
         .collect();
     let (slots, budget_bytes) = c.feed.capacity();

@@ -73,7 +73,13 @@ fn status_tells_the_whole_picture() {
             .starts_with("127.0.0.1:"),
         "{client}"
     );
-    assert!(client["connected_secs"].is_u64());
+    let unix_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let since = client["connected_since"].as_u64().unwrap();
+    let ago = client["connected_secs"].as_u64().unwrap();
+    assert!(since <= unix_now && since + ago + 5 >= unix_now, "{client}");
     let session = engine.json("/sim/stats")["sessions"]
         .as_array()
         .unwrap()
