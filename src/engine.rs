@@ -23,7 +23,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(45);
 /// The playlist request blocks while the session prebuffers, which may take a minute.
 const PLAYLIST_TIMEOUT: Duration = Duration::from_secs(30);
 /// A segment is a few seconds of video from a local engine.
-const SEGMENT_TIMEOUT: Duration = Duration::from_secs(20);
+pub const SEGMENT_TIMEOUT: Duration = Duration::from_secs(20);
 /// The engine may hang on stop; nobody waits for it.
 const STOP_TIMEOUT: Duration = Duration::from_secs(3);
 /// The engine redirects a TS start once (to `/content/...`); more is a loop.

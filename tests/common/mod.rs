@@ -590,13 +590,18 @@ pub fn video_indices(bytes: &[u8]) -> Vec<u64> {
 /// Whether the video indices follow each other with no packet lost: consecutive, except across
 /// the PAT and PMT that take the first two places of every group of 50.
 pub fn gap_free(indices: &[u64]) -> bool {
-    indices.windows(2).all(|w| {
-        w[1] == if (w[0] + 1) % 50 == 0 {
-            w[0] + 3
-        } else {
-            w[0] + 1
-        }
-    })
+    indices.windows(2).all(|w| follows(w[0], w[1]))
+}
+
+/// The video indices cut into runs with no packet lost, split wherever one does not follow
+/// the one before (a lost stretch, or the engine's clock starting again).
+pub fn gap_free_runs(indices: &[u64]) -> Vec<&[u64]> {
+    indices.chunk_by(|a, b| follows(*a, *b)).collect()
+}
+
+/// Whether video index `b` comes right after `a`.
+fn follows(a: u64, b: u64) -> bool {
+    b == if (a + 1) % 50 == 0 { a + 3 } else { a + 1 }
 }
 
 /// Runs `f` on `n` threads released at the same instant; their results, in order.
