@@ -61,21 +61,10 @@ fn assert_all_served(player: &Player) {
 }
 
 /// The client leaves; once the channel is idle every engine session acebox started is stopped,
-/// each once. Returns the simulator's stats.
-fn assert_no_session_left(engine: &Process, client: impl Sized) -> serde_json::Value {
+/// each once.
+fn assert_no_session_left(engine: &Process, client: impl Sized) {
     drop(client);
-    let stats = wait_sessions_stopped(engine);
-    let ours = stats["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["pid"].as_str().unwrap().starts_with("acebox-"))
-        .count();
-    assert_eq!(
-        stats["stops"], ours as u64,
-        "each session stopped once: {stats}"
-    );
-    stats
+    wait_sessions_stopped(engine);
 }
 
 fn no_channels(proxy: &Process) -> bool {

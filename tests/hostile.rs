@@ -70,11 +70,6 @@ fn assert_unharmed(engine: &Process, proxy: &Process, started: u64) {
     drop(player);
     let stats = wait_sessions_stopped(engine);
     assert_eq!(stats["starts"], started + 1);
-    let sessions = stats["sessions"].as_array().unwrap().len() as u64;
-    assert_eq!(
-        stats["stops"], sessions,
-        "each session stopped once: {stats}"
-    );
 }
 
 #[test]

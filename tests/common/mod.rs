@@ -130,24 +130,28 @@ impl Process {
 }
 
 /// Waits until every engine session the simulator `engine` knows of acebox's player ids is
-/// stopped (none live, none expired behind acebox's back) and returns the stats; panics if none
-/// was ever started. Run acebox with a short `--idle-timeout` and let its clients go first.
+/// stopped (none live, none expired behind acebox's back), checks each was stopped once (for a
+/// test that opens each channel once) and returns the stats; panics if none was ever started.
+/// Run acebox with a short `--idle-timeout` and let its clients go first.
 pub fn wait_sessions_stopped(engine: &Process) -> serde_json::Value {
-    wait_for(
+    let (stats, ours) = wait_for(
         Duration::from_secs(30),
         "every engine session stopped",
         || {
             let stats = engine.json("/sim/stats");
-            let ours: Vec<&serde_json::Value> = stats["sessions"]
+            let ours = stats["sessions"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .filter(|s| s["pid"].as_str().unwrap().starts_with("acebox-"))
-                .collect();
-            let stopped = !ours.is_empty() && ours.iter().all(|s| s["state"] == "stopped");
-            stopped.then_some(stats)
+                .map(|s| s["state"] == "stopped")
+                .collect::<Vec<bool>>();
+            let stopped = !ours.is_empty() && ours.iter().all(|s| *s);
+            stopped.then_some((stats, ours.len() as u64))
         },
-    )
+    );
+    assert_eq!(stats["stops"], ours, "each session stopped once: {stats}");
+    stats
 }
 
 /// A listener on an address that is not the engine's (127.0.0.2): acebox must never connect
