@@ -187,7 +187,7 @@ fn a_segment_stalled_past_the_read_timeout_is_fetched_again_and_play_goes_on() {
 
 #[test]
 fn garbage_instead_of_a_json_start_answer_falls_back_to_redirect_mode() {
-    let (engine, proxy) = setup(&[]);
+    let (engine, proxy) = setup(&TS_ARGS);
     let id = content(5);
     // Garbage from both start formats: the connect fails clearly, and nothing is kept.
     engine.json("/sim/config?start_garbage=1&count=2");
@@ -214,9 +214,17 @@ fn garbage_instead_of_a_json_start_answer_falls_back_to_redirect_mode() {
     player.play(PATIENCE, POLL, |p| p.segments.len() >= 4);
     assert_all_served(&player);
     assert_contiguous(&player);
-    assert_eq!(engine.stat("redirect_starts"), 1);
+    // The same for MPEG-TS, whose redirect-mode playback URL redirects once more.
+    engine.json("/sim/config?start_garbage=1");
+    let ts = content(12);
+    let mut client = TsClient::open(proxy.addr, &format!("/ace/getstream?id={ts}"));
+    assert_eq!(client.status, 200);
+    let mut indices = Vec::new();
+    read_until(&mut client, &mut indices, |i| i.len() >= 500);
+    assert_eq!(gap_free_runs(&indices).len(), 1, "no packet lost");
+    assert_eq!(engine.stat("redirect_starts"), 2);
     assert_eq!(engine.stat("json_starts"), 0);
-    assert_no_session_left(&engine, player);
+    assert_no_session_left(&engine, (player, client));
 }
 
 #[test]
