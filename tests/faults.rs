@@ -156,9 +156,11 @@ fn ts_clients_ride_through_an_engine_restart_that_forgets_every_session() {
 }
 
 #[test]
-fn a_segment_stalled_past_the_read_timeout_is_fetched_again_and_play_goes_on() {
-    // A short live window: after the stall acebox catches up with at most four segments at
-    // once, which one client playlist lists in full.
+fn a_segment_stalled_past_the_read_timeout_costs_a_break_not_the_session() {
+    // A short live window: the stalled segment is no longer listed when acebox tries again, and
+    // afterwards acebox catches up with at most four segments at once, which one client
+    // playlist lists in full. (With the engine's minute-long window the stalled segment would
+    // still be listed, and fetched, at the next poll.)
     let (engine, proxy) = setup(&["--window", "4"]);
     let mut player = Player::connect(proxy.addr, &content(4));
     player.play(PATIENCE, POLL, |p| p.segments.len() >= 3);
@@ -176,6 +178,7 @@ fn a_segment_stalled_past_the_read_timeout_is_fetched_again_and_play_goes_on() {
     );
     play_on(&mut player, 5);
     assert_all_served(&player);
+    assert!(!player.breaks.is_empty(), "the lost segments are a break");
     assert_contiguous_between_breaks(&player);
     assert_eq!(
         engine.stat("starts"),
