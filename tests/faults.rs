@@ -156,6 +156,21 @@ fn ts_clients_ride_through_an_engine_restart_that_forgets_every_session() {
 }
 
 #[test]
+fn a_segment_that_fails_for_a_moment_is_fetched_again_without_a_gap() {
+    let (engine, proxy) = setup(&[]);
+    let mut player = Player::connect(proxy.addr, &content(13));
+    player.play(PATIENCE, POLL, |p| p.segments.len() >= 3);
+    engine.json("/sim/config?segment_status=500&count=2");
+    play_until_logged(&mut player, &proxy, "not fetched yet", PATIENCE);
+    play_on(&mut player, 5);
+    assert_all_served(&player);
+    assert_contiguous(&player);
+    assert_eq!(engine.stat("starts"), 1, "no new session for it");
+    assert_eq!(engine.stat("max_fetches_per_segment"), 1);
+    assert_no_session_left(&engine, player);
+}
+
+#[test]
 fn a_segment_stalled_past_the_read_timeout_costs_a_break_not_the_session() {
     // A short live window: the stalled segment is no longer listed when acebox tries again, and
     // afterwards acebox catches up with at most four segments at once, which one client

@@ -269,12 +269,17 @@ fn content(sim: &Arc<Sim>, rest: &str) -> Response<Body> {
     }
 }
 
-/// `/ace/c/<infohash>/<n>.ts`; held while segments are stalled.
+/// `/ace/c/<infohash>/<n>.ts`; held while segments are stalled, spoilt by a segment fault.
 async fn segment(sim: &Sim, infohash: &str, n: u64) -> Response<Body> {
     let stall = sim.engine().segment_stall(Instant::now());
     if let Some(until) = stall {
         eprintln!("acebox-sim: segment {n} of {infohash} stalled");
         Timer::at(until).await;
+    }
+    let fault = sim.engine().take_segment_fault();
+    if let Some(fault) = fault {
+        eprintln!("acebox-sim: segment {n} of {infohash} answered with the fault {fault:?}");
+        return faulty(fault, MPEG_TS);
     }
     let available = sim.engine().segment(infohash, n, Instant::now());
     if !available {
@@ -326,7 +331,8 @@ fn version(query: &str) -> Response<Body> {
     }
 }
 
-/// The answer of a start or playlist fault; `content_type` is what the request expected.
+/// The answer of a start, playlist or segment fault; `content_type` is what the request
+/// expected.
 fn faulty(fault: Fault, content_type: &str) -> Response<Body> {
     match fault {
         Fault::Status(code) => {

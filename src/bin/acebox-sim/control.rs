@@ -64,10 +64,10 @@ fn with_content(query: &str, act: impl FnOnce(String) -> Response<Body>) -> Resp
 /// Reads `/sim/config` knobs; an unknown knob or a bad value is an error, so a typo in a test
 /// does not pass silently. `count` (default 1) says how many requests each fault named with it
 /// spoils: `playlist_status=S` or `playlist_garbage=1` for playlists, `start_status=S` or
-/// `start_garbage=1` for starts.
+/// `start_garbage=1` for starts, `segment_status=S` for segments.
 pub fn knobs(query: &str) -> Result<KnobChange, String> {
     let mut change = KnobChange::default();
-    let (mut playlist, mut start, mut count) = (None, None, None);
+    let (mut playlist, mut start, mut segment, mut count) = (None, None, None, None);
     for (name, value) in query_pairs(query) {
         match name.as_ref() {
             "burst" => change.burst = Some(whole(&name, &value, 1)?),
@@ -76,6 +76,7 @@ pub fn knobs(query: &str) -> Result<KnobChange, String> {
             "playlist_garbage" => set_fault(&mut playlist, garbage(&name, &value)?)?,
             "start_status" => set_fault(&mut start, Fault::Status(http_status(&value)?))?,
             "start_garbage" => set_fault(&mut start, garbage(&name, &value)?)?,
+            "segment_status" => set_fault(&mut segment, Fault::Status(http_status(&value)?))?,
             "count" => count = Some(whole(&name, &value, 0)?),
             "fail_id" if !value.is_empty() => change.fail_ids.push(ids::content_key(&value)),
             "prebuffer_ms" => change.prebuffer_ms = Some(whole(&name, &value, 0)?),
@@ -89,12 +90,13 @@ pub fn knobs(query: &str) -> Result<KnobChange, String> {
             _ => return Err(format!("unknown knob or empty value: {name}={value}")),
         }
     }
-    if playlist.is_none() && start.is_none() && count.is_some() {
-        return Err("count goes with a playlist or start fault".to_owned());
+    if playlist.is_none() && start.is_none() && segment.is_none() && count.is_some() {
+        return Err("count goes with a playlist, start or segment fault".to_owned());
     }
     let count = count.unwrap_or(1);
     change.playlist_fault = playlist.map(|fault| (fault, count));
     change.start_fault = start.map(|fault| (fault, count));
+    change.segment_fault = segment.map(|fault| (fault, count));
     Ok(change)
 }
 
@@ -110,7 +112,7 @@ fn garbage(name: &str, value: &str) -> Result<Fault, String> {
 fn set_fault(slot: &mut Option<Fault>, fault: Fault) -> Result<(), String> {
     match slot.replace(fault) {
         None => Ok(()),
-        Some(_) => Err("one playlist fault and one start fault at a time".to_owned()),
+        Some(_) => Err("one fault of each kind at a time".to_owned()),
     }
 }
 
@@ -163,6 +165,7 @@ mod tests {
                 off_host: Some(Some(OFF_HOST.to_owned())),
                 playlist_fault: Some((Fault::Status(503), 2)),
                 start_fault: Some((Fault::Garbage, 2)),
+                segment_fault: None,
                 fail_ids: vec!["abcdefabcdefabcdefabcdefabcdefabcdefabcd".to_owned()],
                 prebuffer_ms: Some(900),
                 ts_stall_ms: Some(3000),
@@ -174,9 +177,13 @@ mod tests {
             knobs("playlist_status=404").unwrap().playlist_fault,
             Some((Fault::Status(404), 1))
         );
-        let other = knobs("playlist_garbage=1&start_status=500&off_host=127.0.0.2:80").unwrap();
-        assert_eq!(other.playlist_fault, Some((Fault::Garbage, 1)));
-        assert_eq!(other.start_fault, Some((Fault::Status(500), 1)));
+        let other = knobs(
+            "playlist_garbage=1&start_status=500&segment_status=404&count=3&off_host=127.0.0.2:80",
+        )
+        .unwrap();
+        assert_eq!(other.playlist_fault, Some((Fault::Garbage, 3)));
+        assert_eq!(other.start_fault, Some((Fault::Status(500), 3)));
+        assert_eq!(other.segment_fault, Some((Fault::Status(404), 3)));
         assert_eq!(other.off_host, Some(Some("127.0.0.2:80".to_owned())));
         assert_eq!(knobs("off_host=0").unwrap().off_host, Some(None));
         assert_eq!(knobs("").unwrap(), KnobChange::default());
@@ -195,6 +202,8 @@ mod tests {
             "start_garbage=2",
             "playlist_garbage=0",
             "start_status=600",
+            "segment_status=500&segment_status=404",
+            "segment_status=",
             "count=2",
             "fail_id=",
             "prebuffer_ms=-1",

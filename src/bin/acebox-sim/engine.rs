@@ -199,6 +199,8 @@ pub struct KnobChange {
     pub playlist_fault: Option<(Fault, u64)>,
     /// The next `count` start requests (either format) misbehave so.
     pub start_fault: Option<(Fault, u64)>,
+    /// The next `count` segment requests misbehave so.
+    pub segment_fault: Option<(Fault, u64)>,
     pub fail_ids: Vec<String>,
     pub prebuffer_ms: Option<u64>,
     /// TS streams, open or opened in this window, send nothing for this many ms from now.
@@ -255,6 +257,7 @@ pub struct Engine {
     off_host: Option<String>,
     playlist_fault: Option<(Fault, u64)>,
     start_fault: Option<(Fault, u64)>,
+    segment_fault: Option<(Fault, u64)>,
     failing: HashSet<String>,
     clocks: HashMap<String, Clock>,
     sessions: HashMap<String, Session>,
@@ -283,6 +286,7 @@ impl Engine {
             off_host: None,
             playlist_fault: None,
             start_fault: None,
+            segment_fault: None,
             failing: HashSet::new(),
             clocks: HashMap::new(),
             sessions: HashMap::new(),
@@ -383,6 +387,11 @@ impl Engine {
     pub fn begin_playlist(&mut self) -> Option<Fault> {
         self.counters.playlist_requests += 1;
         take_fault(&mut self.playlist_fault)
+    }
+
+    /// Consumes one answer of a pending segment fault, if any.
+    pub fn take_segment_fault(&mut self) -> Option<Fault> {
+        take_fault(&mut self.segment_fault)
     }
 
     /// Until when a segment request made at `now` is held, if segments are stalled.
@@ -609,6 +618,9 @@ impl Engine {
         }
         if let Some(pending) = change.start_fault {
             self.start_fault = Some(pending).filter(|(_, count)| *count > 0);
+        }
+        if let Some(pending) = change.segment_fault {
+            self.segment_fault = Some(pending).filter(|(_, count)| *count > 0);
         }
         self.failing.extend(change.fail_ids);
         if let Some(ms) = change.prebuffer_ms {
@@ -993,7 +1005,7 @@ mod tests {
     }
 
     #[test]
-    fn segment_stall_holds_requests_made_in_its_window_and_oversize_is_once() {
+    fn segment_faults_stalls_and_oversize_are_used_up() {
         let mut e = Engine::new(settings(), 1);
         let t0 = Instant::now();
         assert_eq!(e.segment_stall(t0), None);
@@ -1005,6 +1017,16 @@ mod tests {
             },
             t0,
         );
+        assert_eq!(e.take_segment_fault(), None);
+        e.configure(
+            KnobChange {
+                segment_fault: Some((Fault::Status(500), 1)),
+                ..KnobChange::default()
+            },
+            t0,
+        );
+        assert_eq!(e.take_segment_fault(), Some(Fault::Status(500)));
+        assert_eq!(e.take_segment_fault(), None);
         assert_eq!(e.segment_stall(ms(t0, 499)), Some(ms(t0, 500)));
         assert_eq!(e.segment_stall(ms(t0, 500)), None);
         assert_eq!(e.take_oversize_segment(), Some(1000));
