@@ -23,7 +23,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(45);
 /// The playlist request blocks while the session prebuffers, which may take a minute.
 const PLAYLIST_TIMEOUT: Duration = Duration::from_secs(30);
 /// A segment is a few seconds of video from a local engine.
-const SEGMENT_TIMEOUT: Duration = Duration::from_secs(20);
+pub const SEGMENT_TIMEOUT: Duration = Duration::from_secs(20);
 /// The engine may hang on stop; nobody waits for it. Stat polls get the same short leash.
 const STOP_TIMEOUT: Duration = Duration::from_secs(3);
 /// The engine redirects a TS start once (to `/content/...`); more is a loop.
@@ -402,6 +402,13 @@ fn session_from_redirect(answer: &http::Fetched) -> Result<Session, EngineError>
         // Redirect-mode errors are text: "Internal Server Error, couldn't find resource".
         return Err(EngineError::Refused(text.chars().take(200).collect()));
     }
+    if answer.status.is_success() {
+        // "Answered HTTP 200" would read as no error at all: say what was wrong with it.
+        return Err(EngineError::BadAnswer(format!(
+            "a start answered HTTP {} with neither the JSON nor the redirect asked for",
+            answer.status.as_u16()
+        )));
+    }
     Err(EngineError::Status(answer.status.as_u16()))
 }
 
@@ -592,6 +599,11 @@ mod tests {
         assert_eq!(
             session_from_redirect(&fetched(404, None, b"")),
             Err(EngineError::Status(404))
+        );
+        let garbage = session_from_redirect(&fetched(200, None, b"<html>")).unwrap_err();
+        assert!(
+            matches!(&garbage, EngineError::BadAnswer(e) if e.contains("neither")),
+            "{garbage}"
         );
     }
 }

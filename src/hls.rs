@@ -231,12 +231,19 @@ pub fn playlist_path(id: &str, client: u64) -> String {
 
 /// The fetch loop of one channel; returns when the channel is stopped.
 pub async fn run(channel: Arc<Channel>) {
-    channel.feed_from_engine(Fetcher { last: None }).await;
+    let fetcher = Fetcher {
+        last: None,
+        broken: false,
+    };
+    channel.feed_from_engine(fetcher).await;
 }
 
 /// Copies the engine's playlist into the ring, remembering the last upstream segment stored.
 struct Fetcher {
     last: Option<u64>,
+    /// The next segment stored follows a break (a segment passed over, or an upstream restart),
+    /// however many polls later it comes.
+    broken: bool,
 }
 
 impl Feeder for Fetcher {
@@ -254,7 +261,8 @@ impl Feeder for Fetcher {
         let body = engine.playlist(&session.playback).await?;
         let (listed, target) = parse_upstream(&body, engine.origin(), &session.playback)?;
         segments.raise_target_duration(u32::try_from(target).unwrap_or(u32::MAX));
-        let (start, mut discontinuity) = plan(self.last, &listed);
+        let (start, restarted) = plan(self.last, &listed);
+        self.broken |= restarted;
         let id = channel.id.as_str();
         for segment in &listed[start..] {
             if channel.is_stopped() {
@@ -269,7 +277,7 @@ impl Feeder for Fetcher {
             let stored = match fetched {
                 Ok(data) => {
                     Counters::count(&channel.counters.bytes_in, data.len());
-                    let discontinuity = discontinuity || segment.discontinuity;
+                    let discontinuity = self.broken || segment.discontinuity;
                     segments
                         .push(data, segment.duration, discontinuity)
                         .map(drop)
@@ -287,7 +295,7 @@ impl Feeder for Fetcher {
                 Counters::count(&channel.counters.segments_skipped, 1);
                 log::warn!("channel {id}: segment {} passed over: {why}", segment.seq);
             }
-            discontinuity = stored.is_err();
+            self.broken = stored.is_err();
             self.last = Some(segment.seq);
             channel.notify();
         }

@@ -31,7 +31,7 @@ use crate::session::Session;
 pub const PACKET: usize = 188;
 const SYNC: u8 = 0x47;
 /// No byte from the engine for this long: the stream is stalled; reconnect.
-const READ_STALL: Duration = Duration::from_secs(10);
+pub const READ_STALL: Duration = Duration::from_secs(10);
 /// A client that had to skip this many times within `SKIP_WINDOW` is dropped: it cannot keep up.
 const MAX_SKIPS: usize = 3;
 const SKIP_WINDOW: Duration = Duration::from_secs(60);

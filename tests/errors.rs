@@ -7,10 +7,6 @@ use std::time::{Duration, Instant};
 
 use common::{acebox, content, get, send, sim};
 
-fn starts(engine: &common::Process) -> u64 {
-    engine.json("/sim/stats")["starts"].as_u64().unwrap()
-}
-
 #[test]
 fn missing_or_malformed_ids_are_400_with_a_json_error_and_no_engine_call() {
     let engine = sim(&[]);
@@ -34,7 +30,7 @@ fn missing_or_malformed_ids_are_400_with_a_json_error_and_no_engine_call() {
         let error = reply.json()["error"].as_str().unwrap().to_owned();
         assert!(error.contains(says), "{query}: {error}");
     }
-    assert_eq!(starts(&engine), 0);
+    assert_eq!(engine.stat("starts"), 0);
 }
 
 #[test]
@@ -126,7 +122,7 @@ fn unknown_paths_methods_and_segments_are_refused() {
     let head = send(proxy.addr, "HEAD", &connect);
     assert_eq!(head.status, 200);
     assert_eq!(
-        starts(&engine),
+        engine.stat("starts"),
         0,
         "HEAD and refused requests start nothing"
     );

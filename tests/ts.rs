@@ -12,12 +12,6 @@ use common::{
 
 const PACKET: usize = 188;
 
-fn stat(engine: &common::Process, key: &str) -> u64 {
-    engine.json("/sim/stats")[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no {key} in stats"))
-}
-
 fn getstream(id: &str) -> String {
     format!("/ace/getstream?id={id}")
 }
@@ -70,15 +64,11 @@ fn fifty_clients_get_identical_aligned_streams_from_one_engine_reader() {
             "streams differ where they overlap"
         );
     }
+    assert_eq!(engine.stat("ts_streams"), 1, "one upstream reader for all");
+    assert_eq!(engine.stat("ts_max_concurrent_per_session"), 1);
+    assert_eq!(engine.stat("ts_corrupt"), 0);
     assert_eq!(
-        stat(&engine, "ts_streams"),
-        1,
-        "one upstream reader for all"
-    );
-    assert_eq!(stat(&engine, "ts_max_concurrent_per_session"), 1);
-    assert_eq!(stat(&engine, "ts_corrupt"), 0);
-    assert_eq!(
-        stat(&engine, "starts"),
+        engine.stat("starts"),
         1,
         "a streaming channel is not restarted by connects"
     );
@@ -165,7 +155,7 @@ fn clients_stay_connected_through_an_engine_restart() {
         all.len() - restart > 100,
         "the stream goes on after the restart"
     );
-    assert!(stat(&engine, "ts_streams") >= 1);
+    assert!(engine.stat("ts_streams") >= 1);
 }
 
 #[test]
@@ -176,7 +166,7 @@ fn head_answers_headers_without_starting_a_session() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("content-type"), Some("video/mp2t"));
     assert!(reply.body.is_empty());
-    assert_eq!(stat(&engine, "starts"), 0);
+    assert_eq!(engine.stat("starts"), 0);
 }
 
 #[test]
@@ -188,7 +178,7 @@ fn bad_ids_and_a_down_engine_are_clear_errors() {
         assert_eq!(reply.status, 400, "{query}");
         assert!(reply.json()["error"].is_string());
     }
-    assert_eq!(stat(&engine, "starts"), 0);
+    assert_eq!(engine.stat("starts"), 0);
     engine.kill();
     let reply = get(proxy.addr, &getstream(&content(6)));
     assert_eq!(reply.status, 502, "{}", reply.text());

@@ -2,9 +2,9 @@
 //! free loopback ports, a small blocking HTTP client, and a player that polls like an HLS client.
 #![allow(dead_code)] // Each test binary uses its own part of this module.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::PoisonError;
 use std::time::{Duration, Instant};
@@ -131,6 +131,75 @@ impl Process {
         serde_json::from_slice(&reply.body)
             .unwrap_or_else(|e| panic!("{path}: {e}: {}", reply.text()))
     }
+
+    /// A counter of the simulator's `/sim/stats`.
+    pub fn stat(&self, key: &str) -> u64 {
+        self.json("/sim/stats")[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no {key} in stats"))
+    }
+
+    /// How many file descriptors the process has open.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .expect("a live process")
+            .count()
+    }
+}
+
+/// Waits until every engine session the simulator `engine` knows of acebox's player ids is
+/// stopped (none live, none expired behind acebox's back), checks each was stopped once (for a
+/// test that opens each channel once) and returns the stats; panics if none was ever started.
+/// Run acebox with a short `--idle-timeout` and let its clients go first.
+pub fn wait_sessions_stopped(engine: &Process) -> serde_json::Value {
+    let (stats, ours) = wait_for(
+        Duration::from_secs(30),
+        "every engine session stopped",
+        || {
+            let stats = engine.json("/sim/stats");
+            let ours = stats["sessions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["pid"].as_str().unwrap().starts_with("acebox-"))
+                .map(|s| s["state"] == "stopped")
+                .collect::<Vec<bool>>();
+            let stopped = !ours.is_empty() && ours.iter().all(|s| *s);
+            stopped.then_some((stats, ours.len() as u64))
+        },
+    );
+    assert_eq!(stats["stops"], ours, "each session stopped once: {stats}");
+    stats
+}
+
+/// A listener on an address that is not the engine's (127.0.0.2): acebox must never connect
+/// to it, whatever a client or the engine names.
+pub struct Trap {
+    listener: TcpListener,
+    caught: usize,
+}
+
+impl Trap {
+    pub fn new() -> Trap {
+        let listener = TcpListener::bind("127.0.0.2:0").expect("127.0.0.2 is on loopback");
+        listener.set_nonblocking(true).unwrap();
+        Trap {
+            listener,
+            caught: 0,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap()
+    }
+
+    /// Connections made to the trap so far.
+    pub fn caught(&mut self) -> usize {
+        while self.listener.accept().is_ok() {
+            self.caught += 1;
+        }
+        self.caught
+    }
 }
 
 /// A command for one of the project's binaries: under cross tests the binaries are for another
@@ -197,6 +266,20 @@ impl Reply {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
+
+    /// The `error` of acebox's JSON error body; panics unless the body is one.
+    pub fn error(&self) -> String {
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/json"),
+            "{}",
+            self.text()
+        );
+        self.json()["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error in {}", self.text()))
+            .to_owned()
+    }
 }
 
 /// `GET path` over a fresh connection; the whole answer.
@@ -234,11 +317,28 @@ pub fn request(addr: SocketAddr, raw: &str) -> Reply {
     parse_reply(&bytes)
 }
 
+/// Sends bytes that need not be a valid request (or UTF-8), and reads what comes back until
+/// the server closes or resets: a server may answer and hang up before reading all of a
+/// request it refuses, so neither a failed write nor a reset after the answer is an error here.
+pub fn request_bytes(addr: SocketAddr, raw: &[u8]) -> Reply {
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let _ = stream.write_all(raw);
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 8192];
+    while let Ok(n @ 1..) = stream.read(&mut buf) {
+        bytes.extend_from_slice(&buf[..n]);
+    }
+    parse_reply(&bytes)
+}
+
 fn parse_reply(bytes: &[u8]) -> Reply {
     let split = bytes
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .expect("an HTTP head");
+        .unwrap_or_else(|| panic!("no HTTP head in {:?}", String::from_utf8_lossy(bytes)));
     let head = String::from_utf8_lossy(&bytes[..split]);
     let mut lines = head.lines();
     let status = lines
@@ -294,7 +394,8 @@ pub struct Player {
     /// Every playlist answer's status, in order.
     pub statuses: Vec<u16>,
     pub media_sequences: Vec<u64>,
-    pub discontinuities: usize,
+    /// The sequence numbers of segments listed after an `#EXT-X-DISCONTINUITY`.
+    pub breaks: BTreeSet<u64>,
 }
 
 impl Player {
@@ -315,7 +416,7 @@ impl Player {
             segments: BTreeMap::new(),
             statuses: Vec::new(),
             media_sequences: Vec::new(),
-            discontinuities: 0,
+            breaks: BTreeSet::new(),
         }
     }
 
@@ -336,7 +437,9 @@ impl Player {
             if self.segments.contains_key(&seq) {
                 continue;
             }
-            self.discontinuities += usize::from(segment.discontinuity);
+            if segment.discontinuity {
+                self.breaks.insert(seq);
+            }
             let got = get(self.acebox, &segment.uri);
             assert_eq!(got.status, 200, "segment {}: {}", segment.uri, got.text());
             self.segments.insert(seq, got.body);
@@ -365,6 +468,40 @@ impl Player {
     }
 }
 
+/// Segments the player got, in order, map to consecutive upstream segments: no skip, no
+/// repeat, no discontinuity.
+pub fn assert_contiguous(player: &Player) {
+    assert!(
+        player.breaks.is_empty(),
+        "discontinuities at {:?}",
+        player.breaks
+    );
+    assert_contiguous_between_breaks(player);
+}
+
+/// The player's media sequence has no gap, and the segments it got map to consecutive upstream
+/// segments wherever no `#EXT-X-DISCONTINUITY` separates them: after a fault, acebox may lose
+/// upstream segments, but only where it says so.
+pub fn assert_contiguous_between_breaks(player: &Player) {
+    let seqs: Vec<u64> = player.segments.keys().copied().collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "local sequence has gaps: {seqs:?}"
+    );
+    let pairs: Vec<(u64, u64)> = player
+        .segments
+        .iter()
+        .map(|(seq, s)| (*seq, upstream_seq(s)))
+        .collect();
+    for w in pairs.windows(2) {
+        let ((_, a), (seq, b)) = (w[0], w[1]);
+        assert!(
+            b == a + 1 || player.breaks.contains(&seq),
+            "upstream segment {a} then {b} with no discontinuity: {pairs:?}"
+        );
+    }
+}
+
 /// An MPEG-TS client: one streaming GET, read as the test asks.
 pub struct TsClient {
     reader: BufReader<TcpStream>,
@@ -377,11 +514,19 @@ pub struct TsClient {
 impl TsClient {
     /// `GET path` and read the head; the body is read later, as needed.
     pub fn open(addr: SocketAddr, path: &str) -> TsClient {
+        TsClient::send(
+            addr,
+            &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
+        )
+    }
+
+    /// Sends the raw request `raw` and reads the head; the body is read later, as needed.
+    pub fn send(addr: SocketAddr, raw: &str) -> TsClient {
         let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+        stream.write_all(raw.as_bytes()).unwrap();
         let mut reader = BufReader::new(stream);
         let mut head = Vec::new();
         while !head.ends_with(b"\r\n\r\n") {
@@ -467,13 +612,18 @@ pub fn video_indices(bytes: &[u8]) -> Vec<u64> {
 /// Whether the video indices follow each other with no packet lost: consecutive, except across
 /// the PAT and PMT that take the first two places of every group of 50.
 pub fn gap_free(indices: &[u64]) -> bool {
-    indices.windows(2).all(|w| {
-        w[1] == if (w[0] + 1) % 50 == 0 {
-            w[0] + 3
-        } else {
-            w[0] + 1
-        }
-    })
+    indices.windows(2).all(|w| follows(w[0], w[1]))
+}
+
+/// The video indices cut into runs with no packet lost, split wherever one does not follow
+/// the one before (a lost stretch, or the engine's clock starting again).
+pub fn gap_free_runs(indices: &[u64]) -> Vec<&[u64]> {
+    indices.chunk_by(|a, b| follows(*a, *b)).collect()
+}
+
+/// Whether video index `b` comes right after `a`.
+fn follows(a: u64, b: u64) -> bool {
+    b == if (a + 1) % 50 == 0 { a + 3 } else { a + 1 }
 }
 
 /// Runs `f` on `n` threads released at the same instant; their results, in order.

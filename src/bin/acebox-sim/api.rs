@@ -16,7 +16,7 @@ use async_io::Timer;
 use hyper::header::{CONTENT_TYPE, HeaderValue, LOCATION};
 use hyper::{Response, StatusCode};
 
-use crate::engine::{Playlist, Started, Starter, TsOpen, TsStart};
+use crate::engine::{Fault, Playlist, Started, Starter, TsOpen, TsStart};
 use crate::json::{self, StartUrls};
 use crate::playlist::{self, Shape};
 use crate::{Call, Sim, ids, stream};
@@ -27,6 +27,8 @@ const MPEGURL: &str = "application/vnd.apple.mpegurl";
 const MPEG_TS: &str = "video/mp2t";
 /// The length of the broken answer a second reader of one session gets: not whole packets.
 const CORRUPT_BYTES: usize = 1000;
+/// What a start or playlist fault of `Fault::Garbage` answers: neither JSON nor a playlist.
+const GARBAGE: &str = "<html><body>\u{0}}{ not what you asked for</body></html>\n";
 
 /// Which start endpoint was called: it decides the playback URL.
 #[derive(Clone, Copy)]
@@ -57,7 +59,7 @@ async fn session_path(sim: &Sim, call: &Call, path: &str) -> Response<Body> {
             None => not_found(),
         },
         Some(["c", infohash, file]) => match file.strip_suffix(".ts").map(str::parse::<u64>) {
-            Some(Ok(n)) => segment(sim, infohash, n),
+            Some(Ok(n)) => segment(sim, infohash, n).await,
             _ => not_found(),
         },
         Some(["stat", infohash, token]) => stat(sim, &call.query, infohash, token),
@@ -69,6 +71,11 @@ async fn session_path(sim: &Sim, call: &Call, path: &str) -> Response<Body> {
 
 /// `/ace/getstream` and `/ace/manifest.m3u8`.
 async fn start(sim: &Sim, call: &Call, output: Output) -> Response<Body> {
+    let fault = sim.engine().begin_start(&call.query);
+    if let Some(fault) = fault {
+        eprintln!("acebox-sim: start answered with the fault {fault:?}");
+        return faulty(fault, "application/json");
+    }
     let json = query_param(&call.query, "format").as_deref() == Some("json");
     if json && !sim.json {
         return text(StatusCode::FORBIDDEN, "Forbidden");
@@ -158,9 +165,9 @@ fn start_urls(host: &str, started: &Started, output: Output) -> StartUrls {
 /// timeout.
 async fn playlist(sim: &Sim, call: &Call, infohash: &str, token: &str) -> Response<Body> {
     let deadline = Instant::now() + sim.start_timeout;
-    let forced = sim.engine().begin_playlist();
-    let response = match forced.and_then(|code| StatusCode::from_u16(code).ok()) {
-        Some(status) => respond(status, "text/plain", ""),
+    let fault = sim.engine().begin_playlist();
+    let response = match fault {
+        Some(fault) => faulty(fault, MPEGURL),
         None => wait_for_playlist(sim, call, infohash, token, deadline).await,
     };
     sim.engine().end_playlist(response.status().as_u16());
@@ -200,7 +207,7 @@ async fn wait_for_playlist(
                     host: &call.host,
                     infohash: &infohash,
                     segment_ms: sim.segment_ms,
-                    off_host,
+                    off_host: off_host.as_deref(),
                 };
                 return respond(StatusCode::OK, MPEGURL, playlist::render(&shape, window));
             }
@@ -262,13 +269,33 @@ fn content(sim: &Arc<Sim>, rest: &str) -> Response<Body> {
     }
 }
 
-/// `/ace/c/<infohash>/<n>.ts`.
-fn segment(sim: &Sim, infohash: &str, n: u64) -> Response<Body> {
+/// `/ace/c/<infohash>/<n>.ts`; held while segments are stalled, spoilt by a segment fault.
+async fn segment(sim: &Sim, infohash: &str, n: u64) -> Response<Body> {
+    let stall = sim.engine().segment_stall(Instant::now());
+    if let Some(until) = stall {
+        eprintln!("acebox-sim: segment {n} of {infohash} stalled");
+        Timer::at(until).await;
+    }
+    let fault = sim.engine().take_segment_fault();
+    if let Some(fault) = fault {
+        eprintln!("acebox-sim: segment {n} of {infohash} answered with the fault {fault:?}");
+        return faulty(fault, MPEG_TS);
+    }
     let available = sim.engine().segment(infohash, n, Instant::now());
-    if available {
-        respond(StatusCode::OK, MPEG_TS, sim.media.segment(infohash, n))
-    } else {
-        not_found()
+    if !available {
+        return not_found();
+    }
+    let oversize = sim.engine().take_oversize_segment();
+    match oversize {
+        Some(bytes) => {
+            eprintln!("acebox-sim: segment {n} of {infohash} served as {bytes} bytes");
+            respond(
+                StatusCode::OK,
+                MPEG_TS,
+                sim.media.oversized(infohash, n, bytes),
+            )
+        }
+        None => respond(StatusCode::OK, MPEG_TS, sim.media.segment(infohash, n)),
     }
 }
 
@@ -301,6 +328,18 @@ fn version(query: &str) -> Response<Body> {
     match query_param(query, "method").as_deref() {
         Some("get_version") => json_ok(json::VERSION),
         _ => not_found(),
+    }
+}
+
+/// The answer of a start, playlist or segment fault; `content_type` is what the request
+/// expected.
+fn faulty(fault: Fault, content_type: &str) -> Response<Body> {
+    match fault {
+        Fault::Status(code) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            text(status, "Internal Server Error")
+        }
+        Fault::Garbage => respond(StatusCode::OK, content_type, GARBAGE),
     }
 }
 

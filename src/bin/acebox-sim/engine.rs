@@ -6,7 +6,7 @@
 //! touches sockets, never waits and never formats an HTTP answer: it says "wait until then" and
 //! the caller does the waiting.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Range;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -19,6 +19,8 @@ pub const INTRUDER: &str = "sim-intruder";
 /// The most packets one step of a TS stream hands out, so that a burst is sent in pieces and a
 /// stream notices its session's end between them.
 const TS_STEP_PACKETS: u64 = 256;
+/// How many start queries `/sim/stats` shows, newest last.
+const START_QUERIES_KEPT: usize = 64;
 
 /// What the command line fixes about the engine.
 #[derive(Clone, Debug)]
@@ -178,17 +180,35 @@ pub struct Counters {
     pub ts_bytes: u64,
 }
 
+/// How a start or playlist request misbehaves on purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// This HTTP status with a short text body.
+    Status(u16),
+    /// 200 with a body that is neither JSON nor a playlist.
+    Garbage,
+}
+
 /// A change of runtime knobs from `/sim/config`; `None` leaves a knob as it is.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct KnobChange {
     pub burst: Option<u64>,
-    pub off_host: Option<bool>,
-    /// The next `count` playlist requests answer this status with no body.
-    pub playlist_status: Option<(u16, u64)>,
+    /// Slip a segment line naming this `host:port` into playlists; `Some(None)` stops it.
+    pub off_host: Option<Option<String>>,
+    /// The next `count` playlist requests misbehave so.
+    pub playlist_fault: Option<(Fault, u64)>,
+    /// The next `count` start requests (either format) misbehave so.
+    pub start_fault: Option<(Fault, u64)>,
+    /// The next `count` segment requests misbehave so.
+    pub segment_fault: Option<(Fault, u64)>,
     pub fail_ids: Vec<String>,
     pub prebuffer_ms: Option<u64>,
     /// TS streams, open or opened in this window, send nothing for this many ms from now.
     pub ts_stall_ms: Option<u64>,
+    /// Segment requests made in this window are answered only at its end, this many ms from now.
+    pub segment_stall_ms: Option<u64>,
+    /// The next segment served has this many bytes instead of its own.
+    pub oversize_segment: Option<usize>,
 }
 
 /// What a playlist poll gets.
@@ -203,7 +223,8 @@ pub enum Playlist {
     Ready {
         infohash: String,
         window: Window,
-        off_host: bool,
+        /// The `host:port` of an off-host line to slip in, if any.
+        off_host: Option<String>,
     },
 }
 
@@ -226,13 +247,17 @@ pub struct Snapshot {
     /// TS streams open now.
     pub ts_open: u64,
     pub sessions: Vec<Session>,
+    /// The raw query strings of the latest start requests, oldest first.
+    pub start_queries: Vec<String>,
 }
 
 pub struct Engine {
     settings: Settings,
     burst: u64,
-    off_host: bool,
-    playlist_status: Option<(u16, u64)>,
+    off_host: Option<String>,
+    playlist_fault: Option<(Fault, u64)>,
+    start_fault: Option<(Fault, u64)>,
+    segment_fault: Option<(Fault, u64)>,
     failing: HashSet<String>,
     clocks: HashMap<String, Clock>,
     sessions: HashMap<String, Session>,
@@ -247,6 +272,9 @@ pub struct Engine {
     /// Open TS streams, by playback session id; a session with one never idles out.
     open_streams: HashMap<String, u64>,
     ts_stall_until: Option<Instant>,
+    segment_stall_until: Option<Instant>,
+    oversize_segment: Option<usize>,
+    start_queries: VecDeque<String>,
 }
 
 impl Engine {
@@ -255,8 +283,10 @@ impl Engine {
         Engine {
             settings,
             burst: 1,
-            off_host: false,
-            playlist_status: None,
+            off_host: None,
+            playlist_fault: None,
+            start_fault: None,
+            segment_fault: None,
             failing: HashSet::new(),
             clocks: HashMap::new(),
             sessions: HashMap::new(),
@@ -269,6 +299,9 @@ impl Engine {
             ts_paths: HashMap::new(),
             open_streams: HashMap::new(),
             ts_stall_until: None,
+            segment_stall_until: None,
+            oversize_segment: None,
+            start_queries: VecDeque::new(),
         }
     }
 
@@ -339,13 +372,36 @@ impl Engine {
         c.starts += 1;
     }
 
-    /// Counts a playlist request and, if `/sim/config?playlist_status=` is pending, consumes one
-    /// of its answers.
-    pub fn begin_playlist(&mut self) -> Option<u16> {
+    /// Records a start request's raw query and, if a start fault is pending, consumes one of
+    /// its answers.
+    pub fn begin_start(&mut self, query: &str) -> Option<Fault> {
+        if self.start_queries.len() == START_QUERIES_KEPT {
+            self.start_queries.pop_front();
+        }
+        self.start_queries.push_back(query.to_owned());
+        take_fault(&mut self.start_fault)
+    }
+
+    /// Counts a playlist request and, if a playlist fault is pending, consumes one of its
+    /// answers.
+    pub fn begin_playlist(&mut self) -> Option<Fault> {
         self.counters.playlist_requests += 1;
-        let (status, left) = self.playlist_status?;
-        self.playlist_status = (left > 1).then_some((status, left - 1));
-        Some(status)
+        take_fault(&mut self.playlist_fault)
+    }
+
+    /// Consumes one answer of a pending segment fault, if any.
+    pub fn take_segment_fault(&mut self) -> Option<Fault> {
+        take_fault(&mut self.segment_fault)
+    }
+
+    /// Until when a segment request made at `now` is held, if segments are stalled.
+    pub fn segment_stall(&self, now: Instant) -> Option<Instant> {
+        self.segment_stall_until.filter(|until| now < *until)
+    }
+
+    /// The size the next segment served must have instead of its own, once.
+    pub fn take_oversize_segment(&mut self) -> Option<usize> {
+        self.oversize_segment.take()
     }
 
     /// Counts the status a playlist request was answered with.
@@ -370,7 +426,7 @@ impl Engine {
             Some(window) => Playlist::Ready {
                 infohash: infohash.to_owned(),
                 window,
-                off_host: self.off_host,
+                off_host: self.off_host.clone(),
             },
             None => Playlist::Prebuffering {
                 until: clock.ready_at(self.settings.segment_ms * self.burst),
@@ -557,8 +613,14 @@ impl Engine {
         if let Some(off_host) = change.off_host {
             self.off_host = off_host;
         }
-        if let Some(pending) = change.playlist_status {
-            self.playlist_status = Some(pending).filter(|(_, count)| *count > 0);
+        if let Some(pending) = change.playlist_fault {
+            self.playlist_fault = Some(pending).filter(|(_, count)| *count > 0);
+        }
+        if let Some(pending) = change.start_fault {
+            self.start_fault = Some(pending).filter(|(_, count)| *count > 0);
+        }
+        if let Some(pending) = change.segment_fault {
+            self.segment_fault = Some(pending).filter(|(_, count)| *count > 0);
         }
         self.failing.extend(change.fail_ids);
         if let Some(ms) = change.prebuffer_ms {
@@ -566,6 +628,12 @@ impl Engine {
         }
         if let Some(ms) = change.ts_stall_ms {
             self.ts_stall_until = Some(now + Duration::from_millis(ms));
+        }
+        if let Some(ms) = change.segment_stall_ms {
+            self.segment_stall_until = Some(now + Duration::from_millis(ms));
+        }
+        if let Some(bytes) = change.oversize_segment {
+            self.oversize_segment = Some(bytes);
         }
     }
 
@@ -580,6 +648,7 @@ impl Engine {
             max_fetches_per_segment: self.fetches.values().copied().max().unwrap_or(0),
             ts_open: self.open_streams.values().sum(),
             sessions,
+            start_queries: self.start_queries.iter().cloned().collect(),
         }
     }
 
@@ -641,6 +710,13 @@ impl Engine {
         self.find_mut(infohash, token)
             .filter(|s| s.state == State::Live)
     }
+}
+
+/// Consumes one answer of a pending fault: the fault, or `None` when none is pending.
+fn take_fault(pending: &mut Option<(Fault, u64)>) -> Option<Fault> {
+    let (fault, left) = (*pending)?;
+    *pending = (left > 1).then_some((fault, left - 1));
+    Some(fault)
 }
 
 /// Whether `owner`'s session is still its player's live session (not replaced, not ended).
@@ -871,17 +947,17 @@ mod tests {
         e.configure(
             KnobChange {
                 burst: Some(2),
-                off_host: Some(true),
-                playlist_status: Some((503, 2)),
+                off_host: Some(Some("127.0.0.2:9".to_owned())),
+                playlist_fault: Some((Fault::Status(503), 2)),
                 fail_ids: vec![A.to_owned()],
                 prebuffer_ms: Some(500),
-                ts_stall_ms: None,
+                ..KnobChange::default()
             },
             t0,
         );
         assert!(e.is_failing(A));
-        assert_eq!(e.begin_playlist(), Some(503));
-        assert_eq!(e.begin_playlist(), Some(503));
+        assert_eq!(e.begin_playlist(), Some(Fault::Status(503)));
+        assert_eq!(e.begin_playlist(), Some(Fault::Status(503)));
         assert_eq!(e.begin_playlist(), None);
         let s = e.start("p1", "other", Starter::Json, t0);
         assert_eq!(
@@ -896,7 +972,65 @@ mod tests {
         else {
             panic!("ready")
         };
-        assert_eq!((window, off_host), (Window { first: 0, count: 2 }, true));
+        assert_eq!(
+            (window, off_host.as_deref()),
+            (Window { first: 0, count: 2 }, Some("127.0.0.2:9"))
+        );
+    }
+
+    #[test]
+    fn start_faults_are_used_up_and_every_start_query_is_kept() {
+        let mut e = Engine::new(settings(), 1);
+        let t0 = Instant::now();
+        e.configure(
+            KnobChange {
+                start_fault: Some((Fault::Garbage, 2)),
+                ..KnobChange::default()
+            },
+            t0,
+        );
+        assert_eq!(e.begin_start("id=1"), Some(Fault::Garbage));
+        assert_eq!(e.begin_start("id=2"), Some(Fault::Garbage));
+        assert_eq!(e.begin_start("id=3"), None);
+        for n in 4..=START_QUERIES_KEPT + 3 {
+            e.begin_start(&format!("id={n}"));
+        }
+        let queries = e.snapshot(t0).start_queries;
+        assert_eq!(queries.len(), START_QUERIES_KEPT);
+        assert_eq!(queries[0], "id=4", "the oldest are dropped");
+        assert_eq!(
+            queries.last().unwrap(),
+            &format!("id={}", START_QUERIES_KEPT + 3)
+        );
+    }
+
+    #[test]
+    fn segment_faults_stalls_and_oversize_are_used_up() {
+        let mut e = Engine::new(settings(), 1);
+        let t0 = Instant::now();
+        assert_eq!(e.segment_stall(t0), None);
+        e.configure(
+            KnobChange {
+                segment_stall_ms: Some(500),
+                oversize_segment: Some(1000),
+                ..KnobChange::default()
+            },
+            t0,
+        );
+        assert_eq!(e.take_segment_fault(), None);
+        e.configure(
+            KnobChange {
+                segment_fault: Some((Fault::Status(500), 1)),
+                ..KnobChange::default()
+            },
+            t0,
+        );
+        assert_eq!(e.take_segment_fault(), Some(Fault::Status(500)));
+        assert_eq!(e.take_segment_fault(), None);
+        assert_eq!(e.segment_stall(ms(t0, 499)), Some(ms(t0, 500)));
+        assert_eq!(e.segment_stall(ms(t0, 500)), None);
+        assert_eq!(e.take_oversize_segment(), Some(1000));
+        assert_eq!(e.take_oversize_segment(), None);
     }
 
     #[test]

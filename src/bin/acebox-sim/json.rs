@@ -76,13 +76,14 @@ pub fn stats(snapshot: &Snapshot) -> String {
             )
         })
         .collect();
+    let queries: Vec<String> = snapshot.start_queries.iter().map(|q| quoted(q)).collect();
     format!(
         "{{\"starts\": {}, \"json_starts\": {}, \"redirect_starts\": {}, \"stops\": {}, \
          \"playlist_requests\": {}, \"playlist_403\": {}, \"playlist_500\": {}, \
          \"segment_requests\": {}, \"distinct_segments\": {}, \"max_fetches_per_segment\": {}, \
          \"ts_requests\": {}, \"ts_streams\": {}, \"ts_open\": {}, \
          \"ts_max_concurrent_per_session\": {}, \"ts_corrupt\": {}, \"ts_bytes\": {}, \
-         \"sessions\": [{}]}}",
+         \"sessions\": [{}], \"start_queries\": [{}]}}",
         c.starts,
         c.json_starts,
         c.redirect_starts,
@@ -100,6 +101,7 @@ pub fn stats(snapshot: &Snapshot) -> String {
         c.ts_corrupt,
         c.ts_bytes,
         sessions.join(", "),
+        queries.join(", "),
     )
 }
 
@@ -171,22 +173,24 @@ mod tests {
         let mut engine = Engine::new(settings, 1);
         let now = Instant::now();
         engine.start("a\"b", "c", Starter::Json, now);
+        engine.begin_start("id=c&pid=a%22b");
         let snapshot = engine.snapshot(now);
         let text = stats(&snapshot);
         assert!(text.starts_with("{\"starts\": 1, \"json_starts\": 1, \"redirect_starts\": 0, "));
         assert!(text.contains("\"sessions\": [{\"pid\": \"a\\\"b\", \"content\": \"c\", "));
-        assert!(text.contains("\"state\": \"live\"}]}"));
+        assert!(text.contains("\"state\": \"live\"}], \"start_queries\": [\"id=c&pid=a%22b\"]}"));
         let empty = Snapshot {
             counters: Counters::default(),
             distinct_segments: 0,
             max_fetches_per_segment: 0,
             ts_open: 3,
             sessions: Vec::<Session>::new(),
+            start_queries: Vec::new(),
         };
         assert!(stats(&empty).ends_with(
             "\"max_fetches_per_segment\": 0, \"ts_requests\": 0, \"ts_streams\": 0, \
              \"ts_open\": 3, \"ts_max_concurrent_per_session\": 0, \"ts_corrupt\": 0, \
-             \"ts_bytes\": 0, \"sessions\": []}"
+             \"ts_bytes\": 0, \"sessions\": [], \"start_queries\": []}"
         ));
     }
 }

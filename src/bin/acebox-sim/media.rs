@@ -91,6 +91,17 @@ impl Media {
         }
     }
 
+    /// Segment `n` of `infohash` made `size` bytes long: its own bytes cut, or followed by null
+    /// packets (PID 0x1FFF), for a test of a segment too large to hold.
+    pub fn oversized(&self, infohash: &str, n: u64, size: usize) -> Bytes {
+        let mut out = self.segment(infohash, n).to_vec();
+        while out.len() < size {
+            out.extend_from_slice(&NULL_PACKET);
+        }
+        out.truncate(size);
+        Bytes::from(out)
+    }
+
     /// Where a reader whose burst would start at packet `p` starts instead: `p` itself for
     /// synthetic packets, the start of the segment holding `p` for files, so that a decoder
     /// begins on the segment's PAT, PMT and keyframe rather than mid-picture.
@@ -126,6 +137,15 @@ impl Media {
         Bytes::from(out)
     }
 }
+
+/// A null packet: PID 0x1FFF, payload only, stuffing.
+const NULL_PACKET: [u8; TS_PACKET] = {
+    let mut packet = [0xff; TS_PACKET];
+    packet[0] = SYNC;
+    packet[1] = 0x1f;
+    packet[3] = 0x10;
+    packet
+};
 
 /// `size / 188` packets on PID 0x100: the first payload opens with `acebox-sim <infohash> <n>\n`,
 /// every other payload byte follows a pattern of `n`.
@@ -189,6 +209,16 @@ mod tests {
         ]);
         assert_eq!(files.segment(HASH, 3), Bytes::from_static(b"\x47b"));
         assert_eq!(files.segment(HASH, 4), Bytes::from_static(b"\x47a"));
+    }
+
+    #[test]
+    fn oversized_segments_keep_their_start_and_grow_with_null_packets() {
+        let media = Media::synthetic(188 * 2);
+        let big = media.oversized(HASH, 5, 188 * 4 + 10);
+        assert_eq!(big.len(), 188 * 4 + 10);
+        assert_eq!(big[..188 * 2], media.segment(HASH, 5)[..]);
+        assert_eq!(big[188 * 2..188 * 2 + 4], [SYNC, 0x1f, 0xff, 0x10]);
+        assert_eq!(media.oversized(HASH, 5, 100).len(), 100);
     }
 
     #[test]

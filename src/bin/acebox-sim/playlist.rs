@@ -5,9 +5,9 @@
 
 use std::fmt::Write;
 
-/// The off-host address a playlist names under `off_host=1`; a proxy must not fetch it. It is
-/// on loopback but not the engine's address, so a proxy that wrongly fetches it still sends
-/// nothing off this machine.
+/// The off-host address a playlist names under `off_host=1` (`off_host=ADDR:PORT` names
+/// another, e.g. a test's listener); a proxy must not fetch it. It is on loopback but not the
+/// engine's address, so a proxy that wrongly fetches it still sends nothing off this machine.
 pub const OFF_HOST: &str = "127.0.0.2:6878";
 
 /// The segments one playlist lists: `first, first + 1, ..., first + count - 1`.
@@ -34,8 +34,8 @@ pub struct Shape<'a> {
     pub host: &'a str,
     pub infohash: &'a str,
     pub segment_ms: u64,
-    /// Whether to slip an off-host segment line in before the last segment.
-    pub off_host: bool,
+    /// The `host:port` of an off-host segment line to slip in before the last segment.
+    pub off_host: Option<&'a str>,
 }
 
 /// The playlist text for `window`.
@@ -48,9 +48,9 @@ pub fn render(shape: &Shape, window: Window) -> String {
     );
     let last = window.first + window.count - 1;
     for n in window.first..=last {
-        if n == last && shape.off_host {
+        if let Some(off_host) = shape.off_host.filter(|_| n == last) {
             out.push_str(&extinf);
-            push_segment_uri(&mut out, OFF_HOST, shape.infohash, n);
+            push_segment_uri(&mut out, off_host, shape.infohash, n);
         }
         out.push_str(&extinf);
         push_segment_uri(&mut out, shape.host, shape.infohash, n);
@@ -105,7 +105,7 @@ mod tests {
             host: "127.0.0.1:6878",
             infohash: "ab",
             segment_ms: 3500,
-            off_host: false,
+            off_host: None,
         };
         let text = render(&shape, Window { first: 7, count: 2 });
         assert_eq!(
@@ -123,7 +123,7 @@ mod tests {
             host: "h:1",
             infohash: "ab",
             segment_ms: 1000,
-            off_host: true,
+            off_host: Some(OFF_HOST),
         };
         let text = render(&shape, Window { first: 0, count: 2 });
         let uris: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
