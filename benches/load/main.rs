@@ -236,15 +236,18 @@ fn run_hls(ex: &'static Executor<'static>, o: &Options) -> Value {
 fn run_ts(ex: &'static Executor<'static>, o: &Options) -> Value {
     let (engine, proxy, idle_rss) = start();
     let (readers, cpu) = smol::block_on(ex.run(async {
-        // A first viewer makes the channel warm: its reader runs, its ring holds a join point.
+        // A first viewer makes each channel warm: its reader runs, its ring holds a join point.
         let warm = Instant::now();
-        ts::read(
-            ex,
-            proxy.addr,
-            &content(1),
-            (warm, warm + Duration::from_secs(2)),
-        )
-        .await;
+        let warm = (warm, warm + Duration::from_secs(2));
+        let viewers: Vec<_> = (0..o.channels)
+            .map(|c| {
+                let (addr, content) = (proxy.addr, content_of(c, o.channels));
+                ex.spawn(async move { ts::read(ex, addr, &content, warm).await })
+            })
+            .collect();
+        for viewer in viewers {
+            viewer.await;
+        }
         let cpu = proxy.cpu_seconds();
         let start = Instant::now();
         let end = start + o.stagger + Duration::from_secs(o.secs);
