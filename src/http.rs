@@ -292,9 +292,13 @@ where
                 let handler = handler.clone();
                 async move { Ok::<_, Infallible>(handler(req, peer).await) }
             });
+            // smol-hyper's adapter does not tell hyper that the socket takes vectored writes,
+            // so without `writev` hyper copies every body (a whole segment) into its own
+            // buffer for each client before writing it.
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(SmolTimer::new())
                 .header_read_timeout(HEADER_READ_TIMEOUT)
+                .writev(true)
                 .serve_connection(io, service);
             if let Err(e) = conn.await {
                 log::debug!("client {peer}: connection ended: {e}");
