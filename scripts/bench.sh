@@ -62,7 +62,8 @@ tables=$(cargo bench -q --locked --bench load -- report "$results" docs/bench.sv
   echo "<!-- bench:begin (written by scripts/bench.sh; edit the script, not this block) -->"
   echo
   echo "Command: \`scripts/bench.sh\` (paced runs ${secs} s, saturating runs ${saturate_secs} s per server)."
-  echo "Run: ${started}, load average before ${load_before}."
+  echo "Run: ${started}, load average before ${load_before}, acebox at commit" \
+    "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)."
   echo
   echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)," \
     "$(awk '/MemTotal/ {printf "%.0f GiB RAM", $2 / 1048576}' /proc/meminfo)," \
