@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the standard benchmark set with the load generator (benches/load/) and writes the figures
-# into BENCHMARKS.md (between the bench:begin and bench:end markers) and the plot into
-# docs/bench.svg, with the machine, the date and the command.
+# into BENCHMARKS.md (between the bench:begin and bench:end markers), the plot into
+# docs/bench.svg and every run's raw figures (one JSON line each) into docs/bench.jsonl, with
+# the machine, the date and the command.
 #
 #   scripts/bench.sh            the standard set (about 6 minutes)
 #   ACEBOX_BENCH_SECS=10 scripts/bench.sh    shorter paced runs
@@ -38,8 +39,11 @@ fi
 echo "== building the release binaries and the load generator" >&2
 cargo bench --locked --bench load --no-run
 
-results=$(mktemp)
-trap 'rm -f "$results" "$results".*' EXIT
+mkdir -p docs
+results=docs/bench.jsonl
+: >"$results"
+block=$(mktemp)
+trap 'rm -f "$block" "$block".*' EXIT
 run() {
   echo "== load $*" >&2
   cargo bench -q --locked --bench load -- "$@" | grep '^{' >>"$results"
@@ -56,7 +60,6 @@ for run in 1:1 10:1 100:1 200:2 500:4; do
   run saturate --clients "${run%:*}" --channels "${run#*:}" --secs "$saturate_secs" --nginx "$nginx"
 done
 
-mkdir -p docs
 tables=$(cargo bench -q --locked --bench load -- report "$results" docs/bench.svg)
 {
   echo "<!-- bench:begin (written by scripts/bench.sh; edit the script, not this block) -->"
@@ -79,13 +82,15 @@ tables=$(cargo bench -q --locked --bench load -- report "$results" docs/bench.sv
   echo
   echo "![Throughput and peak RSS against clients](docs/bench.svg)"
   echo
+  echo "Every run's figures, as the load generator printed them: [docs/bench.jsonl](docs/bench.jsonl)."
+  echo
   echo "<!-- bench:end -->"
-} >"$results.md"
+} >"$block"
 
-awk -v block="$results.md" '
+awk -v block="$block" '
   /<!-- bench:begin/ { while ((getline line < block) > 0) print line; skip = 1; next }
   /<!-- bench:end -->/ { skip = 0; next }
   !skip
-' BENCHMARKS.md >"$results.new"
-mv "$results.new" BENCHMARKS.md
-echo "bench: BENCHMARKS.md and docs/bench.svg updated" >&2
+' BENCHMARKS.md >"$block.new"
+cat "$block.new" >BENCHMARKS.md
+echo "bench: BENCHMARKS.md, docs/bench.svg and docs/bench.jsonl updated" >&2

@@ -40,7 +40,7 @@ fn live_table(runs: &[Value]) -> String {
             out,
             "| {} | {} | {} | {} segments, {} | {fetches:.2} (max {}) | {} / {} | {} / {} | {} | {} | {} | {} | {} |",
             label(r),
-            r["clients"],
+            clients(r),
             r["served"],
             r["segments"],
             megabytes(&r["bytes"]),
@@ -61,7 +61,7 @@ fn live_table(runs: &[Value]) -> String {
             out,
             "| {} | {} | {} | {} | {} stream(s), {} reader(s) at most | {} gaps / {} skips | {} misaligned / {} | – | first byte {} | {} | {} | {} |",
             label(r),
-            r["clients"],
+            clients(r),
             r["served"],
             megabytes(&r["bytes"]),
             r["engine_ts_streams"],
@@ -111,6 +111,14 @@ fn label(r: &Value) -> String {
     match r["stagger_ms"].as_u64() {
         Some(ms) if ms > 0 => format!("{base} (joining over {ms} ms)"),
         _ => base,
+    }
+}
+
+/// The client count, with the channels they were spread over when more than one.
+fn clients(r: &Value) -> String {
+    match r["channels"].as_u64() {
+        Some(channels) if channels > 1 => format!("{} on {channels} channels", r["clients"]),
+        _ => r["clients"].to_string(),
     }
 }
 
