@@ -50,6 +50,8 @@ run() {
 }
 
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- src benches Cargo.toml Cargo.lock 2>/dev/null || commit+=" with local changes"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for n in 1 10 100; do run hls --clients "$n" --secs "$secs"; done
 run hls --clients 500 --channels 4 --secs "$secs"
@@ -65,8 +67,7 @@ tables=$(cargo bench -q --locked --bench load -- report "$results" docs/bench.sv
   echo "<!-- bench:begin (written by scripts/bench.sh; edit the script, not this block) -->"
   echo
   echo "Command: \`scripts/bench.sh\` (paced runs ${secs} s, saturating runs ${saturate_secs} s per server)."
-  echo "Run: ${started}, load average before ${load_before}, acebox at commit" \
-    "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)."
+  echo "Run: ${started}, load average before ${load_before}, acebox at commit ${commit}."
   echo
   echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)," \
     "$(awk '/MemTotal/ {printf "%.0f GiB RAM", $2 / 1048576}' /proc/meminfo)," \
