@@ -17,8 +17,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_io::{Async, Timer};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt};
+use http_body::Body as _;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -238,12 +239,36 @@ pub async fn request_head(
         .map_err(|e| FetchError::Protocol(e.to_string()))
 }
 
-/// Reads a whole body, refusing more than `limit` bytes.
+/// Reads a whole body, refusing more than `limit` bytes. With a `Content-Length`, each frame
+/// is copied into one buffer of that size as it arrives and then let go, so a segment is held
+/// once while it downloads, not as all its frames plus their joined copy.
 pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, FetchError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(FetchError::TooLarge),
-        Err(e) => Err(FetchError::Protocol(e.to_string())),
+    let mut body = Limited::new(body, limit);
+    let Some(length) = body
+        .size_hint()
+        .exact()
+        .and_then(|n| usize::try_from(n).ok())
+    else {
+        return body
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .map_err(body_error);
+    };
+    let mut out = BytesMut::with_capacity(length.min(limit));
+    while let Some(frame) = body.frame().await {
+        if let Some(data) = frame.map_err(body_error)?.data_ref() {
+            out.extend_from_slice(data);
+        }
+    }
+    Ok(out.freeze())
+}
+
+fn body_error(e: Box<dyn std::error::Error + Send + Sync>) -> FetchError {
+    if e.is::<http_body_util::LengthLimitError>() {
+        FetchError::TooLarge
+    } else {
+        FetchError::Protocol(e.to_string())
     }
 }
 
@@ -424,10 +449,14 @@ async fn serve_connection<H, F>(
         let handler = handler.clone();
         async move { Ok::<_, Infallible>(handler(req, peer).await) }
     });
+    // smol-hyper's adapter does not tell hyper that the socket takes vectored writes, so
+    // without `writev` hyper copies every body (a whole segment) into its own buffer for each
+    // client before writing it.
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(SmolTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_HEAD_BYTES)
+        .writev(true)
         .serve_connection(io, service);
     if let Err(e) = conn.await {
         log::debug!("client {peer}: connection ended: {e}");

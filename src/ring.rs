@@ -128,12 +128,19 @@ impl<M: Clone, const N: usize> Ring<M, N> {
         Ok(seq)
     }
 
-    /// The item with sequence number `seq`, if still held.
+    /// The item with sequence number `seq`, if still held. Indexes the deque's two slices
+    /// directly: its iterator's `nth` walks item by item, and a TS client reading at the
+    /// newest end of 256 chunks asks for one every frame.
     pub fn get(&self, seq: u64) -> Option<Item<M>> {
         let slots = self.lock();
         let first = slots.items.front()?.seq;
         let index = usize::try_from(seq.checked_sub(first)?).ok()?;
-        slots.items.iter().nth(index).cloned()
+        let (older, newer) = slots.items.as_slices();
+        match index.checked_sub(older.len()) {
+            None => older.get(index),
+            Some(index) => newer.get(index),
+        }
+        .cloned()
     }
 
     /// The sequence number of the oldest item held and of the next item to come.

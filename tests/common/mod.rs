@@ -78,23 +78,12 @@ impl Process {
 
     /// A field of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`...).
     pub fn memory_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .expect("a live process");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {field} in /proc status"))
+        memory_kib(self.pid(), field)
     }
 
     /// User plus system CPU seconds the process has used.
     pub fn cpu_seconds(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("a live process");
-        // Fields after the command name, which ends with the last ')'.
-        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        ticks as f64 / 100.0
+        cpu_seconds(self.pid())
     }
 
     /// Sends the process `signal` (`TERM`, `INT`...) with kill(1).
@@ -200,6 +189,25 @@ impl Trap {
         }
         self.caught
     }
+}
+
+/// A field of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`...).
+pub fn memory_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("a live process");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc status"))
+}
+
+/// User plus system CPU seconds process `pid` has used.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("a live process");
+    // Fields after the command name, which ends with the last ')'.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
 }
 
 /// A command for one of the project's binaries: under cross tests the binaries are for another
@@ -371,18 +379,24 @@ pub fn wait_for<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Optio
 
 /// The upstream segment number the simulator wrote into a synthetic segment.
 pub fn upstream_seq(segment: &[u8]) -> u64 {
-    let text = String::from_utf8_lossy(&segment[4..188.min(segment.len())]);
-    let label = text.split('\n').next().unwrap_or_default();
-    assert!(
-        label.starts_with("acebox-sim "),
-        "not a simulator segment: {label:?}"
-    );
+    banner_seq(segment).unwrap_or_else(|| {
+        let start = String::from_utf8_lossy(&segment[..188.min(segment.len())]);
+        panic!("not a numbered simulator segment: {start:?}")
+    })
+}
+
+/// The number in a synthetic segment's banner, `acebox-sim <infohash> <n>` in the first
+/// packet's payload; `None` when there is no such banner.
+pub fn banner_seq(segment: &[u8]) -> Option<u64> {
+    let payload = segment.get(4..188.min(segment.len()))?;
+    let text = String::from_utf8_lossy(payload);
+    let label = text.split('\n').next()?;
     label
+        .strip_prefix("acebox-sim ")?
         .rsplit(' ')
-        .next()
-        .unwrap()
+        .next()?
         .parse()
-        .unwrap_or_else(|_| panic!("no number in {label:?}"))
+        .ok()
 }
 
 /// An HLS player: connects once, then polls its playlist and fetches every new segment.
@@ -604,13 +618,17 @@ pub fn video_indices(bytes: &[u8]) -> Vec<u64> {
     bytes
         .chunks(188)
         .inspect(|p| assert_eq!(p[0], 0x47, "lost packet alignment"))
-        .filter(|p| ((u16::from(p[1] & 0x1f) << 8) | u16::from(p[2])) == 0x100)
-        .map(|p| u64::from_be_bytes(p[180..188].try_into().unwrap()))
+        .filter_map(video_index)
         .collect()
 }
 
-/// Whether the video indices follow each other with no packet lost: consecutive, except across
-/// the PAT and PMT that take the first two places of every group of 50.
+/// The simulator's index of one whole packet if it is a video packet (PID 0x100).
+pub fn video_index(packet: &[u8]) -> Option<u64> {
+    let pid = (u16::from(packet[1] & 0x1f) << 8) | u16::from(packet[2]);
+    (pid == 0x100).then(|| u64::from_be_bytes(packet[180..188].try_into().unwrap()))
+}
+
+/// Whether the video indices follow each other with no packet lost.
 pub fn gap_free(indices: &[u64]) -> bool {
     indices.windows(2).all(|w| follows(w[0], w[1]))
 }
@@ -621,8 +639,9 @@ pub fn gap_free_runs(indices: &[u64]) -> Vec<&[u64]> {
     indices.chunk_by(|a, b| follows(*a, *b)).collect()
 }
 
-/// Whether video index `b` comes right after `a`.
-fn follows(a: u64, b: u64) -> bool {
+/// Whether video index `b` comes right after `a`: the next, except across the PAT and PMT that
+/// take the first two places of every group of 50.
+pub fn follows(a: u64, b: u64) -> bool {
     b == if (a + 1) % 50 == 0 { a + 3 } else { a + 1 }
 }
 

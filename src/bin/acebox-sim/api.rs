@@ -24,7 +24,7 @@ use crate::{Call, Sim, ids, stream};
 /// The redirect-mode answer for no or an unloadable selector.
 const COULD_NOT_FIND: &str = "Internal Server Error, couldn't find resource";
 const MPEGURL: &str = "application/vnd.apple.mpegurl";
-const MPEG_TS: &str = "video/mp2t";
+pub const MPEG_TS: &str = "video/mp2t";
 /// The length of the broken answer a second reader of one session gets: not whole packets.
 const CORRUPT_BYTES: usize = 1000;
 /// What a start or playlist fault of `Fault::Garbage` answers: neither JSON nor a playlist.

@@ -1,5 +1,7 @@
 //! The control API tests drive the simulator with: `/sim/stats`, `/sim/supersede`,
-//! `/sim/expire`, `/sim/restart` and `/sim/config` (runtime knobs and one-off faults).
+//! `/sim/expire`, `/sim/restart`, `/sim/config` (runtime knobs and one-off faults), and
+//! `/sim/segment`, which hands the load generator the bytes a segment must have without counting
+//! as a fetch.
 //!
 //! This module owns reading those requests and answering them in JSON. It never imitates the
 //! engine's own API (that is `api`) and never waits.
@@ -9,6 +11,7 @@ use std::time::Instant;
 use acebox::http::{Body, json_error, query_pairs, query_param, respond};
 use hyper::{Response, StatusCode};
 
+use crate::api::MPEG_TS;
 use crate::engine::{Fault, INTRUDER, KnobChange};
 use crate::json;
 use crate::playlist::OFF_HOST;
@@ -37,6 +40,13 @@ pub fn handle(sim: &Sim, name: &str, query: &str) -> Response<Body> {
             eprintln!("acebox-sim: restart");
             json_ok(json::CONTROL_OK)
         }
+        "segment" => with_content(query, |content| match query_param(query, "n") {
+            Some(n) => match n.parse::<u64>() {
+                Ok(n) => reference_segment(sim, &content, n),
+                Err(_) => json_error(StatusCode::BAD_REQUEST, "n wants a segment number"),
+            },
+            None => json_error(StatusCode::BAD_REQUEST, "n=<segment number> is required"),
+        }),
         "config" => match knobs(query) {
             Ok(change) => {
                 sim.engine().configure(change, now);
@@ -51,6 +61,13 @@ pub fn handle(sim: &Sim, name: &str, query: &str) -> Response<Body> {
 fn stats(sim: &Sim, now: Instant) -> Response<Body> {
     let snapshot = sim.engine().snapshot(now);
     json_ok(json::stats(&snapshot))
+}
+
+/// Segment `n` of `content` as `/ace/c/` serves it, whether or not it is live yet; neither a
+/// fetch nor player activity, so `/sim/stats` still counts only the proxy's fetches.
+fn reference_segment(sim: &Sim, content: &str, n: u64) -> Response<Body> {
+    let infohash = ids::infohash(content);
+    respond(StatusCode::OK, MPEG_TS, sim.media.segment(&infohash, n))
 }
 
 /// Runs `act` with the content named by `id`, or answers 400 without one.

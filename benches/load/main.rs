@@ -1,0 +1,439 @@
+//! The load generator: many HLS players, MPEG-TS readers or saturating clients on a few threads
+//! (smol), against the release `acebox` in front of the release `acebox-sim`, and nginx as the
+//! reference for the limit. Each run prints its figures as one JSON line on stdout;
+//! `report` turns those lines into BENCHMARKS.md's tables and an SVG plot.
+//!
+//! `cargo bench --bench load -- <hls|ts|saturate> [--clients N] [--channels C] [--stagger-ms MS]
+//! [--secs S] [--poll-ms MS] [--threads T] [--nginx PATH] [--label TEXT]`, or
+//! `cargo bench --bench load -- report RESULTS.jsonl SVG`. `scripts/bench.sh` runs the standard set.
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+mod hls;
+mod net;
+mod refs;
+mod report;
+mod saturate;
+mod ts;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use smol::Executor;
+
+use crate::common::{Process, acebox, content, sim};
+use crate::net::Conn;
+use crate::refs::Refs;
+use crate::saturate::{Flow, Nginx, Route};
+
+/// Realistic live segments: 4 s of 4 Mbit/s.
+const SEGMENT_MS: &str = "4000";
+const SEGMENT_BYTES: &str = "2000000";
+const TS_BITRATE: &str = "4000000";
+
+/// What a run is told on the command line.
+struct Options {
+    mode: String,
+    clients: usize,
+    channels: usize,
+    stagger: Duration,
+    secs: u64,
+    poll: Duration,
+    threads: usize,
+    nginx: Option<std::path::PathBuf>,
+    label: String,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    if args.first().map(String::as_str) == Some("report") {
+        return match report::write(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("load report: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let options = match parse(&args) {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("load: {e}\nusage: see the top of benches/load/main.rs");
+            return ExitCode::from(2);
+        }
+    };
+    let ex = net::executor(options.threads);
+    let figures = match options.mode.as_str() {
+        "hls" => run_hls(ex, &options),
+        "ts" => run_ts(ex, &options),
+        _ => run_saturate(ex, &options),
+    };
+    let mut line = json!({
+        "mode": options.mode,
+        "label": options.label,
+        "clients": options.clients,
+        "channels": options.channels,
+        "stagger_ms": options.stagger.as_millis() as u64,
+        "secs": options.secs,
+        "loadavg": loadavg(),
+    });
+    merge(&mut line, figures);
+    println!("{line}");
+    ExitCode::SUCCESS
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mode = args.first().cloned().unwrap_or_default();
+    if !matches!(mode.as_str(), "hls" | "ts" | "saturate") {
+        return Err(format!(
+            "the first argument is hls, ts, saturate or report, not {mode:?}"
+        ));
+    }
+    let mut options = Options {
+        label: mode.clone(),
+        mode,
+        clients: 1,
+        channels: 1,
+        stagger: Duration::ZERO,
+        secs: 20,
+        poll: Duration::from_secs(1),
+        threads: 2,
+        nginx: None,
+    };
+    for pair in args[1..].chunks(2) {
+        let [flag, value] = pair else {
+            return Err(format!("{} needs a value", pair[0]));
+        };
+        let number = || {
+            value
+                .parse::<u64>()
+                .map_err(|_| format!("{flag}: not a number: {value}"))
+        };
+        match flag.as_str() {
+            "--clients" => options.clients = number()?.max(1) as usize,
+            "--channels" => options.channels = number()?.max(1) as usize,
+            "--stagger-ms" => options.stagger = Duration::from_millis(number()?),
+            "--secs" => options.secs = number()?.max(1),
+            "--poll-ms" => options.poll = Duration::from_millis(number()?.max(1)),
+            "--threads" => options.threads = number()?.max(1) as usize,
+            "--nginx" => options.nginx = Some(value.into()),
+            "--label" => options.label = value.clone(),
+            _ => return Err(format!("unknown option {flag}")),
+        }
+    }
+    Ok(options)
+}
+
+/// The engine simulator with realistic segments and acebox in front of it.
+fn start() -> (Process, Process, u64) {
+    let engine = sim(&[
+        "--segment-ms",
+        SEGMENT_MS,
+        "--segment-bytes",
+        SEGMENT_BYTES,
+        "--ts-bitrate",
+        TS_BITRATE,
+    ]);
+    let proxy = acebox(engine.addr, &[]);
+    proxy.json("/status");
+    let idle_rss = proxy.memory_kib("VmRSS");
+    (engine, proxy, idle_rss)
+}
+
+/// The content client `i` plays, spread over `channels`.
+fn content_of(i: usize, channels: usize) -> String {
+    content((i % channels) as u8 + 1)
+}
+
+/// When client `i` of `n` joins: all at `start`, or spread evenly over `stagger`.
+fn join_at(start: Instant, stagger: Duration, i: usize, n: usize) -> Instant {
+    start + stagger.mul_f64(i as f64 / n as f64)
+}
+
+/// Opens each channel as a first viewer would and waits until its playlist lists `segments`
+/// segments; the playlist of that first viewer of each channel.
+async fn warm(
+    ex: &'static Executor<'static>,
+    proxy: &Process,
+    channels: usize,
+    segments: usize,
+) -> Vec<String> {
+    let tasks: Vec<_> = (0..channels)
+        .map(|c| {
+            let (addr, content) = (proxy.addr, content_of(c, channels));
+            ex.spawn(async move {
+                let mut conn = Conn::new(ex, addr);
+                let playlist = hls::connect(&mut conn, &content).await.expect("a connect");
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while Instant::now() < deadline {
+                    let reply = conn.get_all(&playlist).await.expect("a playlist");
+                    let listed = hls::parse(&reply.body).map_or(0, |l| l.segments.len());
+                    if reply.status == 200 && listed >= segments {
+                        return playlist;
+                    }
+                    async_io::Timer::after(Duration::from_millis(200)).await;
+                }
+                panic!("channel {content} never listed {segments} segments")
+            })
+        })
+        .collect();
+    let mut playlists = Vec::new();
+    for task in tasks {
+        playlists.push(task.await);
+    }
+    playlists
+}
+
+fn run_hls(ex: &'static Executor<'static>, o: &Options) -> Value {
+    let (engine, proxy, idle_rss) = start();
+    let refs = Arc::new(Refs::new(ex, engine.addr));
+    let (players, cpu) = smol::block_on(ex.run(async {
+        warm(ex, &proxy, o.channels, 1).await;
+        let cpu = proxy.cpu_seconds();
+        let start = Instant::now();
+        let end = start + o.stagger + Duration::from_secs(o.secs);
+        let tasks: Vec<_> = (0..o.clients)
+            .map(|i| {
+                let (refs, content) = (refs.clone(), content_of(i, o.channels));
+                let times = (join_at(start, o.stagger, i, o.clients), end, o.poll);
+                let addr = proxy.addr;
+                ex.spawn(async move { hls::play(ex, addr, &refs, &content, times).await })
+            })
+            .collect();
+        let mut players = Vec::new();
+        for task in tasks {
+            players.push(task.await);
+        }
+        (players, proxy.cpu_seconds() - cpu)
+    }));
+    let sum = |f: fn(&hls::Player) -> u64| players.iter().map(f).sum::<u64>();
+    let stats = engine.json("/sim/stats");
+    let bytes = sum(|p| p.bytes);
+    json!({
+        "served": players.iter().filter(|p| p.segments > 0).count(),
+        "segments": sum(|p| p.segments),
+        "bytes": bytes,
+        "rate_mbyte_s": bytes as f64 / 1e6 / (o.secs as f64 + o.stagger.as_secs_f64()),
+        "stalls": sum(|p| p.stalls),
+        "skips": sum(|p| p.skips),
+        "corrupt": sum(|p| p.corrupt),
+        "errors": sum(|p| p.errors),
+        "first_playlist_ms": percentiles(players.iter().filter_map(|p| p.first_playlist)),
+        "first_segment_ms": percentiles(players.iter().filter_map(|p| p.first_segment)),
+        "upstream_fetches": stats["segment_requests"],
+        "distinct_segments": stats["distinct_segments"],
+        "max_fetches_per_segment": stats["max_fetches_per_segment"],
+        "engine_starts": stats["starts"],
+        "acebox": usage(&proxy, idle_rss, cpu),
+    })
+}
+
+fn run_ts(ex: &'static Executor<'static>, o: &Options) -> Value {
+    let (engine, proxy, idle_rss) = start();
+    let (readers, cpu) = smol::block_on(ex.run(async {
+        // A first viewer makes each channel warm: its reader runs, its ring holds a join point.
+        let warm = Instant::now();
+        let warm = (warm, warm + Duration::from_secs(2));
+        let viewers: Vec<_> = (0..o.channels)
+            .map(|c| {
+                let (addr, content) = (proxy.addr, content_of(c, o.channels));
+                ex.spawn(async move { ts::read(ex, addr, &content, warm).await })
+            })
+            .collect();
+        for viewer in viewers {
+            viewer.await;
+        }
+        let cpu = proxy.cpu_seconds();
+        let start = Instant::now();
+        let end = start + o.stagger + Duration::from_secs(o.secs);
+        let tasks: Vec<_> = (0..o.clients)
+            .map(|i| {
+                let times = (join_at(start, o.stagger, i, o.clients), end);
+                let content = content_of(i, o.channels);
+                let addr = proxy.addr;
+                ex.spawn(async move { ts::read(ex, addr, &content, times).await })
+            })
+            .collect();
+        let mut readers = Vec::new();
+        for task in tasks {
+            readers.push(task.await);
+        }
+        (readers, proxy.cpu_seconds() - cpu)
+    }));
+    let sum = |f: fn(&ts::Reader) -> u64| readers.iter().map(f).sum::<u64>();
+    let stats = engine.json("/sim/stats");
+    let status = proxy.json("/status");
+    let channels = status["channels"].as_array().cloned().unwrap_or_default();
+    let total = |field: &str| {
+        channels
+            .iter()
+            .filter_map(|c| c[field].as_u64())
+            .sum::<u64>()
+    };
+    let bytes = sum(|r| r.bytes);
+    json!({
+        "served": readers.iter().filter(|r| r.bytes > 0).count(),
+        "bytes": bytes,
+        "slowest_bytes": readers.iter().map(|r| r.bytes).min(),
+        "rate_mbyte_s": bytes as f64 / 1e6 / (o.secs as f64 + o.stagger.as_secs_f64()),
+        "misaligned": sum(|r| r.misaligned),
+        "gaps": sum(|r| r.gaps),
+        "errors": sum(|r| r.errors),
+        "first_byte_ms": percentiles(readers.iter().filter_map(|r| r.first_byte)),
+        "acebox_skips": total("skips"),
+        "acebox_drops": total("drops"),
+        "engine_ts_streams": stats["ts_streams"],
+        "engine_ts_max_readers": stats["ts_max_concurrent_per_session"],
+        "acebox": usage(&proxy, idle_rss, cpu),
+    })
+}
+
+fn run_saturate(ex: &'static Executor<'static>, o: &Options) -> Value {
+    let (engine, proxy, idle_rss) = start();
+    let refs = Arc::new(Refs::new(ex, engine.addr));
+    let secs = Duration::from_secs(o.secs);
+    let (ours, cpu, routes, files) = smol::block_on(ex.run(async {
+        warm(ex, &proxy, o.channels, 2).await;
+        let clients = connect_all(ex, &proxy, o).await;
+        let routes: Vec<Route> = clients.iter().map(|(_, r)| r.clone()).collect();
+        let files = segment_files(ex, &proxy, &refs, &routes[..o.channels.min(routes.len())]).await;
+        let cpu = proxy.cpu_seconds();
+        let flow = saturate::flood(ex, &refs, clients, secs).await;
+        (flow, proxy.cpu_seconds() - cpu, routes, files)
+    }));
+    let mut figures = json!({
+        "acebox": usage(&proxy, idle_rss, cpu),
+        "acebox_flow": flow_json(&ours, cpu),
+        "max_fetches_per_segment": engine.json("/sim/stats")["max_fetches_per_segment"],
+    });
+    if let Some(exe) = &o.nginx {
+        let nginx = Nginx::start(exe, &files).expect("nginx starts");
+        let (theirs, cpu) = smol::block_on(ex.run(async {
+            let clients = routes
+                .into_iter()
+                .map(|route| {
+                    let paths = route
+                        .paths
+                        .iter()
+                        .map(|p| saturate::nginx_path(&route.content, p));
+                    let route = Route {
+                        paths: paths.collect(),
+                        content: route.content,
+                    };
+                    (Conn::new(ex, nginx.addr), route)
+                })
+                .collect();
+            let cpu = nginx.cpu_seconds();
+            let flow = saturate::flood(ex, &refs, clients, secs).await;
+            (flow, nginx.cpu_seconds() - cpu)
+        }));
+        merge(
+            &mut figures,
+            json!({"nginx_flow": flow_json(&theirs, cpu), "ratio": ours.rate() / theirs.rate()}),
+        );
+    }
+    figures
+}
+
+/// Every saturating client connects like a player and reads its playlist once: its route.
+async fn connect_all(
+    ex: &'static Executor<'static>,
+    proxy: &Process,
+    o: &Options,
+) -> Vec<(Conn, Route)> {
+    let mut clients = Vec::new();
+    for i in 0..o.clients {
+        let content = content_of(i, o.channels);
+        let mut conn = Conn::new(ex, proxy.addr);
+        let playlist = hls::connect(&mut conn, &content).await.expect("a connect");
+        let reply = conn.get_all(&playlist).await.expect("a playlist");
+        let list = hls::parse(&reply.body).expect("a media playlist");
+        let paths = list.segments.iter().map(|s| s.uri.clone()).collect();
+        clients.push((conn, Route { content, paths }));
+    }
+    clients
+}
+
+/// The files nginx serves: each channel's listed segments, as the simulator made them, at
+/// [`saturate::nginx_path`].
+async fn segment_files(
+    ex: &'static Executor<'static>,
+    proxy: &Process,
+    refs: &Refs,
+    routes: &[Route],
+) -> Vec<(String, bytes::Bytes)> {
+    let mut files = Vec::new();
+    let mut conn = Conn::new(ex, proxy.addr);
+    for route in routes {
+        for path in &route.paths {
+            let got = refs::fetch_segment(&mut conn, path, refs, &route.content)
+                .await
+                .expect("a segment");
+            let n = got
+                .upstream
+                .filter(|_| got.intact)
+                .expect("an intact segment");
+            let bytes = refs.get(&route.content, n).await.expect("its bytes");
+            files.push((saturate::nginx_path(&route.content, path), bytes));
+        }
+    }
+    files
+}
+
+fn flow_json(flow: &Flow, cpu: f64) -> Value {
+    json!({
+        "bytes": flow.bytes,
+        "requests": flow.requests,
+        "secs": flow.secs,
+        "rate_mbyte_s": flow.rate() / 1e6,
+        "corrupt": flow.corrupt,
+        "errors": flow.errors,
+        "cpu_s": cpu,
+        "cpu_s_per_gb": cpu / (flow.bytes as f64 / 1e9).max(f64::EPSILON),
+    })
+}
+
+/// acebox's own CPU seconds over the run, peak RSS and what its rings hold at the end.
+fn usage(proxy: &Process, idle_rss: u64, cpu: f64) -> Value {
+    let status = proxy.json("/status");
+    let channels = status["channels"].as_array().cloned().unwrap_or_default();
+    let ring: u64 = channels
+        .iter()
+        .filter_map(|c| c["ring_bytes"].as_u64())
+        .sum();
+    json!({
+        "cpu_s": cpu,
+        "peak_rss_kib": proxy.memory_kib("VmHWM"),
+        "idle_rss_kib": idle_rss,
+        "ring_kib": ring / 1024,
+    })
+}
+
+/// p50 and p99 in milliseconds (nearest rank), `null` without samples.
+fn percentiles(samples: impl Iterator<Item = Duration>) -> Value {
+    let mut ms: Vec<f64> = samples.map(|d| d.as_secs_f64() * 1000.0).collect();
+    if ms.is_empty() {
+        return Value::Null;
+    }
+    ms.sort_by(f64::total_cmp);
+    let rank = |p: f64| ms[((p * ms.len() as f64).ceil() as usize).clamp(1, ms.len()) - 1];
+    json!({"p50": rank(0.50), "p99": rank(0.99), "n": ms.len()})
+}
+
+/// The machine's load averages when the run ended: the machine may be shared.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn merge(into: &mut Value, from: Value) {
+    if let (Some(into), Value::Object(from)) = (into.as_object_mut(), from) {
+        into.extend(from);
+    }
+}

@@ -1,0 +1,316 @@
+//! `report RESULTS.jsonl SVG`: the runs' JSON lines as the Markdown tables of BENCHMARKS.md (on
+//! stdout) and a plot of throughput and peak RSS against clients, written as a self-made SVG.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+/// Reads the results, prints the tables, writes the plot.
+pub fn write(args: &[String]) -> Result<(), String> {
+    let [results, svg] = args else {
+        return Err("usage: report RESULTS.jsonl PLOT.svg".into());
+    };
+    let text = std::fs::read_to_string(results).map_err(|e| format!("{results}: {e}"))?;
+    let runs: Vec<Value> = text
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).map_err(|e| format!("{results}: {e}")))
+        .collect::<Result<_, _>>()?;
+    print!("{}", live_table(&runs));
+    println!();
+    print!("{}", saturate_table(&runs));
+    std::fs::write(svg, plot(&runs)).map_err(|e| format!("{svg}: {e}"))
+}
+
+fn of<'a>(runs: &'a [Value], mode: &'a str) -> impl Iterator<Item = &'a Value> {
+    runs.iter().filter(move |r| r["mode"] == mode)
+}
+
+fn live_table(runs: &[Value]) -> String {
+    let mut out = String::from(
+        "| run | clients | served | delivered | upstream fetches per segment | stalls / skips | \
+         corrupt / errors | first playlist p50 / p99 | first segment p50 / p99 | acebox CPU | \
+         peak RSS (ring held) | load |\n\
+         | --- | ---: | ---: | ---: | --- | --- | --- | --- | --- | ---: | --- | --- |\n",
+    );
+    for r in of(runs, "hls") {
+        let fetches = r["upstream_fetches"].as_f64().unwrap_or(0.0)
+            / r["distinct_segments"].as_f64().unwrap_or(1.0).max(1.0);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} segments, {} | {fetches:.2} (max {}) | {} / {} | {} / {} | {} | {} | {} | {} | {} |",
+            label(r),
+            clients(r),
+            r["served"],
+            r["segments"],
+            megabytes(&r["bytes"]),
+            r["max_fetches_per_segment"],
+            r["stalls"],
+            r["skips"],
+            r["corrupt"],
+            r["errors"],
+            millis(&r["first_playlist_ms"]),
+            millis(&r["first_segment_ms"]),
+            seconds(&r["acebox"]["cpu_s"]),
+            rss(&r["acebox"]),
+            r["loadavg"].as_str().unwrap_or(""),
+        );
+    }
+    for r in of(runs, "ts") {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} stream(s), {} reader(s) at most | {} gaps / {} skips | {} misaligned / {} | – | first byte {} | {} | {} | {} |",
+            label(r),
+            clients(r),
+            r["served"],
+            megabytes(&r["bytes"]),
+            r["engine_ts_streams"],
+            r["engine_ts_max_readers"],
+            r["gaps"],
+            r["acebox_skips"],
+            r["misaligned"],
+            r["errors"],
+            millis(&r["first_byte_ms"]),
+            seconds(&r["acebox"]["cpu_s"]),
+            rss(&r["acebox"]),
+            r["loadavg"].as_str().unwrap_or(""),
+        );
+    }
+    out
+}
+
+fn saturate_table(runs: &[Value]) -> String {
+    let mut out = String::from(
+        "| clients | channels | acebox | nginx | acebox / nginx | acebox CPU per GB | \
+         nginx CPU per GB | corrupt / errors | acebox peak RSS | load |\n\
+         | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |\n",
+    );
+    for r in of(runs, "saturate") {
+        let (ours, theirs) = (&r["acebox_flow"], &r["nginx_flow"]);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} MB/s | {} MB/s | **{:.2}** | {} | {} | {} / {} | {} | {} |",
+            r["clients"],
+            r["channels"],
+            fixed(&ours["rate_mbyte_s"], 0),
+            fixed(&theirs["rate_mbyte_s"], 0),
+            r["ratio"].as_f64().unwrap_or(f64::NAN),
+            seconds(&ours["cpu_s_per_gb"]),
+            seconds(&theirs["cpu_s_per_gb"]),
+            ours["corrupt"].as_u64().unwrap_or(0) + theirs["corrupt"].as_u64().unwrap_or(0),
+            ours["errors"].as_u64().unwrap_or(0) + theirs["errors"].as_u64().unwrap_or(0),
+            mib(&r["acebox"]["peak_rss_kib"]),
+            r["loadavg"].as_str().unwrap_or(""),
+        );
+    }
+    out
+}
+
+fn label(r: &Value) -> String {
+    let base = r["label"].as_str().unwrap_or("").to_owned();
+    match r["stagger_ms"].as_u64() {
+        Some(ms) if ms > 0 => format!("{base} (joining over {ms} ms)"),
+        _ => base,
+    }
+}
+
+/// The client count, with the channels they were spread over when more than one.
+fn clients(r: &Value) -> String {
+    match r["channels"].as_u64() {
+        Some(channels) if channels > 1 => format!("{} on {channels} channels", r["clients"]),
+        _ => r["clients"].to_string(),
+    }
+}
+
+fn fixed(v: &Value, decimals: usize) -> String {
+    v.as_f64()
+        .map_or_else(|| "–".into(), |x| format!("{x:.decimals$}"))
+}
+
+fn millis(v: &Value) -> String {
+    format!("{} / {} ms", fixed(&v["p50"], 1), fixed(&v["p99"], 1))
+}
+
+fn seconds(v: &Value) -> String {
+    format!("{} s", fixed(v, 2))
+}
+
+fn megabytes(v: &Value) -> String {
+    format!(
+        "{} MB",
+        fixed(&Value::from(v.as_f64().unwrap_or(0.0) / 1e6), 0)
+    )
+}
+
+fn mib(kib: &Value) -> String {
+    format!(
+        "{} MiB",
+        fixed(&Value::from(kib.as_f64().unwrap_or(0.0) / 1024.0), 1)
+    )
+}
+
+fn rss(acebox: &Value) -> String {
+    format!(
+        "{} ({})",
+        mib(&acebox["peak_rss_kib"]),
+        mib(&acebox["ring_kib"])
+    )
+}
+
+/// One line of the plot: a name, a colour and (clients, value) points.
+struct Series {
+    name: &'static str,
+    colour: &'static str,
+    points: Vec<(f64, f64)>,
+}
+
+/// Points of `mode` runs (joining at once) with `value`, by clients.
+fn series(
+    runs: &[Value],
+    (mode, name, colour): (&str, &'static str, &'static str),
+    value: impl Fn(&Value) -> Option<f64>,
+) -> Series {
+    let mut points: Vec<(f64, f64)> = of(runs, mode)
+        .filter(|r| r["stagger_ms"].as_u64().unwrap_or(0) == 0)
+        .filter_map(|r| Some((r["clients"].as_f64()?, value(r)?)))
+        .collect();
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Series {
+        name,
+        colour,
+        points,
+    }
+}
+
+fn plot(runs: &[Value]) -> String {
+    let rate = |flow: &'static str| move |r: &Value| r[flow]["rate_mbyte_s"].as_f64();
+    let live_rate = |r: &Value| r["rate_mbyte_s"].as_f64();
+    let peak = |r: &Value| Some(r["acebox"]["peak_rss_kib"].as_f64()? / 1024.0);
+    let throughput = [
+        series(
+            runs,
+            ("saturate", "nginx, saturating", "#999999"),
+            rate("nginx_flow"),
+        ),
+        series(
+            runs,
+            ("saturate", "acebox, saturating", "#d62728"),
+            rate("acebox_flow"),
+        ),
+        series(runs, ("hls", "acebox, HLS players", "#1f77b4"), live_rate),
+        series(runs, ("ts", "acebox, TS readers", "#2ca02c"), live_rate),
+    ];
+    let memory = [
+        series(runs, ("saturate", "saturating", "#d62728"), peak),
+        series(runs, ("hls", "HLS players", "#1f77b4"), peak),
+        series(runs, ("ts", "TS readers", "#2ca02c"), peak),
+    ];
+    let mut svg = String::from(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"960\" height=\"380\" \
+         font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"960\" height=\"380\" fill=\"white\"/>\n",
+    );
+    panel(
+        &mut svg,
+        0.0,
+        "Throughput (MB/s) against clients",
+        &throughput,
+    );
+    panel(
+        &mut svg,
+        480.0,
+        "acebox peak RSS (MiB) against clients",
+        &memory,
+    );
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// One chart at `left`: log-scale clients across, a linear value up.
+fn panel(svg: &mut String, left: f64, title: &str, lines: &[Series]) {
+    let (x0, y0, width, height) = (left + 60.0, 40.0, 380.0, 250.0);
+    let all = lines.iter().flat_map(|s| &s.points);
+    let top = nice(all.clone().map(|p| p.1).fold(1.0, f64::max));
+    let decades = all.map(|p| p.0.log10()).fold(1.0, f64::max).ceil();
+    let x = |clients: f64| x0 + clients.log10() / decades * width;
+    let y = |value: f64| y0 + height - value / top * height;
+    let _ = writeln!(
+        svg,
+        "<text x=\"{}\" y=\"22\" font-weight=\"bold\">{title}</text>",
+        x0
+    );
+    let _ = writeln!(
+        svg,
+        "<path d=\"M{x0} {y0} V{} H{}\" stroke=\"black\" fill=\"none\"/>",
+        y0 + height,
+        x0 + width
+    );
+    for tick in 0..=4 {
+        let value = top * f64::from(tick) / 4.0;
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{value:.0}</text>",
+            x0 - 6.0,
+            y(value) + 4.0
+        );
+    }
+    for decade in 0..=decades as u32 {
+        let clients = 10f64.powi(decade as i32);
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{clients}</text>",
+            x(clients),
+            y0 + height + 16.0
+        );
+    }
+    let _ = writeln!(
+        svg,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">clients (log scale)</text>",
+        x0 + width / 2.0,
+        y0 + height + 34.0
+    );
+    for (i, line) in lines.iter().filter(|s| !s.points.is_empty()).enumerate() {
+        let path: Vec<String> = line
+            .points
+            .iter()
+            .map(|&(c, v)| format!("{:.1},{:.1}", x(c), y(v)))
+            .collect();
+        let _ = writeln!(
+            svg,
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>",
+            path.join(" "),
+            line.colour
+        );
+        for &(c, v) in &line.points {
+            let _ = writeln!(
+                svg,
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{}\"/>",
+                x(c),
+                y(v),
+                line.colour
+            );
+        }
+        let ly = y0 + 12.0 + 16.0 * i as f64;
+        let _ = writeln!(
+            svg,
+            "<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/>\
+             <text x=\"{}\" y=\"{}\">{}</text>",
+            x0 + 10.0,
+            ly - 9.0,
+            line.colour,
+            x0 + 26.0,
+            ly,
+            line.name
+        );
+    }
+}
+
+/// A round upper bound for an axis: 1, 2 or 5 times a power of ten.
+fn nice(max: f64) -> f64 {
+    let power = 10f64.powf(max.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * power)
+        .find(|v| *v >= max)
+        .unwrap_or(max)
+}

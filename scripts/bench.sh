@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Runs the standard benchmark set with the load generator (benches/load/) and writes the figures
+# into BENCHMARKS.md (between the bench:begin and bench:end markers), the plot into
+# docs/bench.svg and every run's raw figures (one JSON line each) into docs/bench.jsonl, with
+# the machine, the date and the command.
+#
+#   scripts/bench.sh            the standard set (about 6 minutes)
+#   ACEBOX_BENCH_SECS=10 scripts/bench.sh    shorter paced runs
+#
+# The set: 1, 10, 100 and 500 paced HLS players; 1, 50 and 200 MPEG-TS readers; a join storm
+# of 100 players in one second; and the saturating clients (1, 10, 100, 200, 500) against acebox
+# and then against nginx serving the same bytes, in the same run. A channel takes at most 128
+# clients (the host board), so 200 and more clients are spread over several channels.
+#
+# It installs what it needs on Debian/Ubuntu (nginx; Debian's cargo and Rust 1.85 when there is
+# no cargo), as root or through sudo. Installing nginx may start Debian's own nginx service on
+# port 80; the benchmark never uses it. Not part of CI: the figures depend on the machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${ACEBOX_BENCH_SECS:-20}
+saturate_secs=${ACEBOX_BENCH_SATURATE_SECS:-5}
+CARGO_WEB_VERSION=1.85.0+dfsg3-1~deb12u3
+
+install() {
+  local sudo=()
+  ((EUID == 0)) || sudo=(sudo)
+  echo "bench: installing $*" >&2
+  "${sudo[@]}" apt-get update -qq || echo "bench: some package indexes did not refresh" >&2
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+nginx=$(command -v nginx || echo /usr/sbin/nginx)
+[[ -x $nginx ]] || { install nginx && nginx=/usr/sbin/nginx; }
+if ! command -v cargo >/dev/null 2>&1; then
+  scripts/setup.sh
+  install "cargo-web=$CARGO_WEB_VERSION"
+fi
+
+echo "== building the release binaries and the load generator" >&2
+cargo bench --locked --bench load --no-run
+
+mkdir -p docs
+results=docs/bench.jsonl
+: >"$results"
+block=$(mktemp)
+trap 'rm -f "$block" "$block".*' EXIT
+run() {
+  echo "== load $*" >&2
+  cargo bench -q --locked --bench load -- "$@" | grep '^{' >>"$results"
+}
+
+started=$(date -u '+%Y-%m-%d %H:%M UTC')
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- src benches Cargo.toml Cargo.lock 2>/dev/null || commit+=" with local changes"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+for n in 1 10 100; do run hls --clients "$n" --secs "$secs"; done
+run hls --clients 500 --channels 4 --secs "$secs"
+run hls --clients 100 --stagger-ms 1000 --secs "$secs" --label "join storm"
+for n in 1 50; do run ts --clients "$n" --secs "$secs"; done
+run ts --clients 200 --channels 2 --secs "$secs"
+for run in 1:1 10:1 100:1 200:2 500:4; do
+  run saturate --clients "${run%:*}" --channels "${run#*:}" --secs "$saturate_secs" --nginx "$nginx"
+done
+
+tables=$(cargo bench -q --locked --bench load -- report "$results" docs/bench.svg)
+{
+  echo "<!-- bench:begin (written by scripts/bench.sh; edit the script, not this block) -->"
+  echo
+  echo "Command: \`scripts/bench.sh\` (paced runs ${secs} s, saturating runs ${saturate_secs} s per server)."
+  echo "Run: ${started}, load average before ${load_before}, acebox at commit ${commit}."
+  echo
+  echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)," \
+    "$(awk '/MemTotal/ {printf "%.0f GiB RAM", $2 / 1048576}' /proc/meminfo)," \
+    "$(uname -sr), $(. /etc/os-release && echo "$PRETTY_NAME"), $(rustc --version | cut -d' ' -f1-2)," \
+    "nginx $("$nginx" -v 2>&1 | sed 's|.*/||')."
+  echo
+  echo "### Live play"
+  echo
+  sed '/^$/q' <<<"$tables"
+  echo "### Saturating clients: acebox against nginx"
+  echo
+  sed '1,/^$/d' <<<"$tables"
+  echo
+  echo "![Throughput and peak RSS against clients](docs/bench.svg)"
+  echo
+  echo "Every run's figures, as the load generator printed them: [docs/bench.jsonl](docs/bench.jsonl)."
+  echo
+  echo "<!-- bench:end -->"
+} >"$block"
+
+awk -v block="$block" '
+  /<!-- bench:begin/ { while ((getline line < block) > 0) print line; skip = 1; next }
+  /<!-- bench:end -->/ { skip = 0; next }
+  !skip
+' BENCHMARKS.md >"$block.new"
+cat "$block.new" >BENCHMARKS.md
+echo "bench: BENCHMARKS.md, docs/bench.svg and docs/bench.jsonl updated" >&2
