@@ -284,9 +284,17 @@ pub async fn with_timeout<T>(
     .await
 }
 
+/// Connections the kernel queues before acebox accepts them (capped by its `somaxconn`). The
+/// standard library's 128 drops connection attempts when a hundred players join at once, and
+/// each dropped SYN costs its player a retransmit a second later.
+const LISTEN_BACKLOG: i32 = 1024;
+
 /// Binds `addr` for serving.
 pub fn bind(addr: SocketAddr) -> io::Result<Async<TcpListener>> {
-    Async::<TcpListener>::bind(addr)
+    let listener = Async::<TcpListener>::bind(addr)?;
+    // listen(2) on a socket that already listens only sets its backlog again.
+    rustix::net::listen(listener.get_ref(), LISTEN_BACKLOG)?;
+    Ok(listener)
 }
 
 /// A request head larger than this is refused (hyper answers 431), and a response is buffered
