@@ -268,12 +268,11 @@ fn run_ts(ex: &'static Executor<'static>, o: &Options) -> Value {
     let sum = |f: fn(&ts::Reader) -> u64| readers.iter().map(f).sum::<u64>();
     let stats = engine.json("/sim/stats");
     let status = proxy.json("/status");
-    let channels = status["channels"].as_array().cloned().unwrap_or_default();
+    // Every channel's counters, those of channels already gone included.
     let total = |field: &str| {
-        channels
-            .iter()
-            .filter_map(|c| c[field].as_u64())
-            .sum::<u64>()
+        status["totals"][field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no totals.{field} in acebox's /status"))
     };
     let bytes = sum(|r| r.bytes);
     json!({
@@ -285,8 +284,8 @@ fn run_ts(ex: &'static Executor<'static>, o: &Options) -> Value {
         "gaps": sum(|r| r.gaps),
         "errors": sum(|r| r.errors),
         "first_byte_ms": percentiles(readers.iter().filter_map(|r| r.first_byte)),
-        "acebox_skips": total("skips"),
-        "acebox_drops": total("drops"),
+        "acebox_skips": total("client_skips"),
+        "acebox_drops": total("client_drops"),
         "engine_ts_streams": stats["ts_streams"],
         "engine_ts_max_readers": stats["ts_max_concurrent_per_session"],
         "acebox": usage(&proxy, idle_rss, cpu),
@@ -400,12 +399,9 @@ fn flow_json(flow: &Flow, cpu: f64) -> Value {
 
 /// acebox's own CPU seconds over the run, peak RSS and what its rings hold at the end.
 fn usage(proxy: &Process, idle_rss: u64, cpu: f64) -> Value {
-    let status = proxy.json("/status");
-    let channels = status["channels"].as_array().cloned().unwrap_or_default();
-    let ring: u64 = channels
-        .iter()
-        .filter_map(|c| c["ring_bytes"].as_u64())
-        .sum();
+    let ring = proxy.json("/status")["memory"]["ring_bytes"]
+        .as_u64()
+        .expect("memory.ring_bytes in acebox's /status");
     json!({
         "cpu_s": cpu,
         "peak_rss_kib": proxy.memory_kib("VmHWM"),
