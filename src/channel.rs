@@ -210,6 +210,8 @@ impl Counters {
 pub enum Full {
     Channels,
     Clients,
+    /// acebox is shutting down and opens no channel.
+    ShuttingDown,
     /// The content is already played in the other mode; one engine session cannot be both.
     OtherMode(Mode),
 }
@@ -225,6 +227,7 @@ impl fmt::Display for Full {
                 f,
                 "this channel already has its maximum of {MAX_CLIENTS_PER_CHANNEL} clients"
             ),
+            Full::ShuttingDown => f.write_str("acebox is shutting down; try again in a moment"),
             Full::OtherMode(Mode::Hls) => f.write_str(
                 "this channel is being played as HLS; use /ace/manifest.m3u8 until its HLS clients leave",
             ),
@@ -304,6 +307,8 @@ pub struct Channel {
     last_error: Mutex<Option<(EngineError, u64)>>,
     opened_ms: u64,
     in_flight: AtomicUsize,
+    /// Engine stops being answered now.
+    stopping: AtomicUsize,
     active_ms: AtomicU64,
     started_ms: AtomicU64,
     stopped: AtomicBool,
@@ -335,6 +340,7 @@ impl Channel {
             last_error: Mutex::new(None),
             opened_ms: now_ms(),
             in_flight: AtomicUsize::new(0),
+            stopping: AtomicUsize::new(0),
             active_ms: AtomicU64::new(now_ms()),
             started_ms: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
@@ -428,6 +434,9 @@ impl Channel {
                     self.set_health(None);
                     pause
                 }
+                // Stopped while the step ran: the error is the stop's doing; starting a
+                // session again would leave one nobody stops.
+                Err(_) if self.is_stopped() => break,
                 Err(e) => {
                     failures += 1;
                     self.heal(e, failures).await
@@ -498,8 +507,9 @@ impl Channel {
         now_ms().saturating_sub(self.opened_ms)
     }
 
-    /// Asks the engine for the session's stat every [`STAT_EVERY`] until the channel stops. A
-    /// failed poll clears the stat; it is not an engine error (the feed judges the session).
+    /// Asks the engine for the session's stat every [`STAT_EVERY`] until the channel stops (it
+    /// notices within one period). A failed poll clears the stat; it is not an engine error (the
+    /// feed judges the session).
     pub async fn watch_engine(&self) {
         while !self.is_stopped() {
             if let Some(session) = self.slot.load().filter(|s| !s.stat.is_empty()) {
@@ -509,7 +519,8 @@ impl Channel {
                 }
                 *lock(&self.engine_stat) = stat.ok();
             }
-            self.pause(STAT_EVERY).await;
+            // A plain timer: the channel's change event fires on every TS frame.
+            Timer::after(STAT_EVERY).await;
         }
     }
 
@@ -646,6 +657,8 @@ impl Channel {
     /// Stops the engine session the slot holds, if any, saying `why` in the log.
     async fn stop_session(&self, why: &str) {
         let id = self.id.as_str();
+        // Counted before the slot is taken, so whoever finds it empty can wait for this stop.
+        self.stopping.fetch_add(1, Ordering::AcqRel);
         if let Some(session) = self.slot.take() {
             match self.engine.stop(&session).await {
                 Ok(()) => log::info!("channel {id}: {why}, engine session stopped"),
@@ -653,6 +666,20 @@ impl Channel {
                     log::warn!("channel {id}: {why}; stopping the engine session failed: {e}")
                 }
             }
+        }
+        self.stopping.fetch_sub(1, Ordering::AcqRel);
+        self.notify();
+    }
+
+    /// Waits until no engine start is under way and no stop is being answered.
+    async fn settled(&self) {
+        self.flight.idle().await;
+        loop {
+            let listener = self.listen();
+            if self.stopping.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            listener.await;
         }
     }
 
@@ -721,6 +748,8 @@ pub struct Registry {
     removed: Event,
     /// The counters of channels that are gone.
     retired: Counters,
+    /// Set by [`Registry::stop_all`]: no channel is opened any more.
+    closing: AtomicBool,
 }
 
 impl Registry {
@@ -731,6 +760,7 @@ impl Registry {
             idle_timeout,
             removed: Event::new(),
             retired: Counters::default(),
+            closing: AtomicBool::new(false),
         }
     }
 
@@ -751,6 +781,9 @@ impl Registry {
     /// The channel for the request, created if there is none; `None` while one is stopping.
     fn find_or_create(&self, request: &Open<'_>) -> Option<Result<Activity, Full>> {
         let mut channels = self.channels();
+        if self.closing.load(Ordering::Acquire) {
+            return Some(Err(Full::ShuttingDown));
+        }
         match channels.iter().find(|c| c.id == *request.id) {
             Some(found) if found.is_stopped() => return None,
             Some(found) if found.mode != request.mode => {
@@ -791,8 +824,11 @@ impl Registry {
     pub fn discard_unstarted(&self, channel: &Arc<Channel>) {
         let mut channels = self.channels();
         if channel.slot.load().is_none() {
+            let before = channels.len();
             channels.retain(|c| !Arc::ptr_eq(c, channel));
-            self.retired.absorb(&channel.counters);
+            if channels.len() < before {
+                self.retired.absorb(&channel.counters);
+            }
             channel.stopped.store(true, Ordering::Release);
             channel.notify();
         }
@@ -802,9 +838,12 @@ impl Registry {
         &self.engine
     }
 
-    /// Every channel, for the status page.
-    pub fn snapshot(&self) -> heapless::Vec<Arc<Channel>, MAX_CHANNELS> {
-        self.channels().clone()
+    /// Every channel, and a copy of the counters of those that are gone (for the status page),
+    /// taken under the one lock that moves a channel from the first to the second, so no
+    /// channel is counted in both.
+    pub fn snapshot_with_retired(&self) -> (heapless::Vec<Arc<Channel>, MAX_CHANNELS>, Counters) {
+        let channels = self.channels();
+        (channels.clone(), self.retired.snapshot())
     }
 
     /// Stops and forgets the channels idle for the idle timeout. Runs forever.
@@ -833,14 +872,12 @@ impl Registry {
         self.removed.notify(usize::MAX);
     }
 
-    /// The counters of channels that are gone; a live channel's own go with it in `/status`.
-    pub fn retired(&self) -> &Counters {
-        &self.retired
-    }
-
-    /// Stops every channel and its engine session, all at once; for shutdown. Returns when
-    /// every stop has been answered or timed out.
-    pub async fn stop_all(&self) {
+    /// Stops every channel and its engine session, all at once; for shutdown. Opens no channel
+    /// from then on. Waits, for at most `grace`, for engine starts under way to land (and stops
+    /// what they started) and for idle stops under way to be answered; says what it could not
+    /// wait for.
+    pub async fn stop_all(&self, grace: Duration) {
+        self.closing.store(true, Ordering::Release);
         let stops: Vec<_> = self
             .channels()
             .iter()
@@ -848,12 +885,42 @@ impl Registry {
                 // Marked at once, so the reaper and late starts see it before the stops run.
                 channel.stopped.store(true, Ordering::Release);
                 let channel = channel.clone();
-                smol::spawn(async move { channel.stop("shutting down").await })
+                smol::spawn(async move {
+                    channel.stop("shutting down").await;
+                    // A start under way lands in a stopped channel, whose start then stops what
+                    // it started (or this does); wait for that stop too.
+                    channel.flight.idle().await;
+                    channel.stop_session("shutting down").await;
+                    channel.settled().await;
+                    channel
+                })
             })
             .collect();
-        for stop in stops {
-            stop.await;
-        }
+        let settle = async {
+            for stop in stops {
+                let channel = stop.await;
+                self.forget(&channel);
+            }
+            // Channels the reaper is stopping leave the list when their stop is answered.
+            loop {
+                let listener = self.removed.listen();
+                if self.channels().is_empty() {
+                    return;
+                }
+                listener.await;
+            }
+        };
+        let late = async {
+            Timer::after(grace).await;
+            for channel in self.channels().iter() {
+                log::warn!(
+                    "channel {}: its engine start or stop was still under way at exit; the \
+                     engine ends that session by its own timeout",
+                    channel.id.as_str()
+                );
+            }
+        };
+        settle.or(late).await;
     }
 
     /// Marks the channels idle for the idle timeout as stopped (they stay listed until their
@@ -924,7 +991,7 @@ mod tests {
             smol::block_on(reg.open(&ts)).err(),
             Some(Full::OtherMode(Mode::Hls))
         );
-        assert_eq!(reg.snapshot().len(), 1);
+        assert_eq!(reg.snapshot_with_retired().0.len(), 1);
         assert!(reg.take_idle().is_empty(), "requests are under way");
         drop((first, second));
         assert_eq!(reg.take_idle().len(), 1);

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_signal::{Signal, Signals};
 use futures_lite::StreamExt;
@@ -15,6 +15,9 @@ use acebox::engine::Engine;
 use acebox::http::{self, Gate};
 use acebox::router::{self, App};
 use acebox::{board, logger};
+
+/// How long shutdown waits for engine starts and stops under way before it exits anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
     let config = match config::parse(std::env::args().skip(1), |name| std::env::var(name).ok()) {
@@ -94,17 +97,25 @@ fn run(config: Config) -> ExitCode {
     smol::block_on(async {
         let mut signals = signals;
         let stop = async {
-            if let Some(Ok(signal)) = signals.next().await {
-                let name = if signal == Signal::Int {
-                    "SIGINT"
-                } else {
-                    "SIGTERM"
-                };
-                log::info!("{name} received: stopping every engine session and exiting");
+            loop {
+                match signals.next().await {
+                    Some(Ok(signal)) => {
+                        let name = if signal == Signal::Int {
+                            "SIGINT"
+                        } else {
+                            "SIGTERM"
+                        };
+                        log::info!("{name} received: stopping every engine session and exiting");
+                        return;
+                    }
+                    Some(Err(e)) => log::warn!("reading a signal failed: {e}"),
+                    // The stream has ended: no signal will come; serve until killed.
+                    None => futures_lite::future::pending::<()>().await,
+                }
             }
         };
         http::serve(listener, gate, handler, stop).await;
-        app.registry.stop_all().await;
+        app.registry.stop_all(SHUTDOWN_GRACE).await;
     });
     log::info!("stopped");
     ExitCode::SUCCESS

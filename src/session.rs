@@ -125,6 +125,20 @@ impl<E: Clone> Flight<E> {
         }
     }
 
+    /// Waits until no run is under way (returns at once when none is).
+    pub async fn idle(&self) {
+        loop {
+            let listener = self.landed.listen();
+            {
+                let state = self.lock();
+                if state.begun == state.finished {
+                    return;
+                }
+            }
+            listener.await;
+        }
+    }
+
     /// Runs begun so far: a test and the status page can tell how many engine starts there were.
     pub fn runs(&self) -> u64 {
         self.lock().begun

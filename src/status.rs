@@ -19,8 +19,8 @@ use crate::router::App;
 /// counters, the engine's stat, an error message of up to 200 characters, which escaping may
 /// lengthen), and for one client.
 const BASE_JSON: usize = 2048;
-const CHANNEL_JSON: usize = 2048;
-const CLIENT_JSON: usize = 96;
+const CHANNEL_JSON: usize = 4096;
+const CLIENT_JSON: usize = 128;
 /// Characters of the last engine error shown; 4 bytes each at most.
 const ERROR_CHARS: usize = 200;
 
@@ -125,13 +125,8 @@ pub struct ErrorReport {
 impl Report {
     /// Gathers the report from what `app` holds now.
     pub fn gather(app: &App) -> Report {
-        let channels: Vec<ChannelReport> = app
-            .registry
-            .snapshot()
-            .iter()
-            .map(|c| channel_report(c))
-            .collect();
-        let closed = app.registry.retired().snapshot();
+        let (live, closed) = app.registry.snapshot_with_retired();
+        let channels: Vec<ChannelReport> = live.iter().map(|c| channel_report(c)).collect();
         let totals = closed.snapshot();
         for channel in &channels {
             totals.absorb(&channel.counters);

@@ -365,6 +365,77 @@ fn sigint_stops_every_engine_session_and_exits_0() {
     shuts_down_cleanly_on("INT");
 }
 
+/// A signal during an engine start: acebox waits for the start to land and stops the session
+/// it made, instead of exiting and leaving it to the engine's timeout.
+#[test]
+fn shutdown_stops_the_session_of_a_start_still_under_way() {
+    let engine = sim(&["--start-delay-ms", "1500"]);
+    let mut proxy = acebox(engine.addr, &[]);
+    let addr = proxy.addr;
+    let connect = std::thread::spawn(move || {
+        // Its answer does not matter: acebox may exit before it is written.
+        let mut conn = TcpStream::connect(addr).unwrap();
+        let _ = write!(
+            conn,
+            "GET /ace/manifest.m3u8?id={} HTTP/1.1\r\nHost: a\r\n\r\n",
+            content(7)
+        );
+        read_to_close(&mut conn)
+    });
+    wait_for(WAIT, "the engine to get the start request", || {
+        let queries = engine.json("/sim/stats")["start_queries"].clone();
+        (queries.as_array().is_some_and(|q| !q.is_empty())).then_some(())
+    });
+    proxy.signal("TERM");
+    let status = proxy.wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "exit status {status:?}: {}", proxy.logs());
+    let stats = engine.json("/sim/stats");
+    assert_eq!(
+        (stats["starts"].as_u64(), stats["stops"].as_u64()),
+        (Some(1), Some(1)),
+        "{stats}"
+    );
+    let _ = connect.join();
+}
+
+#[test]
+fn the_counters_of_a_channel_that_is_gone_stay_in_the_totals() {
+    let engine = sim(&[]);
+    let proxy = acebox(engine.addr, &["--idle-timeout", "1"]);
+    let mut player = Player::connect(proxy.addr, &content(8));
+    player.play(WAIT, Duration::from_millis(100), |p| p.segments.len() >= 3);
+    let playing = proxy.json("/status");
+    let served = channel(&playing, &content(8))["counters"]["bytes_out"]
+        .as_u64()
+        .unwrap();
+    assert!(served > 0);
+    drop(player);
+    let status = wait_for(WAIT, "the idle channel to go", || {
+        let status = proxy.json("/status");
+        status["channels"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+            .then_some(status)
+    });
+    let closed = &status["closed"];
+    assert_eq!(closed["engine_starts"], 1, "{status}");
+    assert!(closed["bytes_out"].as_u64().unwrap() >= served, "{status}");
+    assert_eq!(status["totals"], status["closed"], "nothing is live");
+    let m = parse_metrics(&proxy.get("/metrics").text());
+    let series = |family: &str| m[&format!("{family}{{channel=\"closed\",mode=\"\"}}")];
+    assert_eq!(
+        series("acebox_bytes_out_total"),
+        closed["bytes_out"].as_f64().unwrap()
+    );
+    assert_eq!(
+        series("acebox_bytes_in_total"),
+        closed["bytes_in"].as_f64().unwrap()
+    );
+    assert_eq!(series("acebox_engine_starts_total"), 1.0);
+    assert_eq!(m["acebox_channels"], 0.0);
+}
+
 /// Opens `n` connections that send nothing.
 fn idle_connections(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
     (0..n)

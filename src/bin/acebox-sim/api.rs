@@ -95,6 +95,7 @@ async fn start(sim: &Sim, call: &Call, output: Output) -> Response<Body> {
             text(StatusCode::INTERNAL_SERVER_ERROR, COULD_NOT_FIND)
         };
     }
+    Timer::after(sim.start_delay).await;
     let pid = player_id(&call.query, call.peer);
     let starter = if json {
         Starter::Json

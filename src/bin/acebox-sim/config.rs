@@ -17,6 +17,8 @@ usage: acebox-sim [options]
   --prebuffer-ms N         extra wait before a content's first segment (default 0)
   --start-timeout-ms N     longest a playlist request blocks while prebuffering (default 7000)
   --fail-delay-ms N        wait before answering that a content failed to load (default 0)
+  --start-delay-ms N       wait before starting a session and answering (default 0), as the
+                           engine does while it resolves the content
   --idle-ms N              a session without player activity for this long expires (default 60000)
   --media-dir DIR          serve seg0.ts, seg1.ts, ... from DIR instead of synthetic segments;
                            the MPEG-TS stream loops over them
@@ -41,6 +43,7 @@ pub struct Config {
     pub prebuffer_ms: u64,
     pub start_timeout_ms: u64,
     pub fail_delay_ms: u64,
+    pub start_delay_ms: u64,
     pub idle_ms: u64,
     pub media_dir: Option<PathBuf>,
     pub ts_bitrate: u64,
@@ -59,6 +62,7 @@ impl Default for Config {
             prebuffer_ms: 0,
             start_timeout_ms: 7000,
             fail_delay_ms: 0,
+            start_delay_ms: 0,
             idle_ms: 60_000,
             media_dir: None,
             ts_bitrate: 2_000_000,
@@ -116,6 +120,7 @@ fn set(config: &mut Config, flag: &str, value: &str) -> Result<(), String> {
         "--prebuffer-ms" => config.prebuffer_ms = number(flag, value, 0)?,
         "--start-timeout-ms" => config.start_timeout_ms = number(flag, value, 0)?,
         "--fail-delay-ms" => config.fail_delay_ms = number(flag, value, 0)?,
+        "--start-delay-ms" => config.start_delay_ms = number(flag, value, 0)?,
         "--idle-ms" => config.idle_ms = number(flag, value, 1)?,
         "--media-dir" if !value.is_empty() => config.media_dir = Some(PathBuf::from(value)),
         "--media-dir" => return Err("--media-dir needs a directory".to_owned()),
@@ -178,6 +183,7 @@ mod tests {
             "--start-timeout-ms=300",
             "--fail-delay-ms",
             "50",
+            "--start-delay-ms=70",
             "--idle-ms",
             "900",
             "--media-dir",
@@ -194,6 +200,7 @@ mod tests {
         assert_eq!((c.segment_ms, c.segment_bytes, c.window), (200, 400, 5));
         assert_eq!((c.prebuffer_ms, c.start_timeout_ms), (1000, 300));
         assert_eq!((c.fail_delay_ms, c.idle_ms), (50, 900));
+        assert_eq!(c.start_delay_ms, 70);
         assert_eq!(c.media_dir, Some(PathBuf::from("/tmp/m")));
         assert_eq!((c.ts_bitrate, c.ts_burst_bytes), (1_000_000, 0));
         assert!(!c.json && c.rotate_tokens);

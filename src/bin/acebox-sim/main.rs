@@ -40,6 +40,7 @@ pub struct Sim {
     pub media: Media,
     pub start_timeout: Duration,
     pub fail_delay: Duration,
+    pub start_delay: Duration,
     /// Whether `format=json` is allowed (`--no-json` turns it off).
     pub json: bool,
     pub segment_ms: u64,
@@ -62,6 +63,7 @@ impl Sim {
             media,
             start_timeout: Duration::from_millis(config.start_timeout_ms),
             fail_delay: Duration::from_millis(config.fail_delay_ms),
+            start_delay: Duration::from_millis(config.start_delay_ms),
             json: config.json,
             segment_ms: config.segment_ms,
         }
