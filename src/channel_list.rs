@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::Bytes;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
@@ -21,10 +22,11 @@ use crate::channel::ContentId;
 use crate::engine::{Mode, Selector};
 use crate::http::{Body, LocalAddr, json_error, query_param, respond};
 
-/// The largest channel list read (about 5,000 channels with names, logos and groups).
-const MAX_FILE_BYTES: u64 = 1 << 20;
-/// The longest `Host` header put into the playlist.
-const MAX_HOST_LEN: usize = 255;
+/// The largest channel list read (about 1,200 channels with names, logos and groups; 6,000
+/// bare ids). With [`MAX_HOST_LEN`] it bounds a rendered list to about 1 MB.
+const MAX_FILE_BYTES: u64 = 256 * 1024;
+/// The longest `Host` header put into the playlist (a bracketed IPv6 address with a port is 47).
+const MAX_HOST_LEN: usize = 100;
 /// How often, at most, the file is checked for changes.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Dropped entries warned about one by one in a load; the rest are counted in one line.
@@ -319,6 +321,17 @@ fn load(path: &Path) -> Result<Playlist, LoadError> {
 pub struct ChannelList {
     path: PathBuf,
     state: Mutex<State>,
+    /// The last list rendered, shared by every response that asks for the same one: a TV
+    /// app's polls cost no copy of the list.
+    rendered: Mutex<Option<Rendered>>,
+}
+
+/// A list rendered for one authority and mode.
+struct Rendered {
+    playlist: Arc<Playlist>,
+    authority: String,
+    mode: Mode,
+    body: Bytes,
 }
 
 struct State {
@@ -345,6 +358,7 @@ impl ChannelList {
                 checked: Instant::now(),
                 problem: None,
             }),
+            rendered: Mutex::new(None),
         })
     }
 
@@ -357,6 +371,26 @@ impl ChannelList {
             self.refresh(&mut state);
         }
         Arc::clone(&state.playlist)
+    }
+
+    /// The current list rendered for `authority` and `mode`: the one rendered last if it is
+    /// the same, else rendered now (and kept in its place).
+    fn rendered(&self, authority: &str, mode: Mode) -> Bytes {
+        let playlist = self.current();
+        let mut last = self.rendered.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(r) = last.as_ref().filter(|r| {
+            Arc::ptr_eq(&r.playlist, &playlist) && r.authority == authority && r.mode == mode
+        }) {
+            return r.body.clone();
+        }
+        let body = Bytes::from(playlist.render(authority, mode));
+        *last = Some(Rendered {
+            playlist,
+            authority: authority.to_owned(),
+            mode,
+            body: body.clone(),
+        });
+        body
     }
 
     fn refresh(&self, state: &mut State) {
@@ -413,7 +447,7 @@ pub fn serve<B>(list: Option<&ChannelList>, req: &Request<B>) -> Response<Body> 
     let mut response = respond(
         StatusCode::OK,
         CONTENT_TYPE,
-        list.current().render(&authority, mode),
+        list.rendered(&authority, mode),
     );
     response
         .headers_mut()
@@ -652,6 +686,23 @@ mod tests {
         std::fs::write(&good, &line[..line.len() - 1]).unwrap();
         let list = ChannelList::open(&good).unwrap();
         assert_eq!(list.current().channels, 1);
+
+        // One rendering is shared while the address and mode stay the same.
+        let first = list.rendered("tv.lan:6880", Mode::Ts);
+        let again = list.rendered("tv.lan:6880", Mode::Ts);
+        assert_eq!(first.as_ptr(), again.as_ptr(), "not rendered again");
+        let other = list.rendered("10.0.0.2:6880", Mode::Ts);
+        assert!(
+            std::str::from_utf8(&other)
+                .unwrap()
+                .contains("http://10.0.0.2:6880/ace/getstream?id=")
+        );
+        let hls = list.rendered("10.0.0.2:6880", Mode::Hls);
+        assert!(
+            std::str::from_utf8(&hls)
+                .unwrap()
+                .contains("/ace/manifest.m3u8?id=")
+        );
         let _ = std::fs::remove_dir_all(good.parent().unwrap());
     }
 }
