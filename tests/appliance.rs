@@ -183,7 +183,7 @@ fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
 }
 
 #[test]
-fn metrics_parse_and_agree_with_the_status() {
+fn metrics_parse_and_describe_the_live_channels() {
     let engine = sim(&[]);
     let proxy = acebox(engine.addr, &[]);
     let _clients = two_channels(&proxy);
