@@ -20,6 +20,10 @@ cargo fmt --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --locked --all-targets -- -D warnings
 
+# The integration tests mostly wait on timers and sockets (stalls, timeouts, live segments), so
+# four at a time on two cores finish sooner without starving each other (measured: the host
+# suite 130 -> 89 s, each qemu suite 150 -> 100 s; no failure in four runs across the three).
+export RUST_TEST_THREADS=${RUST_TEST_THREADS:-4}
 export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
 if ! /usr/bin/rustc --version 2>/dev/null | grep -q '^rustc 1\.85\.'; then
   echo "== Rust 1.85 not found at /usr/bin/rustc (not a Debian host?): using $(rustc --version)"
