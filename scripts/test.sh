@@ -14,10 +14,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scope=${1:-all}
 
+# Each stage's heading says how long the run has taken so far.
+stage() { echo "== [$((SECONDS / 60))m$((SECONDS % 60))s] $*"; }
+
 scripts/setup.sh
-echo "== cargo fmt --check"
+stage "cargo fmt --check"
 cargo fmt --check
-echo "== cargo clippy --all-targets -- -D warnings"
+stage "cargo clippy --all-targets -- -D warnings"
 cargo clippy --locked --all-targets -- -D warnings
 
 # The integration tests mostly wait on timers and sockets (stalls, timeouts, live segments), so
@@ -29,32 +32,33 @@ if ! /usr/bin/rustc --version 2>/dev/null | grep -q '^rustc 1\.85\.'; then
   echo "== Rust 1.85 not found at /usr/bin/rustc (not a Debian host?): using $(rustc --version)"
   unset RUSTC RUSTDOC
 fi
-echo "== host: cargo test with $(${RUSTC:-rustc} --version)"
+stage "host: cargo test with $(${RUSTC:-rustc} --version)"
 CARGO_TARGET_DIR=target/msrv cargo test --locked
 [[ $scope == host ]] && exit 0
 
-echo "== fuzz: each cargo-fuzz target for 20 s"
+stage "fuzz: each cargo-fuzz target for 20 s"
 scripts/fuzz.sh 20
 
 scripts/cross-setup.sh
 for run in rpi-aarch64:aarch64-unknown-linux-gnu:qemu-aarch64 rpi-armv7:armv7-unknown-linux-gnueabihf:qemu-arm; do
   IFS=: read -r board target runner <<<"$run"
-  echo "== $target under $runner: cargo test with board $board"
+  stage "$target under $runner: cargo test with board $board"
   # --lib --bins --tests: Debian's rustdoc cannot run doc tests through a runner (there are none).
   ACEBOX_BOARD=$board ACEBOX_TEST_RUNNER=$runner CARGO_TARGET_DIR=target/cross \
     cargo test --locked --target "$target" --lib --bins --tests
 done
 
-echo "== every board profile builds"
+stage "every board profile builds"
 for profile in boards/*.toml; do
   scripts/build-board.sh "$(basename "$profile" .toml)"
 done
 
-echo "== packages: the Pi .debs (cargo-deb) and the OpenWrt init script"
+stage "packages: the Pi .debs (cargo-deb) and the OpenWrt init script"
 for board in rpi-aarch64 rpi-armv7; do
   deb=$(SKIP_BUILD=1 scripts/build-deb.sh "$board")
   tests/packaging.sh "$deb"
 done
 
-echo "== image test: openwrt-aarch64 in a QEMU aarch64 VM"
+stage "image test: openwrt-aarch64 in a QEMU aarch64 VM"
 scripts/image-test.sh dist/openwrt-aarch64/acebox
+stage "done"
