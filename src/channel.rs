@@ -163,18 +163,32 @@ impl serde::Serialize for Counters {
 }
 
 impl Counters {
-    /// Each counter with its name (the stem of its metric), in one order for every reader.
-    pub fn values(&self) -> [(&'static str, u64); 7] {
-        let v = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    /// Each counter with its name (the stem of its metric): the one list every reader and
+    /// [`Counters::absorb`] go by.
+    fn fields(&self) -> [(&'static str, &AtomicU64); 7] {
         [
-            ("bytes_in", v(&self.bytes_in)),
-            ("bytes_out", v(&self.bytes_out)),
-            ("engine_starts", v(&self.engine_starts)),
-            ("engine_errors", v(&self.engine_errors)),
-            ("segments_skipped", v(&self.segments_skipped)),
-            ("client_skips", v(&self.skips)),
-            ("client_drops", v(&self.drops)),
+            ("bytes_in", &self.bytes_in),
+            ("bytes_out", &self.bytes_out),
+            ("engine_starts", &self.engine_starts),
+            ("engine_errors", &self.engine_errors),
+            ("segments_skipped", &self.segments_skipped),
+            ("client_skips", &self.skips),
+            ("client_drops", &self.drops),
         ]
+    }
+
+    /// Each counter's value with its name, in one order for every reader.
+    pub fn values(&self) -> [(&'static str, u64); 7] {
+        self.fields()
+            .map(|(name, counter)| (name, counter.load(Ordering::Relaxed)))
+    }
+
+    /// The value of the counter named `name` (0 for a name that is none).
+    pub fn value(&self, name: &str) -> u64 {
+        self.values()
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(0, |(_, v)| *v)
     }
 
     pub fn count(counter: &AtomicU64, n: usize) {
@@ -190,16 +204,7 @@ impl Counters {
 
     /// Adds every counter of `other` to this one.
     pub fn absorb(&self, other: &Counters) {
-        let pairs = [
-            (&self.bytes_in, &other.bytes_in),
-            (&self.bytes_out, &other.bytes_out),
-            (&self.engine_starts, &other.engine_starts),
-            (&self.engine_errors, &other.engine_errors),
-            (&self.segments_skipped, &other.segments_skipped),
-            (&self.skips, &other.skips),
-            (&self.drops, &other.drops),
-        ];
-        for (mine, theirs) in pairs {
+        for ((_, mine), (_, theirs)) in self.fields().into_iter().zip(other.fields()) {
             mine.fetch_add(theirs.load(Ordering::Relaxed), Ordering::Relaxed);
         }
     }
@@ -824,11 +829,7 @@ impl Registry {
     pub fn discard_unstarted(&self, channel: &Arc<Channel>) {
         let mut channels = self.channels();
         if channel.slot.load().is_none() {
-            let before = channels.len();
-            channels.retain(|c| !Arc::ptr_eq(c, channel));
-            if channels.len() < before {
-                self.retired.absorb(&channel.counters);
-            }
+            self.unlist(&mut channels, channel);
             channel.stopped.store(true, Ordering::Release);
             channel.notify();
         }
@@ -862,14 +863,22 @@ impl Registry {
     /// Takes a stopped channel off the list (its counters go to the retired totals) and wakes
     /// whoever waits to open it again.
     fn forget(&self, channel: &Arc<Channel>) {
-        let mut channels = self.channels();
+        self.unlist(&mut self.channels(), channel);
+        self.removed.notify(usize::MAX);
+    }
+
+    /// Takes `channel` off the locked list `channels`, its counters going to the retired
+    /// totals; a channel already off the list is not counted again.
+    fn unlist(
+        &self,
+        channels: &mut heapless::Vec<Arc<Channel>, MAX_CHANNELS>,
+        channel: &Arc<Channel>,
+    ) {
         let before = channels.len();
         channels.retain(|c| !Arc::ptr_eq(c, channel));
         if channels.len() < before {
             self.retired.absorb(&channel.counters);
         }
-        drop(channels);
-        self.removed.notify(usize::MAX);
     }
 
     /// Stops every channel and its engine session, all at once; for shutdown. Opens no channel

@@ -66,18 +66,9 @@ fn overview(out: &mut String, report: &Report) {
         report.connections.refused_full + report.connections.refused_forbidden,
         bytes(report.memory.ring_bytes as u64),
         bytes(report.memory.budget_bytes as u64),
-        bytes(counter(report, "bytes_in")),
-        bytes(counter(report, "bytes_out")),
+        bytes(report.totals.value("bytes_in")),
+        bytes(report.totals.value("bytes_out")),
     );
-}
-
-fn counter(report: &Report, stem: &str) -> u64 {
-    report
-        .totals
-        .values()
-        .iter()
-        .find(|(name, _)| *name == stem)
-        .map_or(0, |(_, v)| *v)
 }
 
 fn channel_section(out: &mut String, c: &ChannelReport) {
@@ -97,8 +88,7 @@ fn channel_section(out: &mut String, c: &ChannelReport) {
         bytes = bytes(c.ring.bytes as u64),
         budget = bytes(c.ring.budget_bytes as u64),
     );
-    let values = c.counters.values();
-    let get = |stem: &str| values.iter().find(|(n, _)| *n == stem).map_or(0, |v| v.1);
+    let get = |name: &str| c.counters.value(name);
     let _ = write!(
         out,
         "<dt>traffic</dt><dd>{} in, {} out</dd><dt>engine starts</dt><dd>{} ({} errors)</dd>\
