@@ -494,10 +494,7 @@ fn refuse(gate: &Arc<Gate>, stream: Async<TcpStream>, peer: SocketAddr, refusal:
         ),
     };
     log::debug!("client {peer}: refused ({refusal:?})");
-    let mut body = String::new();
-    body.push_str("{\"error\":");
-    push_json_string(&mut body, &message);
-    body.push_str("}\n");
+    let body = json_error_body(&message);
     let answer = format!(
         "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{retry}Connection: close\r\n\r\n{body}",
         body.len()
@@ -651,11 +648,16 @@ pub fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -
 
 /// A JSON error `{"error": message}` with `status`.
 pub fn json_error(status: StatusCode, message: &str) -> Response<Body> {
+    respond(status, "application/json", json_error_body(message))
+}
+
+/// The body of a JSON error: `{"error": message}` and a newline.
+fn json_error_body(message: &str) -> String {
     let mut body = String::with_capacity(message.len() + 16);
     body.push_str("{\"error\":");
     push_json_string(&mut body, message);
     body.push_str("}\n");
-    respond(status, "application/json", body)
+    body
 }
 
 /// Appends `text` to `out` as a JSON string literal.
