@@ -34,13 +34,16 @@ fn main() -> ExitCode {
             println!("acebox {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
-        Err(e) => {
-            eprintln!("acebox: {e}\nRun `acebox --help` for the options.");
-            return ExitCode::from(2);
-        }
+        Err(e) => return usage_error(&e),
     };
     logger::init(config.log_level);
     run(*config)
+}
+
+/// A configuration acebox cannot run with: the reason on stderr, exit code 2.
+fn usage_error(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("acebox: {e}\nRun `acebox --help` for the options.");
+    ExitCode::from(2)
 }
 
 fn run(config: Config) -> ExitCode {
@@ -51,10 +54,7 @@ fn run(config: Config) -> ExitCode {
         .transpose()
     {
         Ok(list) => list,
-        Err(e) => {
-            eprintln!("acebox: {e}\nRun `acebox --help` for the options.");
-            return ExitCode::from(2);
-        }
+        Err(e) => return usage_error(&e),
     };
     // Installed before serving, so a signal that comes early is not lost.
     let signals = match Signals::new([Signal::Term, Signal::Int]) {
