@@ -15,8 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# 3.8.0 declares rust-version 1.85, the project's MSRV, so any compiler that builds acebox
-# builds it too.
+# Proven to build with the machine's own toolchain (Rust 1.95), which scripts/install-tool.sh
+# uses; not with 1.85, whatever its rust-version says.
 CARGO_DEB_VERSION=${CARGO_DEB_VERSION:-3.8.0}
 
 usage() {
@@ -44,14 +44,9 @@ if [[ $profile_target != "$triple" ]]; then
   exit 1
 fi
 
-# cargo-deb: installed with the rustup toolchain's cargo (the `cargo` on PATH), not Debian's
-# rustc, which scripts/build-board.sh uses for acebox itself.
-if ! cargo deb --version >/dev/null 2>&1; then
-  echo "build-deb: installing cargo-deb $CARGO_DEB_VERSION (cargo install --locked)" >&2
-  started=$(date +%s)
-  cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION"
-  echo "build-deb: cargo-deb installed in $(($(date +%s) - started)) s" >&2
-fi
+# cargo-deb is built by the machine's own toolchain, not by Debian's rustc that
+# scripts/build-board.sh uses for acebox itself.
+scripts/install-tool.sh cargo-deb "$CARGO_DEB_VERSION"
 
 bin=dist/$board/acebox
 if [[ ${SKIP_BUILD:-0} == 1 ]]; then

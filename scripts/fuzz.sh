@@ -30,10 +30,7 @@ if ! command -v c++ >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   "${sudo[@]}" apt-get update -qq || echo "fuzz: some package indexes did not refresh; going on" >&2
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends g++ >/dev/null
 fi
-if [[ $(cargo fuzz --version 2>/dev/null) != "cargo-fuzz $CARGO_FUZZ_VERSION" ]]; then
-  echo "fuzz: installing cargo-fuzz $CARGO_FUZZ_VERSION" >&2
-  cargo install --locked --force "cargo-fuzz@$CARGO_FUZZ_VERSION"
-fi
+scripts/install-tool.sh cargo-fuzz "$CARGO_FUZZ_VERSION"
 
 sysroot=$(rustc --print sysroot)
 host=$(rustc -vV | sed -n 's/^host: //p')
