@@ -455,7 +455,11 @@ async fn serve_connection<H, F>(
             req.extensions_mut().insert(local);
         }
         let handler = handler.clone();
-        async move { Ok::<_, Infallible>(handler(req, peer).await) }
+        async move {
+            let mut response = handler(req, peer).await;
+            allow_any_origin(response.headers_mut());
+            Ok::<_, Infallible>(response)
+        }
     });
     // smol-hyper's adapter does not tell hyper that the socket takes vectored writes, so
     // without `writev` hyper copies every body (a whole segment) into its own buffer for each
@@ -496,7 +500,7 @@ fn refuse(gate: &Arc<Gate>, stream: Async<TcpStream>, peer: SocketAddr, refusal:
     log::debug!("client {peer}: refused ({refusal:?})");
     let body = json_error_body(&message);
     let answer = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{retry}Connection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{retry}Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     smol::spawn(async move {
@@ -625,6 +629,22 @@ impl<S: AsyncWrite> AsyncWrite for StallGuard<S> {
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.project().inner.poll_close(cx)
     }
+}
+
+/// Headers a web player may read besides the CORS-safelisted ones: where a connect redirects,
+/// and when to retry after a 503.
+const EXPOSED_HEADERS: &str = "Location, Retry-After, Content-Length, Content-Range";
+
+/// Lets a page on any origin read a response, as the engine itself does
+/// (`Access-Control-Allow-Origin: *`): web players (hls.js in an IPTV web app, a dashboard)
+/// fetch from acebox's origin, not their own. Who may connect at all is `--allow`'s to say.
+pub fn allow_any_origin(headers: &mut hyper::HeaderMap) {
+    use hyper::header::{ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue};
+    headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    headers.insert(
+        ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(EXPOSED_HEADERS),
+    );
 }
 
 /// A whole-buffer body.

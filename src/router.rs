@@ -49,14 +49,17 @@ pub struct App {
 
 /// Answers one request.
 pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    if req.method() == Method::OPTIONS {
+        return preflight();
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut response = json_error(
             StatusCode::METHOD_NOT_ALLOWED,
-            "only GET and HEAD are served",
+            "only GET, HEAD and OPTIONS are served",
         );
         response
             .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            .insert(header::ALLOW, HeaderValue::from_static(METHODS));
         return response;
     }
     let head = req.method() == Method::HEAD;
@@ -95,6 +98,35 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
         ["playlist.m3u"] => crate::channel_list::serve(app.channel_list.as_ref(), &req),
         _ => not_found(),
     }
+}
+
+/// The methods acebox answers.
+const METHODS: &str = "GET, HEAD, OPTIONS";
+/// Request headers a web page may send: `Range` (players fetch parts of segments), Apple's
+/// playback session id, and what browsers and players add to a GET.
+const ALLOWED_HEADERS: &str = "Range, X-Playback-Session-Id, Accept, Accept-Language, \
+     Cache-Control, Pragma, If-None-Match, If-Modified-Since, Content-Type";
+
+/// `OPTIONS`: a browser's CORS preflight, for any path. 204 with what may be asked; the
+/// transport adds `Access-Control-Allow-Origin` to this as to every response.
+fn preflight() -> Response<Body> {
+    let mut response = respond(StatusCode::NO_CONTENT, "text/plain", "");
+    let headers = response.headers_mut();
+    headers.remove(header::CONTENT_TYPE);
+    headers.insert(header::ALLOW, HeaderValue::from_static(METHODS));
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(METHODS),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(ALLOWED_HEADERS),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    response
 }
 
 fn not_found() -> Response<Body> {

@@ -467,6 +467,10 @@ fn past_the_connection_limit_clients_get_503_with_retry_after() {
     });
     let text = String::from_utf8_lossy(&extra);
     assert!(text.contains("\r\nRetry-After: 5\r\n"), "{text}");
+    assert!(
+        text.contains("\r\nAccess-Control-Allow-Origin: *\r\n"),
+        "a web player can read the refusal too: {text}"
+    );
     let body = &extra[extra.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4..];
     let error: serde_json::Value = serde_json::from_slice(body).unwrap();
     assert!(

@@ -118,7 +118,7 @@ fn unknown_paths_methods_and_segments_are_refused() {
     let connect = format!("/ace/manifest.m3u8?id={}", content(4));
     let post = send(proxy.addr, "POST", &connect);
     assert_eq!(post.status, 405);
-    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+    assert_eq!(post.header("allow"), Some("GET, HEAD, OPTIONS"));
     let head = send(proxy.addr, "HEAD", &connect);
     assert_eq!(head.status, 200);
     assert_eq!(
@@ -168,4 +168,67 @@ fn bad_command_lines_exit_2_with_a_message() {
     ] {
         assert!(text.contains(flag), "--help explains {flag}");
     }
+}
+
+/// A web player on another origin can read every kind of answer, and its preflights pass.
+#[test]
+fn every_answer_allows_any_origin_and_preflights_get_204() {
+    let engine = sim(&["--segment-ms", "300"]);
+    let proxy = acebox(engine.addr, &[]);
+    let id = content(5);
+    let connect = get(proxy.addr, &format!("/ace/manifest.m3u8?id={id}"));
+    assert_eq!(connect.status, 302);
+    let playlist_url = connect.header("location").unwrap().to_owned();
+    let playlist = get(proxy.addr, &playlist_url);
+    assert_eq!(playlist.status, 200, "{}", playlist.text());
+    let segment_url = playlist
+        .text()
+        .lines()
+        .find(|l| l.starts_with("/ace/c/"))
+        .unwrap()
+        .to_owned();
+    let answers = [
+        ("connect (302)", connect),
+        ("playlist", playlist),
+        ("segment", get(proxy.addr, &segment_url)),
+        ("status", get(proxy.addr, "/status")),
+        ("metrics", get(proxy.addr, "/metrics")),
+        ("page", get(proxy.addr, "/")),
+        ("bad id (400)", get(proxy.addr, "/ace/manifest.m3u8?id=x")),
+        ("unknown path (404)", get(proxy.addr, "/nope")),
+        ("POST (405)", send(proxy.addr, "POST", "/status")),
+    ];
+    for (what, reply) in &answers {
+        assert_eq!(
+            reply.header("access-control-allow-origin"),
+            Some("*"),
+            "{what}: {}",
+            reply.status
+        );
+        assert!(
+            reply
+                .header("access-control-expose-headers")
+                .is_some_and(|h| h.contains("Location")),
+            "{what}"
+        );
+    }
+    let preflight = common::request(
+        proxy.addr,
+        &format!(
+            "OPTIONS /ace/manifest.m3u8?id={id} HTTP/1.1\r\nHost: {}\r\nOrigin: http://other.example\r\n\
+             Access-Control-Request-Method: GET\r\nAccess-Control-Request-Headers: range\r\n\
+             Connection: close\r\n\r\n",
+            proxy.addr
+        ),
+    );
+    assert_eq!(preflight.status, 204, "{}", preflight.text());
+    assert_eq!(preflight.header("access-control-allow-origin"), Some("*"));
+    let methods = preflight.header("access-control-allow-methods").unwrap();
+    assert!(
+        methods.contains("GET") && methods.contains("HEAD"),
+        "{methods}"
+    );
+    let headers = preflight.header("access-control-allow-headers").unwrap();
+    assert!(headers.contains("Range"), "{headers}");
+    assert_eq!(engine.stat("starts"), 1, "a preflight starts nothing");
 }
