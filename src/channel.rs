@@ -18,6 +18,7 @@ use event_listener::{Event, EventListener};
 use futures_lite::FutureExt;
 
 use crate::board::{MAX_CHANNELS, MAX_CLIENTS_PER_CHANNEL};
+use crate::clients::{ClientInfo, Clients, Joined, PlayerKey, TableFull};
 use crate::engine::{Engine, EngineError, EngineStat, Mode, Selector, StartRequest};
 use crate::hls::Segments;
 use crate::session::{Flight, Session, SessionSlot};
@@ -26,7 +27,8 @@ use crate::ts::Chunks;
 /// A connect within this time of the last successful start shares that start: ten players
 /// opening a channel together cause one engine start, not ten.
 const CONNECT_FRESH: Duration = Duration::from_secs(2);
-/// A client that has not polled for this long (or three target durations, if longer) is gone.
+/// An HLS player that has not been heard from for this long (or three target durations, if
+/// longer) is gone; back after that, it is a new player.
 const CLIENT_TTL: Duration = Duration::from_secs(15);
 /// How often a channel asks the engine for its session's stat.
 const STAT_EVERY: Duration = Duration::from_secs(5);
@@ -100,33 +102,6 @@ impl ContentId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-/// A client of a channel: an HLS player known by its token (in its playlist and segment URLs),
-/// or an open TS stream.
-#[derive(Clone, Copy, Debug)]
-struct Client {
-    token: u64,
-    addr: SocketAddr,
-    since_ms: u64,
-    seen_ms: u64,
-    /// A TS stream: a client until its stream ends, however long since it was "seen".
-    streaming: bool,
-}
-
-impl Client {
-    /// Streaming, or heard from within `ttl` of `now`.
-    fn is_live(&self, now: u64, ttl: u64) -> bool {
-        self.streaming || now.saturating_sub(self.seen_ms) < ttl
-    }
-}
-
-/// A client as `/status` shows it.
-#[derive(Clone, Copy, Debug)]
-pub struct ClientInfo {
-    pub addr: SocketAddr,
-    /// Milliseconds since the client connected.
-    pub connected_ms: u64,
 }
 
 /// What a channel has moved and met. Counters only grow; the registry keeps adding those of
@@ -302,7 +277,7 @@ pub struct Channel {
     pub slot: SessionSlot,
     flight: Flight<EngineError>,
     pub feed: Feed,
-    clients: Mutex<heapless::Vec<Client, MAX_CLIENTS_PER_CHANNEL>>,
+    clients: Clients,
     pub counters: Counters,
     /// The fetch loop's latest error, cleared by its next success.
     health: Mutex<Option<EngineError>>,
@@ -338,7 +313,7 @@ impl Channel {
             slot: SessionSlot::default(),
             flight: Flight::default(),
             feed: Feed::new(request.mode),
-            clients: Mutex::new(heapless::Vec::new()),
+            clients: Clients::default(),
             counters: Counters::default(),
             health: Mutex::new(None),
             engine_stat: Mutex::new(None),
@@ -537,72 +512,51 @@ impl Channel {
             .unwrap_or_default()
     }
 
-    /// Adds a client from `addr` and returns its token: an HLS player (`streaming` false,
-    /// a client while it polls) or a TS stream (a client until [`Channel::remove_client`]).
-    pub fn add_client(&self, addr: SocketAddr, streaming: bool) -> Result<u64, Full> {
-        let (now, ttl) = (now_ms(), self.client_ttl_ms());
-        let mut clients = self.clients();
-        clients.retain(|c| c.is_live(now, ttl));
-        let token = issue_token();
-        let client = Client {
-            token,
-            addr,
-            since_ms: now,
-            seen_ms: now,
-            streaming,
-        };
-        clients.push(client).map_err(|_| Full::Clients)?;
-        Ok(token)
+    /// An HLS player asks for the entry URL: a new client, or one already watching (a
+    /// reload; see [`Clients::join`]).
+    pub fn join(&self, player: PlayerKey, addr: SocketAddr) -> Result<Joined, Full> {
+        let lease = self.client_ttl_ms();
+        self.clients
+            .join(player, addr, now_ms(), lease)
+            .map_err(|TableFull| Full::Clients)
+    }
+
+    /// The token of `player` if it is an HLS player already watching this channel.
+    pub fn known_player(&self, player: PlayerKey, addr: SocketAddr) -> Option<u64> {
+        self.clients
+            .known(player, addr, now_ms(), self.client_ttl_ms())
+    }
+
+    /// An MPEG-TS stream opens: a client until [`Channel::remove_client`].
+    pub fn open_stream(&self, player: PlayerKey, addr: SocketAddr) -> Result<u64, Full> {
+        let lease = self.client_ttl_ms();
+        self.clients
+            .open_stream(player, addr, now_ms(), lease)
+            .map_err(|TableFull| Full::Clients)
     }
 
     /// A TS stream ended.
     pub fn remove_client(&self, token: u64) {
-        self.clients().retain(|c| c.token != token);
+        self.clients.remove(token);
     }
 
-    /// A client polled from `addr`: mark it seen, adding it back if it had expired. Only tokens
-    /// this process issued are added, so made-up tokens cannot fill the table and lock out real
-    /// connects; a poll is served either way (a player survives an acebox restart).
-    pub fn touch_client(&self, token: u64, addr: SocketAddr) {
-        let now = now_ms();
-        let mut clients = self.clients();
-        if let Some(c) = clients.iter_mut().find(|c| c.token == token) {
-            c.seen_ms = now;
-            c.addr = addr;
-        } else if token_is_ours(token) {
-            // A full table keeps whom it has: the poll is served, the client just isn't counted.
-            let _ = clients.push(Client {
-                token,
-                addr,
-                since_ms: now,
-                seen_ms: now,
-                streaming: false,
-            });
-        }
+    /// An HLS player polled its playlist or fetched a segment (see [`Clients::touch`]).
+    pub fn touch_client(&self, token: u64, player: PlayerKey, addr: SocketAddr) {
+        self.clients.touch(token, player, addr, now_ms());
     }
 
-    /// Clients now: HLS players heard from within their time to live, and open TS streams.
+    /// Clients now: HLS players heard from within their lease, and open TS streams.
     pub fn client_count(&self) -> usize {
-        let (now, ttl) = (now_ms(), self.client_ttl_ms());
-        self.clients()
-            .iter()
-            .filter(|c| c.is_live(now, ttl))
-            .count()
+        self.clients.count(now_ms(), self.client_ttl_ms())
     }
 
     /// The clients now, oldest first, for the status page.
     pub fn client_list(&self) -> Vec<ClientInfo> {
-        let (now, ttl) = (now_ms(), self.client_ttl_ms());
-        self.clients()
-            .iter()
-            .filter(|c| c.is_live(now, ttl))
-            .map(|c| ClientInfo {
-                addr: c.addr,
-                connected_ms: now.saturating_sub(c.since_ms),
-            })
-            .collect()
+        self.clients.list(now_ms(), self.client_ttl_ms())
     }
 
+    /// How long an HLS player stays a client (and known by its [`PlayerKey`]) without a
+    /// request: [`CLIENT_TTL`], or three target durations if longer.
     fn client_ttl_ms(&self) -> u64 {
         let target = match &self.feed {
             Feed::Hls(segments) => segments.target_duration(),
@@ -687,35 +641,12 @@ impl Channel {
             listener.await;
         }
     }
-
-    fn clients(&self) -> MutexGuard<'_, heapless::Vec<Client, MAX_CLIENTS_PER_CHANNEL>> {
-        lock(&self.clients)
-    }
 }
 
 /// Locks `mutex`: nothing under the locks of this module can panic half-way through an update,
 /// so a poisoned lock still holds a consistent value.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A new client token: a counter in the high half, a keyed hash of it in the low half.
-fn issue_token() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff;
-    (n << 32) | token_tag(n)
-}
-
-/// Whether this process issued `token`.
-pub fn token_is_ours(token: u64) -> bool {
-    token_tag(token >> 32) == token & 0xffff_ffff
-}
-
-fn token_tag(n: u64) -> u64 {
-    use std::hash::BuildHasher;
-    // SipHash with keys drawn at start-up: tags cannot be guessed from outside.
-    static KEY: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
-    KEY.get_or_init(Default::default).hash_one(n) & 0xffff_ffff
 }
 
 /// What a client asks to play.
@@ -1033,25 +964,6 @@ mod tests {
     }
 
     #[test]
-    fn made_up_tokens_cannot_fill_the_client_table() {
-        let reg = registry();
-        let id = ContentId::parse(&"b".repeat(40)).unwrap();
-        let channel = smol::block_on(reg.open(&hls(&id))).unwrap();
-        for forged in 0..(2 * MAX_CLIENTS_PER_CHANNEL as u64) {
-            channel.touch_client(forged, PEER);
-        }
-        assert_eq!(channel.client_count(), 0);
-        let token = channel.add_client(PEER, false).unwrap();
-        assert_eq!(channel.client_count(), 1);
-        channel.touch_client(token, PEER);
-        assert_eq!(
-            channel.client_count(),
-            1,
-            "a known client is not added twice"
-        );
-    }
-
-    #[test]
     fn channels_and_clients_are_bounded() {
         let reg = registry();
         let held: Vec<_> = (0..MAX_CHANNELS)
@@ -1065,16 +977,13 @@ mod tests {
             smol::block_on(reg.open(&hls(&one_more))).err(),
             Some(Full::Channels)
         );
-        let tokens: Vec<u64> = (0..MAX_CLIENTS_PER_CHANNEL)
-            .map(|_| held[0].add_client(PEER, false).unwrap())
-            .collect();
-        assert_eq!(held[0].add_client(PEER, true), Err(Full::Clients));
-        let mut unique = tokens.clone();
-        unique.sort_unstable();
-        unique.dedup();
-        assert_eq!(unique.len(), tokens.len(), "tokens tell clients apart");
-        assert!(tokens.iter().all(|t| token_is_ours(*t)));
-        assert!(!token_is_ours(tokens[0] ^ 1), "a made-up token is not ours");
+        for n in 0..MAX_CLIENTS_PER_CHANNEL {
+            let player = PlayerKey::new(PEER.ip(), format!("player {n}").as_bytes(), b"");
+            assert!(matches!(held[0].join(player, PEER), Ok(Joined::New(_))));
+        }
+        let one_more = PlayerKey::new(PEER.ip(), b"one more", b"");
+        assert_eq!(held[0].join(one_more, PEER), Err(Full::Clients));
+        assert_eq!(held[0].open_stream(one_more, PEER), Err(Full::Clients));
         assert_eq!(held[0].client_count(), MAX_CLIENTS_PER_CHANNEL);
     }
 }

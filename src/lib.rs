@@ -7,6 +7,7 @@ pub mod allow;
 pub mod board;
 pub mod channel;
 pub mod channel_list;
+pub mod clients;
 pub mod config;
 pub mod engine;
 pub mod hls;

@@ -117,8 +117,9 @@ fn channel_section(out: &mut String, c: &ChannelReport) {
     for client in &c.client_list {
         let _ = write!(
             out,
-            "<li>{} &middot; {}</li>",
+            "<li>{} &middot; {} &middot; {}</li>",
             escaped(&client.address),
+            client.protocol,
             duration(client.connected_secs)
         );
     }

@@ -17,6 +17,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::channel::{Activity, ContentId, Counters, Feed, Full, Open, Registry};
+use crate::clients::{Joined, PlayerKey};
 use crate::engine::{EngineError, Mode, Selector};
 use crate::hls;
 use crate::http::{
@@ -63,6 +64,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
         return response;
     }
     let head = req.method() == Method::HEAD;
+    let player = player_key(&req, peer);
     let path = req.uri().path();
     let query = req.uri().query().unwrap_or("");
     let mut parts = heapless::Vec::<&str, 6>::new();
@@ -72,24 +74,24 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
         }
     }
     match parts.as_slice() {
-        ["ace", "manifest.m3u8"] => connect(&app, query, peer, head).await,
+        ["ace", "manifest.m3u8"] => connect(&app, query, peer, player, head).await,
         ["ace", "getstream"] => {
             let stalled = req
                 .extensions()
                 .get::<Stalled>()
                 .cloned()
                 .unwrap_or_default();
-            stream(&app, query, head, stalled, peer).await
+            stream(&app, query, head, stalled, (player, peer)).await
         }
         ["ace", "m", id, file] => match file.strip_suffix(".m3u8").and_then(parse_token) {
-            Some(token) => playlist(&app, id, token, query, peer).await,
+            Some(token) => playlist(&app, id, token, query, (player, peer)).await,
             None => not_found(),
         },
         ["ace", "c", id, token, file] => match (
             parse_token(token),
             file.strip_suffix(".ts").and_then(|s| s.parse().ok()),
         ) {
-            (Some(token), Some(seq)) => segment(&app, id, token, seq, peer, head),
+            (Some(token), Some(seq)) => segment(&app, id, token, seq, (player, peer), head),
             _ => not_found(),
         },
         [""] => crate::page::respond_to(&app),
@@ -131,6 +133,20 @@ fn preflight() -> Response<Body> {
 
 fn not_found() -> Response<Body> {
     json_error(StatusCode::NOT_FOUND, "no such resource on acebox")
+}
+
+/// Who sent `req`, as far as it tells (see [`PlayerKey`]).
+fn player_key(req: &Request<Incoming>, peer: SocketAddr) -> PlayerKey {
+    let header = |name| {
+        req.headers()
+            .get(name)
+            .map_or(&b""[..], HeaderValue::as_bytes)
+    };
+    PlayerKey::new(
+        peer.ip(),
+        header(header::USER_AGENT.as_str()),
+        header("x-playback-session-id"),
+    )
 }
 
 fn parse_token(text: &str) -> Option<u64> {
@@ -185,9 +201,17 @@ fn passed_options(query: &str) -> String {
     out
 }
 
-/// `GET /ace/manifest.m3u8?id=...`: a player connects. Refresh the channel's session and send
-/// the player to its own playlist URL, which it then re-polls without starting anything.
-async fn connect(app: &App, query: &str, peer: SocketAddr, head: bool) -> Response<Body> {
+/// `GET /ace/manifest.m3u8?id=...`: a player connects, or one already watching reloads the
+/// entry URL (ExoPlayer and most Android TV apps do, on every poll). A new player refreshes the
+/// channel's session; either is sent to the player's own playlist URL, which polls never start
+/// anything from.
+async fn connect(
+    app: &App,
+    query: &str,
+    peer: SocketAddr,
+    player: PlayerKey,
+    head: bool,
+) -> Response<Body> {
     let (id, selector) = match selector(query) {
         Ok(found) => found,
         Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
@@ -196,16 +220,27 @@ async fn connect(app: &App, query: &str, peer: SocketAddr, head: bool) -> Respon
         // Players probe with HEAD: answer what a GET would be, without starting a session.
         return respond(StatusCode::OK, MPEGURL, "");
     }
+    let known = app.registry.find(&id);
+    if let Some(token) = known.and_then(|channel| channel.known_player(player, peer)) {
+        return to_playlist(&id, token, selector, query);
+    }
     let channel = match open(app, &id, selector, Mode::Hls, query).await {
         Ok(channel) => channel,
         Err(response) => return response,
     };
-    let token = match channel.add_client(peer, false) {
-        Ok(token) => token,
+    let joined = match channel.join(player, peer) {
+        Ok(joined) => joined,
         Err(full) => return busy(&full),
     };
-    log::info!("channel {}: client {peer} connected", id.as_str());
-    // The player's own URL also says how to start the channel again if it went idle meanwhile.
+    if let Joined::New(_) = joined {
+        log::info!("channel {}: client {peer} connected", id.as_str());
+    }
+    to_playlist(&id, joined.token(), selector, query)
+}
+
+/// 302 to the player's own playlist URL, which also says how to start the channel again if it
+/// went idle meanwhile.
+fn to_playlist(id: &ContentId, token: u64, selector: Selector, query: &str) -> Response<Body> {
     let mut location = hls::playlist_path(id.as_str(), token);
     location.push_str(&restart_query(selector, query));
     let mut response = respond(StatusCode::FOUND, "text/plain", format!("see {location}\n"));
@@ -222,7 +257,7 @@ async fn stream(
     query: &str,
     head: bool,
     stalled: Stalled,
-    peer: SocketAddr,
+    (player, peer): (PlayerKey, SocketAddr),
 ) -> Response<Body> {
     let (id, selector) = match selector(query) {
         Ok(found) => found,
@@ -233,7 +268,7 @@ async fn stream(
         http_body_util::StreamBody::new(futures_lite::stream::empty()).boxed()
     } else {
         match open(app, &id, selector, Mode::Ts, query).await {
-            Ok(channel) => match TsStream::new(channel, stalled, peer) {
+            Ok(channel) => match TsStream::new(channel, stalled, player, peer) {
                 Some(stream) => stream.boxed(),
                 None => return busy(&Full::Clients),
             },
@@ -315,7 +350,7 @@ async fn playlist(
     id: &str,
     token: u64,
     query: &str,
-    peer: SocketAddr,
+    (player, peer): (PlayerKey, SocketAddr),
 ) -> Response<Body> {
     let Ok(id) = ContentId::parse(id) else {
         return not_found();
@@ -335,7 +370,7 @@ async fn playlist(
     let Feed::Hls(segments) = &channel.feed else {
         return busy(&Full::OtherMode(channel.mode));
     };
-    channel.touch_client(token, peer);
+    channel.touch_client(token, player, peer);
     if let Err(response) = first_segments(&channel).await {
         return response;
     }
@@ -381,7 +416,7 @@ fn segment(
     id: &str,
     token: u64,
     seq: u64,
-    peer: SocketAddr,
+    (player, peer): (PlayerKey, SocketAddr),
     head: bool,
 ) -> Response<Body> {
     let Some(channel) = ContentId::parse(id)
@@ -396,7 +431,7 @@ fn segment(
     let Feed::Hls(segments) = &channel.feed else {
         return not_found();
     };
-    channel.touch_client(token, peer);
+    channel.touch_client(token, player, peer);
     match segments.ring.get(seq) {
         Some(segment) => {
             if !head {

@@ -20,7 +20,7 @@ use crate::router::App;
 /// lengthen), and for one client.
 const BASE_JSON: usize = 2048;
 const CHANNEL_JSON: usize = 4096;
-const CLIENT_JSON: usize = 128;
+const CLIENT_JSON: usize = 192;
 /// Characters of the last engine error shown; 4 bytes each at most.
 const ERROR_CHARS: usize = 200;
 
@@ -93,6 +93,8 @@ pub struct ChannelReport {
 #[derive(Serialize)]
 pub struct ClientReport {
     pub address: heapless::String<48>,
+    /// `hls` (a player polling playlists) or `ts` (an MPEG-TS stream).
+    pub protocol: &'static str,
     /// How long ago the client connected, and when (Unix time, seconds).
     pub connected_secs: u64,
     pub connected_since: u64,
@@ -183,6 +185,7 @@ fn channel_report(c: &Channel) -> ChannelReport {
         .iter()
         .map(|client| ClientReport {
             address: clipped(&client.addr.to_string()),
+            protocol: client.protocol.name(),
             connected_secs: client.connected_ms / 1000,
             connected_since: now.saturating_sub(client.connected_ms / 1000),
         })

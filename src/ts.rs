@@ -23,6 +23,7 @@ use hyper::body::{Body, Frame, SizeHint};
 
 use crate::board::{TS_CHUNK_BYTES, TS_CHUNKS, TS_FLUSH_BYTES, TS_RING_BYTES};
 use crate::channel::{Activity, Channel, Counters, Feed, Feeder, now_ms};
+use crate::clients::PlayerKey;
 use crate::engine::EngineError;
 use crate::http::Stalled;
 use crate::ring::Ring;
@@ -270,11 +271,16 @@ pub struct TsStream {
 impl TsStream {
     /// A stream for a new client of `channel` at `peer`; `None` when the channel already has
     /// its maximum of clients (or is not a TS channel).
-    pub fn new(channel: Activity, stalled: Stalled, peer: SocketAddr) -> Option<TsStream> {
+    pub fn new(
+        channel: Activity,
+        stalled: Stalled,
+        player: PlayerKey,
+        peer: SocketAddr,
+    ) -> Option<TsStream> {
         let Feed::Ts(_) = &channel.feed else {
             return None;
         };
-        let token = channel.add_client(peer, true).ok()?;
+        let token = channel.open_stream(player, peer).ok()?;
         Some(TsStream {
             channel,
             token,

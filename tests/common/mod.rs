@@ -292,10 +292,28 @@ impl Reply {
 
 /// `GET path` over a fresh connection; the whole answer.
 pub fn get(addr: SocketAddr, path: &str) -> Reply {
+    get_as(addr, path, "")
+}
+
+/// `GET path` with `headers` (whole `Name: value\r\n` lines, such as a player's
+/// `User-Agent`) over a fresh connection; the whole answer.
+pub fn get_as(addr: SocketAddr, path: &str, headers: &str) -> Reply {
     request(
         addr,
-        &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+        &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n"),
     )
+}
+
+/// A `User-Agent` line of a player of its own: players on one address are told apart by what
+/// they send (real ones are on different devices, or different apps).
+pub fn user_agent(n: usize) -> String {
+    format!("User-Agent: acebox-test-player/{n}\r\n")
+}
+
+/// A user agent not used before in this test process.
+fn next_user_agent() -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+    user_agent(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
 /// `METHOD path` over a fresh connection; the whole answer.
@@ -399,9 +417,26 @@ pub fn banner_seq(segment: &[u8]) -> Option<u64> {
         .ok()
 }
 
-/// An HLS player: connects once, then polls its playlist and fetches every new segment.
+/// How an HLS player reloads a live playlist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reload {
+    /// From the URL the connect's 302 led to (ffmpeg, mpv, VLC, GStreamer, hls.js).
+    Followed,
+    /// From the entry URL it was given, following the 302 anew every time (ExoPlayer, and so
+    /// most Android TV apps).
+    Entry,
+}
+
+/// An HLS player: connects, then polls its playlist and fetches every new segment, knowing
+/// segments by media sequence number as real players do. Each player sends a `User-Agent` of
+/// its own.
 pub struct Player {
     pub acebox: SocketAddr,
+    /// The entry URL, `/ace/manifest.m3u8?...`.
+    pub entry: String,
+    pub reload: Reload,
+    /// The `User-Agent` line (and any other header lines) the player sends.
+    pub headers: String,
     pub playlist: String,
     /// Segments got, by media sequence number.
     pub segments: BTreeMap<u64, Vec<u8>>,
@@ -420,24 +455,56 @@ impl Player {
 
     /// Connects through `/ace/manifest.m3u8?<query>` and follows the redirect.
     pub fn open(acebox: SocketAddr, query: &str) -> Player {
-        let reply = get(acebox, &format!("/ace/manifest.m3u8?{query}"));
-        assert_eq!(reply.status, 302, "connect: {}", reply.text());
-        let playlist = reply.header("location").expect("a Location").to_owned();
-        assert!(playlist.starts_with("/ace/m/"), "{playlist}");
-        Player {
+        Player::with(acebox, query, Reload::Followed, next_user_agent())
+    }
+
+    /// A player that reloads the entry URL for `id` on every poll, as ExoPlayer does.
+    pub fn reloading_entry(acebox: SocketAddr, id: &str) -> Player {
+        Player::with(
             acebox,
-            playlist,
+            &format!("id={id}"),
+            Reload::Entry,
+            next_user_agent(),
+        )
+    }
+
+    /// Connects through `/ace/manifest.m3u8?<query>`, sending `headers`.
+    pub fn with(acebox: SocketAddr, query: &str, reload: Reload, headers: String) -> Player {
+        let mut player = Player {
+            acebox,
+            entry: format!("/ace/manifest.m3u8?{query}"),
+            reload,
+            headers,
+            playlist: String::new(),
             segments: BTreeMap::new(),
             statuses: Vec::new(),
             media_sequences: Vec::new(),
             breaks: BTreeSet::new(),
-        }
+        };
+        player.playlist = player.follow_entry();
+        player
     }
 
-    /// One poll: the playlist, then every listed segment not yet got. Returns the newest
-    /// sequence number listed.
+    /// The entry URL's redirect: the player's own playlist URL.
+    fn follow_entry(&self) -> String {
+        let reply = self.get(&self.entry);
+        assert_eq!(reply.status, 302, "connect: {}", reply.text());
+        let playlist = reply.header("location").expect("a Location").to_owned();
+        assert!(playlist.starts_with("/ace/m/"), "{playlist}");
+        playlist
+    }
+
+    fn get(&self, path: &str) -> Reply {
+        get_as(self.acebox, path, &self.headers)
+    }
+
+    /// One poll: the playlist (through the entry URL first, for a player that reloads it),
+    /// then every listed segment not yet got. Returns the newest sequence number listed.
     pub fn poll(&mut self) -> Option<u64> {
-        let reply = get(self.acebox, &self.playlist);
+        if self.reload == Reload::Entry {
+            self.playlist = self.follow_entry();
+        }
+        let reply = self.get(&self.playlist);
         self.statuses.push(reply.status);
         if reply.status != 200 {
             return None;
@@ -454,7 +521,7 @@ impl Player {
             if segment.discontinuity {
                 self.breaks.insert(seq);
             }
-            let got = get(self.acebox, &segment.uri);
+            let got = self.get(&segment.uri);
             assert_eq!(got.status, 200, "segment {}: {}", segment.uri, got.text());
             self.segments.insert(seq, got.body);
         }
