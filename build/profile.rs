@@ -134,14 +134,19 @@ pub fn check(profile: &BTreeMap<String, String>) -> Result<BTreeMap<&'static str
         n["ts_chunks"] >= 2,
         "field `ts_chunks` must be at least 2".into(),
     )?;
-    let per_channel =
-        (n["ring_bytes"] + n["max_segment_bytes"]).max(n["ts_ring_bytes"] + n["ts_chunk_bytes"]);
-    let budget = n["max_channels"] * per_channel + n["max_connections"] * CONNECTION_BYTES;
+    // An HLS channel: its ring and the segment it is fetching. A TS channel: its chunk ring and
+    // the chunk it is reading, plus, for its HLS players, the store of segments cut from its
+    // stream (src/segmenter.rs: ts_ring_bytes) and the one being copied out
+    // (min(max_segment_bytes, ts_ring_bytes / 2)).
+    let hls = n["ring_bytes"] + n["max_segment_bytes"];
+    let cut = n["ts_ring_bytes"] + n["max_segment_bytes"].min(n["ts_ring_bytes"] / 2);
+    let ts = n["ts_ring_bytes"] + n["ts_chunk_bytes"] + cut;
+    let budget = n["max_channels"] * hls.max(ts) + n["max_connections"] * CONNECTION_BYTES;
     let allowed = n["ram_mb"] * MIB * n["memory_share_percent"] / 100;
     rule(
         budget <= allowed,
         format!(
-            "the worst-case memory budget, max_channels x max(ring_bytes + max_segment_bytes, ts_ring_bytes + ts_chunk_bytes) + max_connections x 32 KiB = {} MiB, is more than {}% of ram_mb ({} MiB): lower `max_channels` or the ring sizes",
+            "the worst-case memory budget, max_channels x max(ring_bytes + max_segment_bytes, 2 x ts_ring_bytes + ts_chunk_bytes + min(max_segment_bytes, ts_ring_bytes / 2)) + max_connections x 32 KiB = {} MiB, is more than {}% of ram_mb ({} MiB): lower `max_channels` or the ring sizes",
             budget / MIB,
             n["memory_share_percent"],
             allowed / MIB
@@ -174,7 +179,7 @@ pub fn constants(
     }
     let _ = writeln!(
         out,
-        "/// Worst-case bytes of stream data and connection buffers: every channel's ring full, plus\n/// the segment or chunk each is reading, plus every connection's buffers.\npub const MEMORY_BUDGET: usize = {};",
+        "/// Worst-case bytes of stream data and connection buffers: every channel's ring full, plus\n/// the segment or chunk each is reading (and a TS channel's segments cut for HLS players),\n/// plus every connection's buffers.\npub const MEMORY_BUDGET: usize = {};",
         n["memory_budget"]
     );
     out

@@ -192,8 +192,6 @@ pub enum Full {
     Clients,
     /// acebox is shutting down and opens no channel.
     ShuttingDown,
-    /// The content is already played in the other mode; one engine session cannot be both.
-    OtherMode(Mode),
 }
 
 impl fmt::Display for Full {
@@ -208,12 +206,6 @@ impl fmt::Display for Full {
                 "this channel already has its maximum of {MAX_CLIENTS_PER_CHANNEL} clients"
             ),
             Full::ShuttingDown => f.write_str("acebox is shutting down; try again in a moment"),
-            Full::OtherMode(Mode::Hls) => f.write_str(
-                "this channel is being played as HLS; use /ace/manifest.m3u8 until its HLS clients leave",
-            ),
-            Full::OtherMode(Mode::Ts) => f.write_str(
-                "this channel is being played as MPEG-TS; use /ace/getstream until its TS clients leave",
-            ),
         }
     }
 }
@@ -263,6 +255,32 @@ impl Feed {
             Feed::Ts(c) => c.ring.clear(),
         }
     }
+
+    /// Where a new MPEG-TS client starts, as an item and an offset in it: the newest start
+    /// point of a TS channel's chunks, or the newest segment of an HLS channel (segments are
+    /// MPEG-TS that starts where a player can decode, sent back to back). `None` while empty.
+    pub fn stream_start(&self) -> Option<(u64, usize)> {
+        match self {
+            Feed::Hls(s) => s.ring.newest(|_| Some(0)),
+            Feed::Ts(c) => c.start_point(),
+        }
+    }
+
+    /// The bytes of item `seq` for an MPEG-TS client, if still held.
+    pub fn stream_item(&self, seq: u64) -> Option<bytes::Bytes> {
+        match self {
+            Feed::Hls(s) => s.ring.get(seq).map(|item| item.data),
+            Feed::Ts(c) => c.ring.get(seq).map(|item| item.data),
+        }
+    }
+
+    /// The sequence numbers of the oldest item held and of the next to come.
+    pub fn bounds(&self) -> (u64, u64) {
+        match self {
+            Feed::Hls(s) => s.ring.bounds(),
+            Feed::Ts(c) => c.ring.bounds(),
+        }
+    }
 }
 
 /// One content id played through one engine session.
@@ -276,7 +294,11 @@ pub struct Channel {
     engine: Engine,
     pub slot: SessionSlot,
     flight: Flight<EngineError>,
+    /// What the engine session feeds: segments for HLS, chunks for MPEG-TS.
     pub feed: Feed,
+    /// HLS segments cut from a TS channel's stream, for its HLS players: made, and the
+    /// segmenter started, by the first of them ([`Channel::hls_segments`]).
+    cut: OnceLock<Box<Segments>>,
     clients: Clients,
     pub counters: Counters,
     /// The fetch loop's latest error, cleared by its next success.
@@ -313,6 +335,7 @@ impl Channel {
             slot: SessionSlot::default(),
             flight: Flight::default(),
             feed: Feed::new(request.mode),
+            cut: OnceLock::new(),
             clients: Clients::default(),
             counters: Counters::default(),
             health: Mutex::new(None),
@@ -558,11 +581,44 @@ impl Channel {
     /// How long an HLS player stays a client (and known by its [`PlayerKey`]) without a
     /// request: [`CLIENT_TTL`], or three target durations if longer.
     fn client_ttl_ms(&self) -> u64 {
-        let target = match &self.feed {
-            Feed::Hls(segments) => segments.target_duration(),
-            Feed::Ts(_) => 0,
-        };
+        let target = self.segments().map_or(0, Segments::target_duration);
         (CLIENT_TTL.as_millis() as u64).max(3_000 * u64::from(target))
+    }
+
+    /// The HLS segments this channel's HLS players get: the fetch loop's, or for a TS channel
+    /// those cut from its stream, starting the segmenter for the first such player.
+    pub fn hls_segments(self: &Arc<Self>) -> &Segments {
+        if let Feed::Hls(segments) = &self.feed {
+            return segments;
+        }
+        let mut made = false;
+        let cut = self.cut.get_or_init(|| {
+            made = true;
+            Box::new(Segments::new(crate::segmenter::CUT_RING_BYTES))
+        });
+        if made {
+            log::info!(
+                "channel {}: cutting HLS segments from its MPEG-TS stream",
+                self.id.as_str()
+            );
+            let channel = self.clone();
+            smol::spawn(async move {
+                if let Some(cut) = channel.cut.get() {
+                    crate::segmenter::run(channel.clone(), cut).await;
+                }
+            })
+            .detach();
+        }
+        cut
+    }
+
+    /// The HLS segments this channel holds, if any: an HLS channel's, or those already cut
+    /// from a TS channel's stream.
+    pub fn segments(&self) -> Option<&Segments> {
+        match &self.feed {
+            Feed::Hls(segments) => Some(segments),
+            Feed::Ts(_) => self.cut.get().map(|cut| &**cut),
+        }
     }
 
     /// Marks a request under way for this channel until the guard drops.
@@ -609,6 +665,9 @@ impl Channel {
     async fn stop(&self, why: &str) {
         self.stopped.store(true, Ordering::Release);
         self.feed.clear();
+        if let Some(cut) = self.cut.get() {
+            cut.ring.clear();
+        }
         self.notify();
         self.stop_session(why).await;
     }
@@ -722,9 +781,7 @@ impl Registry {
         }
         match channels.iter().find(|c| c.id == *request.id) {
             Some(found) if found.is_stopped() => return None,
-            Some(found) if found.mode != request.mode => {
-                return Some(Err(Full::OtherMode(found.mode)));
-            }
+            // Whatever mode its session plays in: clients of the other mode are served from it.
             Some(found) => return Some(Ok(found.activity())),
             None => {}
         }
@@ -927,13 +984,12 @@ mod tests {
             mode: Mode::Ts,
             ..hls(&id)
         };
-        assert_eq!(
-            smol::block_on(reg.open(&ts)).err(),
-            Some(Full::OtherMode(Mode::Hls))
-        );
+        let third = smol::block_on(reg.open(&ts)).unwrap();
+        assert!(Arc::ptr_eq(&first, &third), "a TS client of an HLS channel");
+        assert_eq!(third.mode, Mode::Hls, "the session plays as it was started");
         assert_eq!(reg.snapshot_with_retired().0.len(), 1);
         assert!(reg.take_idle().is_empty(), "requests are under way");
-        drop((first, second));
+        drop((first, second, third));
         assert_eq!(reg.take_idle().len(), 1);
         assert!(reg.find(&id).is_none());
     }

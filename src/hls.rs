@@ -42,8 +42,8 @@ pub struct SegmentMeta {
     pub discontinuity_seq: u64,
 }
 
-/// A channel's HLS segments: [`RING_SLOTS`] slots and [`RING_BYTES`] of them, and the target
-/// duration, which may never shrink.
+/// A channel's HLS segments: [`RING_SLOTS`] slots and a byte budget ([`RING_BYTES`] for those
+/// fetched from the engine), and the target duration, which may never shrink.
 pub struct Segments {
     pub ring: Ring<SegmentMeta, RING_SLOTS>,
     target_duration: AtomicU32,
@@ -51,12 +51,9 @@ pub struct Segments {
 }
 
 impl Default for Segments {
+    /// The store of an HLS channel's fetch loop: [`RING_BYTES`].
     fn default() -> Self {
-        Segments {
-            ring: Ring::new(RING_BYTES, first_media_sequence()),
-            target_duration: AtomicU32::new(1),
-            discontinuity_seq: AtomicU64::new(0),
-        }
+        Segments::new(RING_BYTES)
     }
 }
 
@@ -70,7 +67,17 @@ fn first_media_sequence() -> u64 {
 }
 
 impl Segments {
-    /// Stores a segment as the newest; only the channel's fetch loop calls this.
+    /// An empty store of [`RING_SLOTS`] segments and `budget` bytes.
+    pub fn new(budget: usize) -> Segments {
+        Segments {
+            ring: Ring::new(budget, first_media_sequence()),
+            target_duration: AtomicU32::new(1),
+            discontinuity_seq: AtomicU64::new(0),
+        }
+    }
+
+    /// Stores a segment as the newest; only the channel's feed (the fetch loop, or the
+    /// segmenter of a TS channel) calls this.
     pub fn push(&self, data: Bytes, duration: f32, discontinuity: bool) -> Result<u64, PushError> {
         // The first segment of a channel needs no discontinuity: nothing came before it.
         let discontinuity = discontinuity && !self.ring.is_empty();

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod page;
 pub mod ring;
 pub mod router;
+pub mod segmenter;
 pub mod session;
 pub mod status;
 pub mod ts;

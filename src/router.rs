@@ -16,10 +16,10 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
-use crate::channel::{Activity, ContentId, Counters, Feed, Full, Open, Registry};
+use crate::channel::{Activity, ContentId, Counters, Full, Open, Registry};
 use crate::clients::{Joined, PlayerKey};
 use crate::engine::{EngineError, Mode, Selector};
-use crate::hls;
+use crate::hls::{self, Segments};
 use crate::http::{
     Body, Gate, Stalled, json_error, push_percent_encoded, query_pairs, query_param, respond,
 };
@@ -330,9 +330,6 @@ fn restart_query(selector: Selector, query: &str) -> String {
 }
 
 fn busy(full: &Full) -> Response<Body> {
-    if let Full::OtherMode(_) = full {
-        return json_error(StatusCode::CONFLICT, &full.to_string());
-    }
     let mut response = json_error(StatusCode::SERVICE_UNAVAILABLE, &full.to_string());
     response
         .headers_mut()
@@ -367,11 +364,9 @@ async fn playlist(
             Err(response) => return response,
         },
     };
-    let Feed::Hls(segments) = &channel.feed else {
-        return busy(&Full::OtherMode(channel.mode));
-    };
+    let segments = channel.hls_segments();
     channel.touch_client(token, player, peer);
-    if let Err(response) = first_segments(&channel).await {
+    if let Err(response) = first_segments(&channel, segments).await {
         return response;
     }
     let entries = segments.ring.window::<{ crate::board::PLAYLIST_WINDOW }>();
@@ -383,12 +378,12 @@ async fn playlist(
     response
 }
 
-/// Waits until the ring holds a segment, the engine refuses the channel, or time runs out.
-async fn first_segments(channel: &Activity) -> Result<(), Response<Body>> {
+/// Waits until `segments` holds one, the engine refuses the channel, or time runs out.
+async fn first_segments(channel: &Activity, segments: &Segments) -> Result<(), Response<Body>> {
     let wait = async {
         loop {
             let listener = channel.listen();
-            if channel.feed.held() > 0 {
+            if !segments.ring.is_empty() {
                 return Ok(());
             }
             match channel.health() {
@@ -428,7 +423,7 @@ fn segment(
             "no such channel: it was never opened or has gone idle",
         );
     };
-    let Feed::Hls(segments) = &channel.feed else {
+    let Some(segments) = channel.segments() else {
         return not_found();
     };
     channel.touch_client(token, player, peer);

@@ -84,6 +84,9 @@ pub struct ChannelReport {
     pub engine: Option<EngineReport>,
     /// Segments (HLS) or chunks (TS) held, of `slots`; bytes alive, of `budget_bytes`.
     pub ring: RingReport,
+    /// HLS segments cut from a TS channel's stream for its HLS players; `None` when there are
+    /// none (an HLS channel, or no HLS player yet).
+    pub segments_cut: Option<RingReport>,
     pub counters: Counters,
     /// Whether the channel's latest read of the engine worked.
     pub healthy: bool,
@@ -153,7 +156,10 @@ impl Report {
             },
             memory: Memory {
                 budget_bytes: board::MEMORY_BUDGET,
-                ring_bytes: channels.iter().map(|c| c.ring.bytes).sum(),
+                ring_bytes: channels
+                    .iter()
+                    .map(|c| c.ring.bytes + c.segments_cut.as_ref().map_or(0, |r| r.bytes))
+                    .sum(),
                 rss_bytes: rss_bytes(),
             },
             connections: Connections {
@@ -208,6 +214,15 @@ fn channel_report(c: &Channel) -> ChannelReport {
             bytes: c.feed.bytes(),
             budget_bytes,
         },
+        segments_cut: c
+            .segments()
+            .filter(|_| c.mode == Mode::Ts)
+            .map(|cut| RingReport {
+                held: cut.ring.len(),
+                slots: crate::board::RING_SLOTS,
+                bytes: cut.ring.alive(),
+                budget_bytes: crate::segmenter::CUT_RING_BYTES,
+            }),
         counters: c.counters.snapshot(),
         healthy: c.health().is_none(),
         last_error: c.last_error().map(|(e, ago_ms)| ErrorReport {

@@ -5,8 +5,10 @@
 //! reads into chunks of whole 188-byte packets and marks where a player can start decoding (the
 //! newest PAT followed by a keyframe). Each client is a cursor into the ring ([`TsStream`]): a
 //! new client starts at the newest such point, a client that falls off the end of the ring skips
-//! to the newest one, and nobody ever waits for anybody else. This module never parses beyond
-//! packet headers and never writes to a socket itself (hyper pulls from [`TsStream`]).
+//! to the newest one, and nobody ever waits for anybody else. A TS client of a channel played
+//! as HLS is a cursor into its segment ring instead, getting the segments back to back. This
+//! module never parses beyond packet and PES headers and never writes to a socket itself (hyper
+//! pulls from [`TsStream`]).
 
 use std::io;
 use std::net::SocketAddr;
@@ -72,28 +74,57 @@ impl Chunks {
 }
 
 /// The PID of a packet.
-fn pid(packet: &[u8]) -> u16 {
+pub fn pid(packet: &[u8]) -> u16 {
     (u16::from(packet[1] & 0x1f) << 8) | u16::from(packet[2])
 }
 
 /// A PAT that starts a section: where a decoder can learn the programs.
-fn is_pat_start(packet: &[u8]) -> bool {
+pub fn is_pat_start(packet: &[u8]) -> bool {
     pid(packet) == 0 && packet[1] & 0x40 != 0
 }
 
 /// A packet where a video keyframe starts: the random access indicator is set and the payload
 /// starts a video PES (stream id 0xE0 to 0xEF). Encoders set the indicator on audio frames too,
 /// and a player joining there would wait for a picture.
-fn is_video_keyframe(packet: &[u8]) -> bool {
+pub fn is_video_keyframe(packet: &[u8]) -> bool {
     let starts_unit = packet[1] & 0x40 != 0;
     let (has_adaptation, has_payload) = (packet[3] & 0x20 != 0, packet[3] & 0x10 != 0);
     if !(starts_unit && has_adaptation && has_payload && packet[4] > 0 && packet[5] & 0x40 != 0) {
         return false;
     }
-    let payload = 5 + usize::from(packet[4]);
+    video_pes(packet).is_some()
+}
+
+/// The PES a packet starts, if it starts a video PES (stream id 0xE0 to 0xEF).
+fn video_pes(packet: &[u8]) -> Option<&[u8]> {
+    if packet[1] & 0x40 == 0 || packet[3] & 0x10 == 0 {
+        return None;
+    }
+    let payload = if packet[3] & 0x20 != 0 {
+        5 + usize::from(packet[4])
+    } else {
+        4
+    };
     packet
-        .get(payload..payload + 4)
-        .is_some_and(|pes| pes[..3] == [0, 0, 1] && pes[3] & 0xf0 == 0xe0)
+        .get(payload..)
+        .filter(|pes| pes.len() >= 4 && pes[..3] == [0, 0, 1] && pes[3] & 0xf0 == 0xe0)
+}
+
+/// The presentation time (90 kHz, 33 bits) of the video PES `packet` starts, if it has one.
+pub fn video_pts(packet: &[u8]) -> Option<u64> {
+    let pes = video_pes(packet)?;
+    // PES header: start code and id (4), length (2), flags (2), header length (1), then the PTS.
+    if pes.get(7)? & 0x80 == 0 {
+        return None;
+    }
+    let b = pes.get(9..14)?;
+    Some(
+        (u64::from(b[0] >> 1 & 0x07) << 30)
+            | (u64::from(b[1]) << 22)
+            | (u64::from(b[2] >> 1) << 15)
+            | (u64::from(b[3]) << 7)
+            | u64::from(b[4] >> 1),
+    )
 }
 
 /// Cuts an upstream byte stream into chunks of whole packets and finds their start points.
@@ -270,16 +301,13 @@ pub struct TsStream {
 
 impl TsStream {
     /// A stream for a new client of `channel` at `peer`; `None` when the channel already has
-    /// its maximum of clients (or is not a TS channel).
+    /// its maximum of clients.
     pub fn new(
         channel: Activity,
         stalled: Stalled,
         player: PlayerKey,
         peer: SocketAddr,
     ) -> Option<TsStream> {
-        let Feed::Ts(_) = &channel.feed else {
-            return None;
-        };
         let token = channel.open_stream(player, peer).ok()?;
         Some(TsStream {
             channel,
@@ -318,25 +346,23 @@ impl TsStream {
     /// The next frame if one is held, `None` to wait.
     fn next(&mut self) -> Option<Result<Bytes, io::Error>> {
         let channel = Arc::clone(&self.channel);
-        let Feed::Ts(chunks) = &channel.feed else {
-            return None;
-        };
+        let feed = &channel.feed;
         loop {
             let cursor = match self.cursor {
                 Some(cursor) => cursor,
                 None => {
-                    let (seq, offset) = chunks.start_point()?;
+                    let (seq, offset) = feed.stream_start()?;
                     self.offset = offset;
                     seq
                 }
             };
-            if let Some(item) = chunks.ring.get(cursor) {
-                let data = item.data.slice(self.offset.min(item.data.len())..);
+            if let Some(data) = feed.stream_item(cursor) {
+                let data = data.slice(self.offset.min(data.len())..);
                 self.offset = 0;
                 self.cursor = Some(cursor + 1);
                 return Some(Ok(data));
             }
-            if cursor >= chunks.ring.bounds().0 {
+            if cursor >= feed.bounds().0 {
                 // Caught up with the reader: wait for the next chunk.
                 self.cursor = Some(cursor);
                 return None;

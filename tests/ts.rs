@@ -188,20 +188,6 @@ fn bad_ids_and_a_down_engine_are_clear_errors() {
 }
 
 #[test]
-fn one_content_cannot_be_both_hls_and_ts_at_once() {
-    let engine = sim(&[]);
-    let proxy = acebox(engine.addr, &[]);
-    let id = content(7);
-    assert_eq!(
-        get(proxy.addr, &format!("/ace/manifest.m3u8?id={id}")).status,
-        302
-    );
-    let reply = get(proxy.addr, &getstream(&id));
-    assert_eq!(reply.status, 409);
-    assert!(reply.json()["error"].as_str().unwrap().contains("HLS"));
-}
-
-#[test]
 fn ffprobe_reads_a_stream_taken_through_acebox() {
     if !(have("ffmpeg") && have("ffprobe")) {
         return;

@@ -23,10 +23,41 @@ pub const VIDEO_PID: u16 = 0x100;
 const PACKET_BITS: u128 = TS_PACKET as u128 * 8;
 /// The adaptation-field flag that marks a random access point.
 const RANDOM_ACCESS: u8 = 0x40;
-/// The start of a video PES packet without length, then an H.264 IDR NAL unit start.
-const KEYFRAME_PAYLOAD: [u8; 14] = [
-    0x00, 0x00, 0x01, 0xe0, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x65,
-];
+/// The pace the synthetic keyframes' timestamps assume, the simulator's default: at another
+/// `--ts-bitrate` the stream's media time runs faster or slower than the clock.
+const NOMINAL_BITRATE: u128 = 2_000_000;
+
+/// The 90 kHz presentation time of packet `p` at the nominal bitrate, in 33 bits.
+pub fn pts_of(p: u64) -> u64 {
+    let ticks = u128::from(p) * PACKET_BITS * 90_000 / NOMINAL_BITRATE;
+    (ticks % (1 << 33)) as u64
+}
+
+/// The start of a video PES packet without length, with a presentation time stamp, then an
+/// H.264 IDR NAL unit start.
+fn keyframe_payload(pts: u64) -> [u8; 19] {
+    [
+        0x00,
+        0x00,
+        0x01,
+        0xe0,
+        0x00,
+        0x00,
+        0x80,
+        0x80, // a PTS follows
+        0x05,
+        0x21 | ((pts >> 29) & 0x0e) as u8,
+        (pts >> 22) as u8,
+        0x01 | ((pts >> 14) & 0xfe) as u8,
+        (pts >> 7) as u8,
+        0x01 | ((pts << 1) & 0xfe) as u8,
+        0x00,
+        0x00,
+        0x00,
+        0x01,
+        0x65,
+    ]
+}
 
 /// How many packets exist `elapsed` after the packet clock started: packet `p` exists from
 /// `p * 188 * 8 / bitrate` seconds on, so packet 0 exists at once.
@@ -62,7 +93,8 @@ fn video_packet(p: u64, count: u64, keyframe: bool) -> [u8; TS_PACKET] {
     if keyframe {
         packet[4] = 1;
         packet[5] = RANDOM_ACCESS;
-        packet[6..6 + KEYFRAME_PAYLOAD.len()].copy_from_slice(&KEYFRAME_PAYLOAD);
+        let payload = keyframe_payload(pts_of(p));
+        packet[6..6 + payload.len()].copy_from_slice(&payload);
     }
     packet[TS_PACKET - 8..].copy_from_slice(&p.to_be_bytes());
     packet
@@ -207,6 +239,7 @@ mod tests {
             if keyframe {
                 assert_eq!(packet[5] & RANDOM_ACCESS, RANDOM_ACCESS);
                 assert_eq!(&packet[6..10], &[0, 0, 1, 0xe0], "a PES starts");
+                assert_eq!(packet[13] & 0x80, 0x80, "with a PTS");
             }
         }
     }
@@ -235,6 +268,21 @@ mod tests {
             }
             last[slot] = Some(cc);
         }
+    }
+
+    #[test]
+    fn keyframe_timestamps_count_90_khz_at_the_nominal_bitrate() {
+        // 2 Mbit/s: a group of 50 packets lasts 37.6 ms, 3384 ticks.
+        assert_eq!(pts_of(GROUP) - pts_of(0), 3384);
+        let packet = ts_packet(GROUP * 1_000 + 2);
+        let b = &packet[15..20];
+        let pts = (u64::from(b[0] >> 1 & 0x07) << 30)
+            | (u64::from(b[1]) << 22)
+            | (u64::from(b[2] >> 1) << 15)
+            | (u64::from(b[3]) << 7)
+            | u64::from(b[4] >> 1);
+        assert_eq!(pts, pts_of(GROUP * 1_000 + 2));
+        assert!(pts_of(u64::MAX) < 1 << 33, "33 bits");
     }
 
     #[test]
