@@ -35,8 +35,8 @@ fn hls_js_in_chromium_plays_h264_through_acebox_from_another_origin() {
 
     let report = play(&url, &dir);
 
-    assert_cross_origin(&report, &format!("http://{}", proxy.addr));
     assert_played(&report);
+    assert_cross_origin(&report, &format!("http://{}", proxy.addr));
     assert_eq!(engine.stat("starts"), 1, "one engine session for the page");
 }
 
