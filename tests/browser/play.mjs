@@ -137,9 +137,9 @@ async function main() {
   try {
     const page = context.pages()[0] ?? (await context.newPage());
     page.setDefaultTimeout(STEP_MS);
-    const console_ = [];
-    page.on('console', (m) => console_.length < 50 && console_.push(m.text()));
-    page.on('pageerror', (e) => console_.push(`page error: ${e.message}`));
+    const messages = [];
+    page.on('console', (m) => messages.length < 50 && messages.push(m.text()));
+    page.on('pageerror', (e) => messages.push(`page error: ${e.message}`));
     await page.goto(`${origin}/?src=${encodeURIComponent(url)}`);
     const mse = await page.evaluate(() => window.report?.mse);
     if (!mse) {
@@ -148,7 +148,7 @@ async function main() {
     }
     const report = await watch(page, Number(seconds));
     const origin_seen = await page.evaluate(() => location.origin);
-    console.log(JSON.stringify({ ...report, origin: origin_seen, outside, console: console_ }));
+    console.log(JSON.stringify({ ...report, origin: origin_seen, outside, messages }));
   } finally {
     await context.close().catch(() => {});
     server.close();
