@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what acebox's build checks and tests need on a Debian or Ubuntu host, and nothing
-# else: ffmpeg (the playback test), chromium (renders the status page in the appliance test) and
-# Debian's Rust 1.85 (`rustc-web`, the MSRV check: the
-# compiler the ARM cross builds use). Safe to run again; installs only what is missing.
+# else: ffmpeg (the playback tests and their media), chromium (the status page test and the
+# browser test, whose npm packages scripts/browser-setup.sh installs) and Debian's Rust 1.85
+# (`rustc-web`, the MSRV check: the compiler the ARM cross builds use). Safe to run again;
+# installs only what is missing.
 set -euo pipefail
 
 RUSTC_WEB_VERSION=1.85.0+dfsg3-1~deb12u3

@@ -9,7 +9,7 @@
 #   5. the image test: the openwrt-aarch64 build booted in an aarch64 VM (qemu-system-aarch64)
 #      and played through from the host (scripts/image-test.sh).
 # `scripts/test.sh host` stops after step 2. It installs what it needs (scripts/setup.sh,
-# scripts/cross-setup.sh).
+# scripts/browser-setup.sh, scripts/cross-setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scope=${1:-all}
@@ -18,6 +18,7 @@ scope=${1:-all}
 stage() { echo "== [$((SECONDS / 60))m$((SECONDS % 60))s] $*"; }
 
 scripts/setup.sh
+scripts/browser-setup.sh
 stage "cargo fmt --check"
 cargo fmt --check
 stage "cargo clippy --all-targets -- -D warnings"

@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{acebox, content, have, make_media};
+use common::{Codecs, acebox, content, have, make_media};
 
 #[test]
 fn ffmpeg_plays_ten_seconds_of_hls_through_acebox_without_an_error() {
@@ -15,7 +15,7 @@ fn ffmpeg_plays_ten_seconds_of_hls_through_acebox_without_an_error() {
     }
     let dir = std::env::temp_dir().join(format!("acebox-ffmpeg-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    make_media(&dir, 20);
+    make_media(&dir, 20, Codecs::Mpeg2);
     let media = dir.to_str().unwrap();
     let engine = common::sim(&["--segment-ms", "1000", "--media-dir", media]);
     let proxy = acebox(engine.addr, &[]);

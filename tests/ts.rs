@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    TsClient, acebox, at_once, content, gap_free, get, have, make_media, send, sim, sim_at,
+    Codecs, TsClient, acebox, at_once, content, gap_free, get, have, make_media, send, sim, sim_at,
     video_indices, wait_for,
 };
 
@@ -194,7 +194,7 @@ fn ffprobe_reads_a_stream_taken_through_acebox() {
     }
     let dir = std::env::temp_dir().join(format!("acebox-ffprobe-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    make_media(&dir, 10);
+    make_media(&dir, 10, Codecs::Mpeg2);
     let engine = sim(&[
         "--media-dir",
         dir.to_str().unwrap(),

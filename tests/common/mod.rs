@@ -739,9 +739,58 @@ pub fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// What test media is encoded as.
+#[derive(Clone, Copy)]
+pub enum Codecs {
+    /// MPEG-2 video and MP2 audio: ffmpeg, mpv and VLC play it, browsers do not.
+    Mpeg2,
+    /// H.264 (baseline profile) and AAC: what browsers play through MSE, as hls.js does.
+    H264,
+}
+
+impl Codecs {
+    /// ffmpeg's encoder options for these codecs, a key frame every second.
+    fn ffmpeg_args(self) -> &'static [&'static str] {
+        match self {
+            Codecs::Mpeg2 => &[
+                "-c:v",
+                "mpeg2video",
+                "-g",
+                "25",
+                "-b:v",
+                "400k",
+                "-c:a",
+                "mp2",
+                "-b:a",
+                "64k",
+            ],
+            Codecs::H264 => &[
+                "-c:v",
+                "libx264",
+                "-profile:v",
+                "baseline",
+                "-pix_fmt",
+                "yuv420p",
+                "-preset",
+                "veryfast",
+                "-g",
+                "25",
+                "-keyint_min",
+                "25",
+                "-sc_threshold",
+                "0",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "64k",
+            ],
+        }
+    }
+}
+
 /// Writes `seg0.ts, seg1.ts, ...` into `dir`: `secs` one-second MPEG-TS segments of a test
-/// picture (MPEG-2 video) and tone (MP2 audio), made by ffmpeg.
-pub fn make_media(dir: &std::path::Path, secs: u32) {
+/// picture and tone in `codecs`, made by ffmpeg.
+pub fn make_media(dir: &std::path::Path, secs: u32, codecs: Codecs) {
     let status = Command::new("ffmpeg")
         .args([
             "-v",
@@ -760,18 +809,7 @@ pub fn make_media(dir: &std::path::Path, secs: u32) {
             "-t",
             &secs.to_string(),
         ])
-        .args([
-            "-c:v",
-            "mpeg2video",
-            "-g",
-            "25",
-            "-b:v",
-            "400k",
-            "-c:a",
-            "mp2",
-            "-b:a",
-            "64k",
-        ])
+        .args(codecs.ffmpeg_args())
         .args([
             "-f",
             "segment",
