@@ -18,6 +18,23 @@ pub struct Process {
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
+/// Reads `pipe` on a thread until it closes, so the process writing it never blocks on a full
+/// pipe; what was read so far.
+pub fn drain(mut pipe: impl Read + Send + 'static) -> std::sync::Arc<std::sync::Mutex<String>> {
+    let text = std::sync::Arc::<std::sync::Mutex<String>>::default();
+    let sink = std::sync::Arc::clone(&text);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = pipe.read(&mut buf) {
+            let mut text = sink
+                .lock()
+                .unwrap_or_else(|e: PoisonError<_>| e.into_inner());
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    text
+}
+
 impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -50,18 +67,7 @@ impl Process {
             .next()
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("{exe} did not say where it listens: {line:?}"));
-        let stderr = std::sync::Arc::<std::sync::Mutex<String>>::default();
-        let sink = std::sync::Arc::clone(&stderr);
-        let mut pipe = child.stderr.take().expect("stderr is piped");
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = pipe.read(&mut buf) {
-                let mut text = sink
-                    .lock()
-                    .unwrap_or_else(|e: PoisonError<_>| e.into_inner());
-                text.push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
+        let stderr = drain(child.stderr.take().expect("stderr is piped"));
         Process {
             child,
             addr,
