@@ -21,19 +21,11 @@ secs=${ACEBOX_BENCH_SECS:-20}
 saturate_secs=${ACEBOX_BENCH_SATURATE_SECS:-5}
 CARGO_WEB_VERSION=1.85.0+dfsg3-1~deb12u3
 
-install() {
-  local sudo=()
-  ((EUID == 0)) || sudo=(sudo)
-  echo "bench: installing $*" >&2
-  "${sudo[@]}" apt-get update -qq || echo "bench: some package indexes did not refresh" >&2
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-}
-
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
-[[ -x $nginx ]] || { install nginx && nginx=/usr/sbin/nginx; }
+[[ -x $nginx ]] || { scripts/apt-install.sh bench nginx && nginx=/usr/sbin/nginx; }
 if ! command -v cargo >/dev/null 2>&1; then
   scripts/setup.sh
-  install "cargo-web=$CARGO_WEB_VERSION"
+  scripts/apt-install.sh bench "cargo-web=$CARGO_WEB_VERSION"
 fi
 
 echo "== building the release binaries and the load generator" >&2

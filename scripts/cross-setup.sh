@@ -15,11 +15,7 @@ need=()
 for pkg in gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross qemu-user; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
-if ((${#need[@]})); then
-  echo "cross-setup: installing ${need[*]}" >&2
-  "${sudo[@]}" apt-get update -qq || echo "cross-setup: some package indexes did not refresh; going on" >&2
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+((${#need[@]} == 0)) || scripts/apt-install.sh cross-setup "${need[@]}"
 
 # The target standard libraries: installing them through multiarch pulls in a foreign libLLVM
 # and can fail on version skew, so unpack the two packages and copy the rustlib directory.

@@ -23,13 +23,7 @@ CARGO_FUZZ_VERSION=0.13.2
 unset RUSTC RUSTDOC
 export RUSTC_BOOTSTRAP=1
 
-if ! command -v c++ >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-  sudo=()
-  ((EUID == 0)) || sudo=(sudo)
-  echo "fuzz: installing g++" >&2
-  "${sudo[@]}" apt-get update -qq || echo "fuzz: some package indexes did not refresh; going on" >&2
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends g++ >/dev/null
-fi
+command -v c++ >/dev/null 2>&1 || scripts/apt-install.sh fuzz g++
 scripts/install-tool.sh cargo-fuzz "$CARGO_FUZZ_VERSION"
 
 sysroot=$(rustc --print sysroot)

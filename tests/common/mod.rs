@@ -18,6 +18,23 @@ pub struct Process {
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
+/// Reads `pipe` on a thread until it closes, so the process writing it never blocks on a full
+/// pipe; what was read so far.
+pub fn drain(mut pipe: impl Read + Send + 'static) -> std::sync::Arc<std::sync::Mutex<String>> {
+    let text = std::sync::Arc::<std::sync::Mutex<String>>::default();
+    let sink = std::sync::Arc::clone(&text);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = pipe.read(&mut buf) {
+            let mut text = sink
+                .lock()
+                .unwrap_or_else(|e: PoisonError<_>| e.into_inner());
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    text
+}
+
 impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -34,7 +51,12 @@ impl Process {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {exe}: {e}"));
+            .unwrap_or_else(|e| {
+                let via = runner().map_or(String::new(), |r| {
+                    format!(" through {r} (ACEBOX_TEST_RUNNER; scripts/cross-setup.sh installs it)")
+                });
+                panic!("cannot start {exe}{via}: {e}")
+            });
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
@@ -45,18 +67,7 @@ impl Process {
             .next()
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("{exe} did not say where it listens: {line:?}"));
-        let stderr = std::sync::Arc::<std::sync::Mutex<String>>::default();
-        let sink = std::sync::Arc::clone(&stderr);
-        let mut pipe = child.stderr.take().expect("stderr is piped");
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = pipe.read(&mut buf) {
-                let mut text = sink
-                    .lock()
-                    .unwrap_or_else(|e: PoisonError<_>| e.into_inner());
-                text.push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
+        let stderr = drain(child.stderr.take().expect("stderr is piped"));
         Process {
             child,
             addr,
@@ -213,14 +224,21 @@ pub fn cpu_seconds(pid: u32) -> f64 {
 /// A command for one of the project's binaries: under cross tests the binaries are for another
 /// architecture, so they run through the runner in `ACEBOX_TEST_RUNNER` (qemu-aarch64...).
 pub fn command(exe: &str) -> Command {
-    match std::env::var("ACEBOX_TEST_RUNNER") {
-        Ok(runner) if !runner.is_empty() => {
+    match runner() {
+        Some(runner) => {
             let mut command = Command::new(runner);
             command.arg(exe);
             command
         }
-        _ => Command::new(exe),
+        None => Command::new(exe),
     }
+}
+
+/// The runner the binaries run through (`ACEBOX_TEST_RUNNER`), if any.
+pub fn runner() -> Option<String> {
+    std::env::var("ACEBOX_TEST_RUNNER")
+        .ok()
+        .filter(|r| !r.is_empty())
 }
 
 /// The engine simulator with short segments unless `args` says otherwise.
@@ -824,7 +842,8 @@ pub fn make_media(dir: &std::path::Path, secs: u32, codecs: Codecs) {
     assert!(status.success(), "ffmpeg could not make the test media");
 }
 
-/// Whether `tool` runs here; on CI (which installs it) its absence fails the test.
+/// Whether `tool` runs here. On CI (`CI` set; CI installs every tool) its absence fails the
+/// test; by hand the test is skipped, and says so where the harness cannot hide it.
 pub fn have(tool: &str) -> bool {
     let runs = |flag: &str| {
         Command::new(tool)
@@ -832,13 +851,27 @@ pub fn have(tool: &str) -> bool {
             .output()
             .is_ok_and(|o| o.status.success())
     };
-    let found = runs("-version") || runs("--version");
-    assert!(
-        found || std::env::var_os("CI").is_none(),
-        "{tool} is not installed on CI"
-    );
-    if !found {
-        eprintln!("skipped: {tool} is not installed");
+    if runs("-version") || runs("--version") {
+        return true;
     }
-    found
+    // ffprobe and ffplay come in Debian's ffmpeg package.
+    let package = if tool.starts_with("ff") {
+        "ffmpeg"
+    } else {
+        tool
+    };
+    let install = format!("install it: apt-get install {package}, or scripts/setup.sh");
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{tool} is not installed on CI; {install}"
+    );
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    // The harness captures eprintln! and shows it only for failing tests; a write to the
+    // stderr handle goes straight to the terminal.
+    let _ = writeln!(
+        std::io::stderr(),
+        "\nSKIPPED: {test} needs {tool}, which is not installed; {install}"
+    );
+    false
 }
