@@ -20,7 +20,7 @@ elif (($#)); then
   echo "usage: scripts/try.sh [--listen ADDR:PORT]" >&2
   exit 2
 fi
-ids=(0123456789abcdef0123456789abcdef01234567 fedcba9876543210fedcba9876543210fedcba98)
+id=0123456789abcdef0123456789abcdef01234567
 read -ra runner <<<"${TRY_RUNNER:-}"
 
 say() { echo "try: $*" >&2; }
@@ -84,8 +84,8 @@ start acebox "$acebox" --engine "http://$engine" --listen "$listen" ||
 base=http://$addr
 base=${base/#http:\/\/0.0.0.0:/http://127.0.0.1:}
 base=${base/#http:\/\/\[::\]:/http://[::1]:}
-hls=$base/ace/manifest.m3u8?id=${ids[0]}
-ts=$base/ace/getstream?id=${ids[1]}
+hls=$base/ace/manifest.m3u8?id=$id
+ts=$base/ace/getstream?id=$id
 
 cat <<EOF
 
@@ -97,8 +97,8 @@ Or paste one of:
   mpv '$hls'
   vlc '$ts'
   ffplay '$hls'
-Open one URL in two players at once: acebox holds one engine session for both. A channel plays
-in one mode at a time (HLS or MPEG-TS, as the engine), hence two channels above.
+Both URLs are one channel: open them in several players at once, HLS and MPEG-TS together,
+and acebox holds one engine session for all of them.
 In a browser:
   status page  $base/
   JSON status  $base/status

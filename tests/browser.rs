@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
-use common::{Codecs, acebox, content, have, make_media, sim, wait_for};
+use common::{Codecs, acebox, content, have, have_or, make_media, sim, wait_for};
 
 /// How long the browser plays, and how much of that must have played.
 const RUN_SECS: u64 = 20;
@@ -45,7 +45,13 @@ fn hls_js_in_chromium_plays_h264_through_acebox_from_another_origin() {
 fn have_browser() -> bool {
     let driver = browser_dir().join("node_modules/.bin/playwright-core");
     let driver = driver.to_str().expect("a UTF-8 path");
-    let found = have("ffmpeg") && have("chromium") && have("node") && have(driver);
+    let found = have("ffmpeg")
+        && have("chromium")
+        && have_or("node", "install Node.js 20 or later with npm")
+        && have_or(
+            driver,
+            "install it: scripts/browser-setup.sh (npm ci in tests/browser)",
+        );
     if !found {
         eprintln!("(Node 20's npm packages for this test: scripts/browser-setup.sh)");
     }

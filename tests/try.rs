@@ -121,12 +121,13 @@ fn try_sh_plays_hls_and_ts_and_ctrl_c_stops_everything_it_started() {
     let status = get(proxy, "/status");
     assert_eq!(status.status, 200, "{}", status.text());
     let id = ready["hls"].rsplit("id=").next().unwrap();
+    assert_eq!(ready["ts"].rsplit("id=").next(), Some(id), "one channel");
     let channels = &status.json()["channels"];
     assert!(
         channels
             .as_array()
-            .is_some_and(|c| c.iter().any(|c| c["content_id"] == id)),
-        "no channel {id} in /status: {channels}"
+            .is_some_and(|c| c.len() == 1 && c[0]["content_id"] == id),
+        "not one channel {id} in /status, for HLS and MPEG-TS: {channels}"
     );
 
     // Ctrl-C, with the MPEG-TS client still connected.

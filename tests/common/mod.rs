@@ -845,6 +845,20 @@ pub fn make_media(dir: &std::path::Path, secs: u32, codecs: Codecs) {
 /// Whether `tool` runs here. On CI (`CI` set; CI installs every tool) its absence fails the
 /// test; by hand the test is skipped, and says so where the harness cannot hide it.
 pub fn have(tool: &str) -> bool {
+    // ffprobe and ffplay come in Debian's ffmpeg package.
+    let package = if tool.starts_with("ff") {
+        "ffmpeg"
+    } else {
+        tool
+    };
+    have_or(
+        tool,
+        &format!("install it: apt-get install {package}, or scripts/setup.sh"),
+    )
+}
+
+/// [`have`], for a tool that `install` says how to install.
+pub fn have_or(tool: &str, install: &str) -> bool {
     let runs = |flag: &str| {
         Command::new(tool)
             .arg(flag)
@@ -854,13 +868,6 @@ pub fn have(tool: &str) -> bool {
     if runs("-version") || runs("--version") {
         return true;
     }
-    // ffprobe and ffplay come in Debian's ffmpeg package.
-    let package = if tool.starts_with("ff") {
-        "ffmpeg"
-    } else {
-        tool
-    };
-    let install = format!("install it: apt-get install {package}, or scripts/setup.sh");
     assert!(
         std::env::var_os("CI").is_none(),
         "{tool} is not installed on CI; {install}"
