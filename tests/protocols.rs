@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    Player, TsClient, acebox, banner_seq, content, follows, have, make_media, sim, sim_at,
+    Codecs, Player, TsClient, acebox, banner_seq, content, follows, have, make_media, sim, sim_at,
     video_indices,
 };
 
@@ -217,7 +217,7 @@ fn ffmpeg_plays_ts_and_hls_of_one_channel_at_once() {
     }
     let dir = std::env::temp_dir().join(format!("acebox-protocols-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    make_media(&dir, 20);
+    make_media(&dir, 20, Codecs::H264);
     let media = dir.to_str().unwrap();
     let engine = sim(&["--segment-ms", "1000", "--media-dir", media]);
     let proxy = acebox(engine.addr, &[]);
