@@ -48,6 +48,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for n in 1 10 100; do run hls --clients "$n" --secs "$secs"; done
 run hls --clients 500 --channels 4 --secs "$secs"
 run hls --clients 100 --stagger-ms 1000 --secs "$secs" --label "join storm"
+run hls --clients 100 --reload mixed --secs "$secs" --label "100, half reloading the entry URL"
 for n in 1 50; do run ts --clients "$n" --secs "$secs"; done
 run ts --clients 200 --channels 2 --secs "$secs"
 for run in 1:1 10:1 100:1 200:2 500:4; do

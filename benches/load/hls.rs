@@ -1,6 +1,7 @@
 //! Paced HLS players, as a TV plays live: connect through `/ace/manifest.m3u8`, poll the playlist
-//! every `poll`, fetch every new segment (checked against the simulator's bytes), and keep a
-//! playback clock that counts the stalls the viewer would see.
+//! every `poll` (from where the 302 led, or, as ExoPlayer does, through the entry URL every
+//! time), fetch every new segment by media sequence number (checked against the simulator's
+//! bytes), and keep a playback clock that counts the stalls the viewer would see.
 
 use std::io;
 use std::net::SocketAddr;
@@ -15,6 +16,15 @@ use crate::refs::{Refs, fetch_segment};
 
 /// Segments behind the live edge a player starts at, as the HLS spec advises (three).
 const START_SEGMENTS: u64 = 3;
+
+/// How a player reloads a live playlist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reload {
+    /// From the URL the connect's 302 led to (ffmpeg, mpv, VLC, GStreamer, hls.js).
+    Followed,
+    /// From the entry URL, following the 302 anew every time (ExoPlayer, Android TV apps).
+    Entry,
+}
 
 /// What one player saw.
 #[derive(Debug, Default)]
@@ -96,7 +106,7 @@ pub async fn play(
     acebox: SocketAddr,
     refs: &Refs,
     content: &str,
-    (join_at, end, poll): (Instant, Instant, Duration),
+    (join_at, end, poll, reload): (Instant, Instant, Duration, Reload),
 ) -> Player {
     Timer::at(join_at).await;
     let mut player = Player::default();
@@ -107,12 +117,18 @@ pub async fn play(
         upstream: None,
         playback: Playback::default(),
     };
-    let Ok(playlist) = connect(&mut conn, content).await else {
+    let Ok(mut playlist) = connect(&mut conn, content).await else {
         player.errors += 1;
         return player;
     };
     while Instant::now() < end {
         let polled = Instant::now();
+        if reload == Reload::Entry {
+            match connect(&mut conn, content).await {
+                Ok(location) => playlist = location,
+                Err(_) => player.errors += 1,
+            }
+        }
         match conn.get_all(&playlist).await {
             Ok(reply) if reply.status == 200 => match parse(&reply.body) {
                 Some(list) => {

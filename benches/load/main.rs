@@ -4,7 +4,8 @@
 //! `report` turns those lines into BENCHMARKS.md's tables and an SVG plot.
 //!
 //! `cargo bench --bench load -- <hls|ts|saturate> [--clients N] [--channels C] [--stagger-ms MS]
-//! [--secs S] [--poll-ms MS] [--threads T] [--nginx PATH] [--label TEXT]`, or
+//! [--secs S] [--poll-ms MS] [--reload followed|entry|mixed] [--threads T] [--nginx PATH]
+//! [--label TEXT]`, or
 //! `cargo bench --bench load -- report RESULTS.jsonl SVG`. `scripts/bench.sh` runs the standard set.
 
 #[path = "../../tests/common/mod.rs"]
@@ -44,6 +45,8 @@ struct Options {
     threads: usize,
     nginx: Option<std::path::PathBuf>,
     label: String,
+    /// How HLS players reload: `followed`, `entry`, or `mixed` (every other player each way).
+    reload: String,
 }
 
 fn main() -> ExitCode {
@@ -104,6 +107,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         poll: Duration::from_secs(1),
         threads: 2,
         nginx: None,
+        reload: "followed".into(),
     };
     for pair in args[1..].chunks(2) {
         let [flag, value] = pair else {
@@ -123,6 +127,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--threads" => options.threads = number()?.max(1) as usize,
             "--nginx" => options.nginx = Some(value.into()),
             "--label" => options.label = value.clone(),
+            "--reload" if ["followed", "entry", "mixed"].contains(&value.as_str()) => {
+                options.reload = value.clone()
+            }
+            "--reload" => return Err(format!("--reload: followed, entry or mixed, not {value}")),
             _ => return Err(format!("unknown option {flag}")),
         }
     }
@@ -201,6 +209,7 @@ fn run_hls(ex: &'static Executor<'static>, o: &Options) -> Value {
             .map(|i| {
                 let (refs, content) = (refs.clone(), content_of(i, o.channels));
                 let times = (join_at(start, o.stagger, i, o.clients), end, o.poll);
+                let times = (times.0, times.1, times.2, reload_of(i, &o.reload));
                 let addr = proxy.addr;
                 ex.spawn(async move { hls::play(ex, addr, &refs, &content, times).await })
             })
@@ -213,6 +222,13 @@ fn run_hls(ex: &'static Executor<'static>, o: &Options) -> Value {
     }));
     let sum = |f: fn(&hls::Player) -> u64| players.iter().map(f).sum::<u64>();
     let stats = engine.json("/sim/stats");
+    // Every player was heard from within its lease: each is one client, however it reloads.
+    let clients: u64 = proxy.json("/status")["channels"]
+        .as_array()
+        .expect("channels in acebox's /status")
+        .iter()
+        .map(|c| c["clients"].as_u64().expect("clients in /status"))
+        .sum();
     let bytes = sum(|p| p.bytes);
     json!({
         "served": players.iter().filter(|p| p.segments > 0).count(),
@@ -229,8 +245,19 @@ fn run_hls(ex: &'static Executor<'static>, o: &Options) -> Value {
         "distinct_segments": stats["distinct_segments"],
         "max_fetches_per_segment": stats["max_fetches_per_segment"],
         "engine_starts": stats["starts"],
+        "reload": o.reload,
+        "acebox_clients": clients,
         "acebox": usage(&proxy, idle_rss, cpu),
     })
+}
+
+/// How HLS player `i` reloads its playlist, for `--reload`.
+fn reload_of(i: usize, reload: &str) -> hls::Reload {
+    match reload {
+        "entry" => hls::Reload::Entry,
+        "mixed" if i % 2 == 1 => hls::Reload::Entry,
+        _ => hls::Reload::Followed,
+    }
 }
 
 fn run_ts(ex: &'static Executor<'static>, o: &Options) -> Value {

@@ -5,6 +5,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_io::{Async, Timer};
@@ -29,19 +30,24 @@ pub fn executor(threads: usize) -> &'static Executor<'static> {
     ex
 }
 
-/// One client's connection; reopened when the server closes it.
+/// One client's connection; reopened when the server closes it. Each sends a `User-Agent` of
+/// its own: on one address, that is how acebox tells players apart, as it tells apart the
+/// apps and devices of a household.
 pub struct Conn {
     addr: SocketAddr,
     ex: &'static Executor<'static>,
     sender: Option<SendRequest<Empty<Bytes>>>,
+    user_agent: String,
 }
 
 impl Conn {
     pub fn new(ex: &'static Executor<'static>, addr: SocketAddr) -> Conn {
+        static NEXT: AtomicUsize = AtomicUsize::new(1);
         Conn {
             addr,
             ex,
             sender: None,
+            user_agent: format!("acebox-load/{}", NEXT.fetch_add(1, Ordering::Relaxed)),
         }
     }
 
@@ -49,6 +55,7 @@ impl Conn {
     pub async fn get(&mut self, path: &str) -> io::Result<Response<Incoming>> {
         let request = Request::get(path)
             .header(hyper::header::HOST, self.addr.to_string())
+            .header(hyper::header::USER_AGENT, &self.user_agent)
             .body(Empty::new())
             .map_err(io::Error::other)?;
         let sender = self.ready().await?;

@@ -28,23 +28,25 @@ fn of<'a>(runs: &'a [Value], mode: &'a str) -> impl Iterator<Item = &'a Value> {
 
 fn live_table(runs: &[Value]) -> String {
     let mut out = String::from(
-        "| run | clients | served | delivered | upstream fetches per segment | stalls / skips | \
+        "| run | clients | served | delivered | upstream fetches per segment | engine starts / clients counted | stalls / skips | \
          corrupt / errors | first playlist p50 / p99 | first segment p50 / p99 | acebox CPU | \
          peak RSS (ring held) | load |\n\
-         | --- | ---: | ---: | ---: | --- | --- | --- | --- | --- | ---: | --- | --- |\n",
+         | --- | ---: | ---: | ---: | --- | --- | --- | --- | --- | --- | ---: | --- | --- |\n",
     );
     for r in of(runs, "hls") {
         let fetches = r["upstream_fetches"].as_f64().unwrap_or(0.0)
             / r["distinct_segments"].as_f64().unwrap_or(1.0).max(1.0);
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} segments, {} | {fetches:.2} (max {}) | {} / {} | {} / {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} segments, {} | {fetches:.2} (max {}) | {} / {} | {} / {} | {} / {} | {} | {} | {} | {} | {} |",
             label(r),
             clients(r),
             r["served"],
             r["segments"],
             megabytes(&r["bytes"]),
             r["max_fetches_per_segment"],
+            r["engine_starts"],
+            r.get("acebox_clients").map_or("–".into(), Value::to_string),
             r["stalls"],
             r["skips"],
             r["corrupt"],
@@ -59,7 +61,7 @@ fn live_table(runs: &[Value]) -> String {
     for r in of(runs, "ts") {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} stream(s), {} reader(s) at most | {} gaps / {} skips | {} misaligned / {} | – | first byte {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} stream(s), {} reader(s) at most | – | {} gaps / {} skips | {} misaligned / {} | – | first byte {} | {} | {} | {} |",
             label(r),
             clients(r),
             r["served"],
