@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
-use common::{Codecs, acebox, content, have, have_or, make_media, sim, wait_for};
+use common::{Codecs, TempDir, acebox, content, have, have_or, make_media, sim, wait_for};
 
 /// How long the browser plays, and how much of that must have played.
 const RUN_SECS: u64 = 20;
@@ -112,7 +112,7 @@ fn browser_dir() -> PathBuf {
 /// report it prints.
 fn play(url: &str, dir: &TempDir) -> serde_json::Value {
     let profile = dir.make("chromium");
-    let (stdout, stderr) = (dir.0.join("stdout"), dir.0.join("stderr"));
+    let (stdout, stderr) = (dir.path().join("stdout"), dir.path().join("stderr"));
     let child = Command::new("node")
         .arg("play.mjs")
         .args([url, &RUN_SECS.to_string(), profile.to_str().unwrap()])
@@ -154,30 +154,5 @@ impl Drop for Node {
         }
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-/// A directory of its own under the system's temporary one, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-
-    /// A new subdirectory `name`.
-    fn make(&self, name: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::create_dir(&path).unwrap();
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Codecs, acebox, content, have, make_media};
+use common::{Codecs, TempDir, acebox, content, have, make_media};
 
 #[test]
 fn ffmpeg_plays_ten_seconds_of_hls_through_acebox_without_an_error() {
@@ -13,11 +13,9 @@ fn ffmpeg_plays_ten_seconds_of_hls_through_acebox_without_an_error() {
     if !have("ffmpeg") {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("acebox-ffmpeg-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    make_media(&dir, 20, Codecs::Mpeg2);
-    let media = dir.to_str().unwrap();
-    let engine = common::sim(&["--segment-ms", "1000", "--media-dir", media]);
+    let dir = TempDir::new("acebox-ffmpeg");
+    make_media(dir.path(), 20, Codecs::Mpeg2);
+    let engine = common::sim(&["--segment-ms", "1000", "--media-dir", dir.arg()]);
     let proxy = acebox(engine.addr, &[]);
     let url = format!("http://{}/ace/manifest.m3u8?id={}", proxy.addr, content(1));
     let out = Command::new("ffmpeg")
@@ -26,7 +24,6 @@ fn ffmpeg_plays_ten_seconds_of_hls_through_acebox_without_an_error() {
         ])
         .output()
         .expect("ffmpeg runs");
-    let _ = std::fs::remove_dir_all(&dir);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "ffmpeg failed: {stderr}");
     assert!(stderr.trim().is_empty(), "ffmpeg reported: {stderr}");

@@ -127,7 +127,7 @@ fn twenty_clients_share_one_fetch_per_segment_and_get_the_same_bytes() {
     let proxy = acebox(engine.addr, &[]);
     let id = content(4);
     let addr = proxy.addr;
-    let players = at_once(20, move || {
+    let players = at_once(20, move |_| {
         let mut player = Player::connect(addr, &id);
         player.play(PATIENCE, POLL, |p| p.segments.len() >= 8);
         player
@@ -180,11 +180,7 @@ fn ten_simultaneous_first_requests_make_one_channel_and_one_engine_start() {
     let id = content(6);
     let (addr, connect) = (proxy.addr, format!("/ace/manifest.m3u8?id={id}"));
     // Ten players: each sends a User-Agent of its own.
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let replies = at_once(10, move || {
-        let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        get_as(addr, &connect, &user_agent(n))
-    });
+    let replies = at_once(10, move |n| get_as(addr, &connect, &user_agent(n)));
     assert!(replies.iter().all(|r| r.status == 302), "{replies:?}");
     let mut locations: Vec<_> = replies
         .iter()
@@ -340,9 +336,7 @@ fn players_that_reload_the_entry_url_are_one_client_each_and_start_one_session()
     let id = content(13);
     let addr = proxy.addr;
     let (reloading, following) = (30, 2);
-    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let players = at_once(reloading + following, move || {
-        let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let players = at_once(reloading + following, move |n| {
         let reload = if n < reloading {
             Reload::Entry
         } else {

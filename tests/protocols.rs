@@ -7,8 +7,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    Codecs, Player, TsClient, acebox, banner_seq, content, follows, have, make_media, sim, sim_at,
-    video_indices,
+    Codecs, Player, TempDir, TsClient, acebox, banner_seq, content, follows, have, make_media, sim,
+    sim_at, video_indices,
 };
 
 const PACKET: usize = 188;
@@ -215,11 +215,9 @@ fn ffmpeg_plays_ts_and_hls_of_one_channel_at_once() {
     if !have("ffmpeg") {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("acebox-protocols-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    make_media(&dir, 20, Codecs::H264);
-    let media = dir.to_str().unwrap();
-    let engine = sim(&["--segment-ms", "1000", "--media-dir", media]);
+    let dir = TempDir::new("acebox-protocols");
+    make_media(dir.path(), 20, Codecs::H264);
+    let engine = sim(&["--segment-ms", "1000", "--media-dir", dir.arg()]);
     let proxy = acebox(engine.addr, &[]);
     let play = |path: String| {
         let url = format!("http://{}{path}", proxy.addr);
@@ -250,7 +248,6 @@ fn ffmpeg_plays_ts_and_hls_of_one_channel_at_once() {
         assert!(out.status.success(), "ffmpeg failed: {stderr}");
         assert!(stderr.trim().is_empty(), "ffmpeg reported: {stderr}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
     let status = proxy.json("/status");
     for channel in status["channels"].as_array().unwrap() {
         let mode = if channel["content_id"] == tv_first.as_str() {

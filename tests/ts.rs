@@ -6,8 +6,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    Codecs, TsClient, acebox, at_once, content, gap_free, get, have, make_media, send, sim, sim_at,
-    video_indices, wait_for,
+    Codecs, TempDir, TsClient, acebox, at_once, content, gap_free, get, have, make_media, send,
+    sim, sim_at, video_indices, wait_for,
 };
 
 const PACKET: usize = 188;
@@ -29,7 +29,7 @@ fn fifty_clients_get_identical_aligned_streams_from_one_engine_reader() {
     assert_eq!(first.status, 200);
     assert!(!first.read(PACKET * 100).is_empty());
     let (addr, path) = (proxy.addr, getstream(&id));
-    let streams = at_once(50, move || {
+    let streams = at_once(50, move |_| {
         let mut client = TsClient::open(addr, &path);
         assert_eq!(client.status, 200);
         client.read(PACKET * 1500)
@@ -192,12 +192,11 @@ fn ffprobe_reads_a_stream_taken_through_acebox() {
     if !(have("ffmpeg") && have("ffprobe")) {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("acebox-ffprobe-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    make_media(&dir, 10, Codecs::Mpeg2);
+    let dir = TempDir::new("acebox-ffprobe");
+    make_media(dir.path(), 10, Codecs::Mpeg2);
     let engine = sim(&[
         "--media-dir",
-        dir.to_str().unwrap(),
+        dir.arg(),
         "--ts-bitrate",
         "1000000",
         "--ts-burst-bytes",
@@ -206,7 +205,7 @@ fn ffprobe_reads_a_stream_taken_through_acebox() {
     let proxy = acebox(engine.addr, &[]);
     let mut client = TsClient::open(proxy.addr, &getstream(&content(8)));
     let taken = client.read_for(Duration::from_secs(3));
-    let file = dir.join("taken.ts");
+    let file = dir.path().join("taken.ts");
     std::fs::write(&file, &taken).unwrap();
     let out = std::process::Command::new("ffprobe")
         .args([
@@ -220,7 +219,6 @@ fn ffprobe_reads_a_stream_taken_through_acebox() {
         .arg(&file)
         .output()
         .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success() && stderr.trim().is_empty(),

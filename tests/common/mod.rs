@@ -730,16 +730,20 @@ pub fn follows(a: u64, b: u64) -> bool {
     b == if (a + 1) % 50 == 0 { a + 3 } else { a + 1 }
 }
 
-/// Runs `f` on `n` threads released at the same instant; their results, in order.
-pub fn at_once<T: Send + 'static>(n: usize, f: impl Fn() -> T + Send + Sync + 'static) -> Vec<T> {
+/// Runs `f(i)` for `i` in `0..n` on `n` threads released at the same instant; their results,
+/// in order.
+pub fn at_once<T: Send + 'static>(
+    n: usize,
+    f: impl Fn(usize) -> T + Send + Sync + 'static,
+) -> Vec<T> {
     let start = std::sync::Arc::new(std::sync::Barrier::new(n));
     let f = std::sync::Arc::new(f);
     let threads: Vec<_> = (0..n)
-        .map(|_| {
+        .map(|i| {
             let (start, f) = (start.clone(), f.clone());
             std::thread::spawn(move || {
                 start.wait();
-                f()
+                f(i)
             })
         })
         .collect();
@@ -881,4 +885,38 @@ pub fn have_or(tool: &str, install: &str) -> bool {
         "\nSKIPPED: {test} needs {tool}, which is not installed; {install}"
     );
     false
+}
+
+/// A directory of its own under the system's temporary one, removed when dropped.
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    /// The path as text, for a command line.
+    pub fn arg(&self) -> &str {
+        self.0.to_str().expect("a UTF-8 temporary directory")
+    }
+
+    /// A new subdirectory `name`.
+    pub fn make(&self, name: &str) -> std::path::PathBuf {
+        let path = self.0.join(name);
+        std::fs::create_dir(&path).unwrap();
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
