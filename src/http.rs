@@ -307,14 +307,25 @@ const REFUSE_LINGER: Duration = Duration::from_secs(1);
 
 /// Who may connect, and how many at once: the door every connection passes before hyper reads a
 /// byte of it. Counts what it lets in and what it turns away, for `/status` and `/metrics`.
+///
+/// The gate holds one [`Standing`] per admitted connection (at most `max_connections`). When
+/// every place is taken, the connection that has waited longest without a request under way
+/// (it has not finished sending a request head, or it is a keep-alive connection idle between
+/// requests) is closed to make room, so idle or slowloris connections, however many, cannot
+/// lock a player out; one with a request under way (a player's stream, a playlist waiting for
+/// its first segments) is never closed for room. Only when every connection has a request
+/// under way is a new one refused.
 pub struct Gate {
     allow: AllowList,
     max_connections: usize,
-    open: AtomicUsize,
+    places: std::sync::Mutex<Vec<Arc<Standing>>>,
+    /// The gate's clock: connections' idle times are milliseconds since this.
+    epoch: std::time::Instant,
     refusing: AtomicUsize,
     accepted: AtomicU64,
     refused_full: AtomicU64,
     refused_forbidden: AtomicU64,
+    evicted: AtomicU64,
 }
 
 /// Why the gate turned a connection away.
@@ -322,7 +333,7 @@ pub struct Gate {
 pub enum Refusal {
     /// The peer is not in `--allow`.
     Forbidden,
-    /// `max_connections` are open.
+    /// `max_connections` are open, each with a request under way.
     Full,
 }
 
@@ -334,6 +345,84 @@ pub struct GateCounts {
     pub accepted: u64,
     pub refused_full: u64,
     pub refused_forbidden: u64,
+    /// Idle connections closed to make room for a new one.
+    pub evicted: u64,
+}
+
+/// Where one admitted connection stands, shared by its task and the gate.
+struct Standing {
+    /// Requests being answered on it now: 0 while it waits for a request head.
+    busy: AtomicUsize,
+    /// When it last had no request under way, in milliseconds of the gate's clock.
+    idle_since: AtomicU64,
+    /// Set, and `closing` fired, when the gate closes it to make room.
+    evicted: AtomicBool,
+    closing: event_listener::Event,
+}
+
+impl Standing {
+    /// Resolves once the gate has closed this connection to make room.
+    async fn evicted(&self) {
+        loop {
+            let listener = self.closing.listen();
+            if self.evicted.load(Ordering::Acquire) {
+                return;
+            }
+            listener.await;
+        }
+    }
+}
+
+/// A request under way on a connection: it is busy until this drops (with the response body,
+/// once sent or abandoned).
+struct Busy {
+    standing: Arc<Standing>,
+    gate: Arc<Gate>,
+}
+
+impl Busy {
+    fn new(standing: Arc<Standing>, gate: Arc<Gate>) -> Busy {
+        standing.busy.fetch_add(1, Ordering::AcqRel);
+        Busy { standing, gate }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.standing
+            .idle_since
+            .store(self.gate.now_ms(), Ordering::Release);
+        self.standing.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that keeps its connection marked busy until it is sent or dropped.
+    struct Tracked {
+        #[pin]
+        body: Body,
+        busy: Busy,
+    }
+}
+
+impl http_body::Body for Tracked {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, io::Error>>> {
+        self.project().body.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 impl Gate {
@@ -341,61 +430,109 @@ impl Gate {
         Gate {
             allow,
             max_connections,
-            open: AtomicUsize::new(0),
+            places: std::sync::Mutex::new(Vec::new()),
+            epoch: std::time::Instant::now(),
             refusing: AtomicUsize::new(0),
             accepted: AtomicU64::new(0),
             refused_full: AtomicU64::new(0),
             refused_forbidden: AtomicU64::new(0),
+            evicted: AtomicU64::new(0),
         }
     }
 
-    /// Lets `peer` in (the ticket keeps its place until dropped) or says why not.
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Lets `peer` in (the ticket keeps its place until dropped), closing the longest-idle
+    /// connection to make room if every place is taken, or says why not.
     fn admit(self: &Arc<Self>, peer: SocketAddr) -> Result<Ticket, Refusal> {
         if !self.allow.admits(peer.ip()) {
             self.refused_forbidden.fetch_add(1, Ordering::Relaxed);
             return Err(Refusal::Forbidden);
         }
-        match take_place(self, |g| &g.open, self.max_connections) {
-            Some(ticket) => {
-                self.accepted.fetch_add(1, Ordering::Relaxed);
-                Ok(ticket)
-            }
-            None => {
+        let now = self.now_ms();
+        let mut places = self.places();
+        if places.len() >= self.max_connections {
+            let Some(oldest) = longest_idle(&places) else {
                 self.refused_full.fetch_add(1, Ordering::Relaxed);
-                Err(Refusal::Full)
-            }
+                return Err(Refusal::Full);
+            };
+            let gone = places.swap_remove(oldest);
+            gone.evicted.store(true, Ordering::Release);
+            gone.closing.notify(usize::MAX);
+            self.evicted.fetch_add(1, Ordering::Relaxed);
         }
+        let standing = Arc::new(Standing {
+            busy: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(now),
+            evicted: AtomicBool::new(false),
+            closing: event_listener::Event::new(),
+        });
+        if places.capacity() == 0 && self.max_connections < 1 << 16 {
+            // Once, the whole table: admitting never allocates after the first connection.
+            places.reserve_exact(self.max_connections);
+        }
+        places.push(standing.clone());
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+        Ok(Ticket::Connection(self.clone(), standing))
     }
 
     pub fn counts(&self) -> GateCounts {
         GateCounts {
-            open: self.open.load(Ordering::Acquire),
+            open: self.places().len(),
             max: self.max_connections,
             accepted: self.accepted.load(Ordering::Relaxed),
             refused_full: self.refused_full.load(Ordering::Relaxed),
             refused_forbidden: self.refused_forbidden.load(Ordering::Relaxed),
+            evicted: self.evicted.load(Ordering::Relaxed),
+        }
+    }
+
+    fn places(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Standing>>> {
+        // Nothing under this lock can panic half-way through an update.
+        self.places.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The index of the connection idle for longest among those with no request under way.
+fn longest_idle(places: &[Arc<Standing>]) -> Option<usize> {
+    places
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.busy.load(Ordering::Acquire) == 0)
+        .min_by_key(|(_, s)| s.idle_since.load(Ordering::Acquire))
+        .map(|(i, _)| i)
+}
+
+/// A place the gate gave: an admitted connection's (taken off the table when it closes, unless
+/// the gate already closed it to make room), or one of the refusals being written.
+enum Ticket {
+    Connection(Arc<Gate>, Arc<Standing>),
+    Refusal(Arc<Gate>),
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        match self {
+            Ticket::Connection(gate, standing) => {
+                gate.places().retain(|s| !Arc::ptr_eq(s, standing));
+            }
+            Ticket::Refusal(gate) => {
+                gate.refusing.fetch_sub(1, Ordering::AcqRel);
+            }
         }
     }
 }
 
-/// A place taken in one of the gate's counts (open connections, refusals under way); given back
-/// on drop.
-struct Ticket(Arc<Gate>, fn(&Gate) -> &AtomicUsize);
-
-impl Drop for Ticket {
-    fn drop(&mut self) {
-        self.1(&self.0).fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Takes a place in `count` if it is below `max`.
-fn take_place(gate: &Arc<Gate>, count: fn(&Gate) -> &AtomicUsize, max: usize) -> Option<Ticket> {
-    count(gate)
+/// Takes a place among the refusals being written, if fewer than [`MAX_REFUSING`] are.
+fn take_refusal(gate: &Arc<Gate>) -> Option<Ticket> {
+    gate.refusing
         .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-            (n < max).then_some(n + 1)
+            (n < MAX_REFUSING).then_some(n + 1)
         })
         .ok()
-        .map(|_| Ticket(gate.clone(), count))
+        .map(|_| Ticket::Refusal(gate.clone()))
 }
 
 /// Accepts connections until `stop` resolves and serves each admitted one on its own task with
@@ -422,9 +559,13 @@ pub async fn serve<H, F>(
                 }
             };
             match gate.admit(peer) {
-                Ok(ticket) => {
-                    smol::spawn(serve_connection(stream, peer, ticket, handler.clone())).detach()
-                }
+                Ok(ticket) => smol::spawn(serve_connection(
+                    stream,
+                    peer,
+                    (gate.clone(), ticket),
+                    handler.clone(),
+                ))
+                .detach(),
                 Err(refusal) => refuse(&gate, stream, peer, refusal),
             }
         }
@@ -435,7 +576,7 @@ pub async fn serve<H, F>(
 async fn serve_connection<H, F>(
     stream: Async<TcpStream>,
     peer: SocketAddr,
-    ticket: Ticket,
+    (gate, ticket): (Arc<Gate>, Ticket),
     handler: H,
 ) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
@@ -449,16 +590,23 @@ async fn serve_connection<H, F>(
         WRITE_STALL_TIMEOUT,
         stalled.clone(),
     ));
+    let Ticket::Connection(_, standing) = &ticket else {
+        return;
+    };
+    let standing = standing.clone();
+    let busy = (standing.clone(), gate);
     let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        let busy = Busy::new(busy.0.clone(), busy.1.clone());
         req.extensions_mut().insert(stalled.clone());
         if let Some(local) = local {
             req.extensions_mut().insert(local);
         }
         let handler = handler.clone();
         async move {
-            let mut response = handler(req, peer).await;
-            allow_any_origin(response.headers_mut());
-            Ok::<_, Infallible>(response)
+            let (mut head, body) = handler(req, peer).await.into_parts();
+            allow_any_origin(&mut head.headers);
+            let body = Tracked { body, busy }.boxed();
+            Ok::<_, Infallible>(Response::from_parts(head, body))
         }
     });
     // smol-hyper's adapter does not tell hyper that the socket takes vectored writes, so
@@ -470,7 +618,12 @@ async fn serve_connection<H, F>(
         .max_buf_size(MAX_HEAD_BYTES)
         .writev(true)
         .serve_connection(io, service);
-    if let Err(e) = conn.await {
+    let evicted = async {
+        standing.evicted().await;
+        log::debug!("client {peer}: closed to make room (no request under way)");
+        Ok(())
+    };
+    if let Err(e) = conn.or(evicted).await {
         log::debug!("client {peer}: connection ended: {e}");
     }
     drop(ticket);
@@ -479,7 +632,7 @@ async fn serve_connection<H, F>(
 /// Answers a refused connection with 403 or 503 and closes it, on a task of its own; when too
 /// many refusals are under way already, closes it at once.
 fn refuse(gate: &Arc<Gate>, stream: Async<TcpStream>, peer: SocketAddr, refusal: Refusal) {
-    let Some(place) = take_place(gate, |g| &g.refusing, MAX_REFUSING) else {
+    let Some(place) = take_refusal(gate) else {
         return;
     };
     let (status, retry, message) = match refusal {
@@ -752,6 +905,56 @@ pub fn push_percent_encoded(out: &mut String, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const PEER: SocketAddr = SocketAddr::new(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 168, 1, 20)),
+        50000,
+    );
+
+    fn standing(ticket: &Ticket) -> Arc<Standing> {
+        match ticket {
+            Ticket::Connection(_, standing) => standing.clone(),
+            Ticket::Refusal(_) => panic!("a refusal"),
+        }
+    }
+
+    #[test]
+    fn when_full_the_longest_idle_connection_makes_room_and_busy_ones_never_do() {
+        let gate = Arc::new(Gate::new(AllowList::default(), 3));
+        let tickets: Vec<Ticket> = (0..3).map(|_| gate.admit(PEER).unwrap()).collect();
+        let [a, b, c] = [0, 1, 2].map(|i| standing(&tickets[i]));
+        // a streams to a player; b finished a request after c was accepted.
+        let streaming = Busy::new(a.clone(), gate.clone());
+        c.idle_since.store(10, Ordering::Release);
+        b.idle_since.store(20, Ordering::Release);
+        let fourth = gate.admit(PEER).unwrap();
+        let d = standing(&fourth);
+        assert!(c.evicted.load(Ordering::Acquire), "the longest idle goes");
+        assert!(!a.evicted.load(Ordering::Acquire) && !b.evicted.load(Ordering::Acquire));
+        assert_eq!(gate.counts().open, 3);
+        assert_eq!(gate.counts().evicted, 1);
+        // Every connection busy: a new one is refused, none closed.
+        let _busy = [&b, &d].map(|s| Busy::new(s.clone(), gate.clone()));
+        assert_eq!(gate.admit(PEER).err(), Some(Refusal::Full));
+        assert_eq!(gate.counts().refused_full, 1);
+        drop(streaming);
+        let fifth = gate.admit(PEER);
+        assert!(fifth.is_ok(), "a finished stream is idle again");
+        assert!(a.evicted.load(Ordering::Acquire));
+    }
+
+    #[test]
+    fn a_closed_connection_gives_its_place_back() {
+        let gate = Arc::new(Gate::new(AllowList::default(), 1));
+        let first = gate.admit(PEER).unwrap();
+        let _busy = Busy::new(standing(&first), gate.clone());
+        assert_eq!(gate.admit(PEER).err(), Some(Refusal::Full));
+        drop(_busy);
+        drop(first);
+        assert_eq!(gate.counts().open, 0);
+        assert!(gate.admit(PEER).is_ok());
+        assert_eq!(gate.counts().evicted, 0, "nothing closed for room");
+    }
 
     #[test]
     fn origin_accepts_host_port_and_default_port() {

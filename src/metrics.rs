@@ -115,6 +115,13 @@ pub fn render(report: &Report) -> String {
     Family::new(&mut out, "acebox_connections_refused_total", "counter", "Client connections turned away: at the connection limit (full) or not in --allow (forbidden).")
         .sample("reason=\"full\"", report.connections.refused_full)
         .sample("reason=\"forbidden\"", report.connections.refused_forbidden);
+    Family::new(
+        &mut out,
+        "acebox_connections_evicted_total",
+        "counter",
+        "Client connections with no request under way closed to make room for a new one.",
+    )
+    .sample("", report.connections.evicted);
     gauge(
         &mut out,
         "acebox_memory_budget_bytes",

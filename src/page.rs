@@ -57,13 +57,14 @@ fn overview(out: &mut String, report: &Report) {
     let _ = write!(
         out,
         "<section><dl><dt>channels</dt><dd>{} of {}</dd><dt>connections</dt><dd>{} of {} \
-         ({} turned away)</dd><dt>memory</dt><dd>{rss} resident; stream data {} of {}</dd>\
+         ({} turned away, {} idle closed for room)</dd><dt>memory</dt><dd>{rss} resident; stream data {} of {}</dd>\
          <dt>traffic</dt><dd>{} in, {} out</dd></dl></section>",
         report.channels.len(),
         report.board.max_channels,
         report.connections.open,
         report.connections.max,
         report.connections.refused_full + report.connections.refused_forbidden,
+        report.connections.evicted,
         bytes(report.memory.ring_bytes as u64),
         bytes(report.memory.budget_bytes as u64),
         bytes(report.totals.value("bytes_in")),

@@ -66,9 +66,12 @@ pub struct Connections {
     pub open: usize,
     pub max: usize,
     pub accepted: u64,
-    /// Turned away because `max` were open, or because `--allow` does not list the address.
+    /// Turned away because `max` were open, each with a request under way, or because
+    /// `--allow` does not list the address.
     pub refused_full: u64,
     pub refused_forbidden: u64,
+    /// Connections with no request under way closed to make room for a new one.
+    pub evicted: u64,
 }
 
 #[derive(Serialize)]
@@ -142,6 +145,7 @@ impl Report {
             accepted,
             refused_full,
             refused_forbidden,
+            evicted,
         } = app.gate.counts();
         Report {
             version: env!("CARGO_PKG_VERSION"),
@@ -168,6 +172,7 @@ impl Report {
                 accepted,
                 refused_full,
                 refused_forbidden,
+                evicted,
             },
             totals,
             closed,

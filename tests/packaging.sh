@@ -174,6 +174,7 @@ for shell in "${shells[@]}"; do
   fi
   check "$s stdout to the log" logged "set_param stdout 1"
   check "$s stderr to the log" logged "set_param stderr 1"
+  check "$s file limit raised" logged "set_param limits nofile=4096 4096"
   check "$s reload trigger on config acebox" logged "reload_trigger acebox"
 
   run_init changed "config acebox 'main'
@@ -281,7 +282,8 @@ else
     member "$unit" >"$tmp/acebox.service"
     # shellcheck disable=SC2016
     for want in 'Restart=on-failure' 'ExecStart=/usr/bin/acebox $ACEBOX_ARGS' \
-      'EnvironmentFile=-/etc/default/acebox' 'DynamicUser=yes' 'WantedBy=multi-user.target'; do
+      'EnvironmentFile=-/etc/default/acebox' 'DynamicUser=yes' 'WantedBy=multi-user.target' \
+      'LimitNOFILE=8192'; do
       check "unit: $want" grep -qxF -- "$want" "$tmp/acebox.service"
     done
     if command -v systemd-analyze >/dev/null 2>&1; then
