@@ -3,13 +3,14 @@
 //! reference for the limit. Each run prints its figures as one JSON line on stdout;
 //! `report` turns those lines into BENCHMARKS.md's tables and an SVG plot.
 //!
-//! `cargo bench --bench load -- <hls|ts|saturate> [--clients N] [--channels C] [--stagger-ms MS]
+//! `cargo bench --bench load -- <hls|ts|saturate|flood> [--clients N] [--channels C] [--stagger-ms MS]
 //! [--secs S] [--poll-ms MS] [--reload followed|entry|mixed] [--threads T] [--nginx PATH]
 //! [--label TEXT]`, or
 //! `cargo bench --bench load -- report RESULTS.jsonl SVG`. `scripts/bench.sh` runs the standard set.
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+mod flood;
 mod hls;
 mod net;
 mod refs;
@@ -74,6 +75,7 @@ fn main() -> ExitCode {
     let figures = match options.mode.as_str() {
         "hls" => run_hls(ex, &options),
         "ts" => run_ts(ex, &options),
+        "flood" => run_flood(ex, &options),
         _ => run_saturate(ex, &options),
     };
     let mut line = json!({
@@ -92,9 +94,9 @@ fn main() -> ExitCode {
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mode = args.first().cloned().unwrap_or_default();
-    if !matches!(mode.as_str(), "hls" | "ts" | "saturate") {
+    if !matches!(mode.as_str(), "hls" | "ts" | "saturate" | "flood") {
         return Err(format!(
-            "the first argument is hls, ts, saturate or report, not {mode:?}"
+            "the first argument is hls, ts, saturate, flood or report, not {mode:?}"
         ));
     }
     let mut options = Options {
@@ -317,6 +319,35 @@ fn run_ts(ex: &'static Executor<'static>, o: &Options) -> Value {
         "engine_ts_max_readers": stats["ts_max_concurrent_per_session"],
         "acebox": usage(&proxy, idle_rss, cpu),
     })
+}
+
+/// Players joined one after the other while `--clients` idle and slowloris connections
+/// are held open (see `flood`).
+const FLOOD_JOINS: usize = 10;
+
+fn run_flood(ex: &'static Executor<'static>, o: &Options) -> Value {
+    let (engine, proxy, idle_rss) = start();
+    smol::block_on(ex.run(warm(ex, &proxy, 1, 1)));
+    let content = content_of(0, 1);
+    let held = flood::open(proxy.addr, o.clients);
+    let cpu = proxy.cpu_seconds();
+    let joins: Vec<Option<Duration>> = (0..FLOOD_JOINS)
+        .map(|_| smol::block_on(ex.run(flood::join(ex, proxy.addr, &content))))
+        .collect();
+    let cpu = proxy.cpu_seconds() - cpu;
+    let status = proxy.json("/status");
+    let figures = json!({
+        "flood_opened": held.len(),
+        "joins": FLOOD_JOINS,
+        "errors": joins.iter().filter(|j| j.is_none()).count(),
+        "join_ms": percentiles(joins.iter().flatten().copied()),
+        "slowest_join_ms": joins.iter().flatten().max().map(|d| d.as_secs_f64() * 1000.0),
+        "connections": status["connections"],
+        "engine_starts": engine.json("/sim/stats")["starts"],
+        "acebox": usage(&proxy, idle_rss, cpu),
+    });
+    drop(held);
+    figures
 }
 
 fn run_saturate(ex: &'static Executor<'static>, o: &Options) -> Value {
