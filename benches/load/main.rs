@@ -3,10 +3,11 @@
 //! reference for the limit. Each run prints its figures as one JSON line on stdout;
 //! `report` turns those lines into BENCHMARKS.md's tables and an SVG plot.
 //!
-//! `cargo bench --bench load -- <hls|ts|saturate|flood> [--clients N] [--channels C] [--stagger-ms MS]
+//! `cargo bench --bench load -- <hls|ts|saturate|flood|soak> [--clients N] [--channels C] [--stagger-ms MS]
 //! [--secs S] [--poll-ms MS] [--reload followed|entry|mixed] [--threads T] [--nginx PATH]
 //! [--label TEXT]`, or
-//! `cargo bench --bench load -- report RESULTS.jsonl SVG`. `scripts/bench.sh` runs the standard set.
+//! `cargo bench --bench load -- report RESULTS.jsonl SVG` (`soak-report` for soak runs).
+//! `scripts/bench.sh` runs the standard set, `scripts/soak.sh` the soak.
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
@@ -16,6 +17,7 @@ mod net;
 mod refs;
 mod report;
 mod saturate;
+mod soak;
 mod ts;
 
 use std::process::ExitCode;
@@ -55,8 +57,13 @@ fn main() -> ExitCode {
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
-    if args.first().map(String::as_str) == Some("report") {
-        return match report::write(&args[1..]) {
+    let report = match args.first().map(String::as_str) {
+        Some("report") => Some(report::write as fn(&[String]) -> Result<(), String>),
+        Some("soak-report") => Some(report::soak as fn(&[String]) -> Result<(), String>),
+        _ => None,
+    };
+    if let Some(report) = report {
+        return match report(&args[1..]) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("load report: {e}");
@@ -76,6 +83,7 @@ fn main() -> ExitCode {
         "hls" => run_hls(ex, &options),
         "ts" => run_ts(ex, &options),
         "flood" => run_flood(ex, &options),
+        "soak" => run_soak(ex, &options),
         _ => run_saturate(ex, &options),
     };
     let mut line = json!({
@@ -94,9 +102,10 @@ fn main() -> ExitCode {
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mode = args.first().cloned().unwrap_or_default();
-    if !matches!(mode.as_str(), "hls" | "ts" | "saturate" | "flood") {
+    if !matches!(mode.as_str(), "hls" | "ts" | "saturate" | "flood" | "soak") {
         return Err(format!(
-            "the first argument is hls, ts, saturate, flood or report, not {mode:?}"
+            "the first argument is hls, ts, saturate, flood, soak, report or soak-report, not \
+             {mode:?}"
         ));
     }
     let mut options = Options {
@@ -348,6 +357,102 @@ fn run_flood(ex: &'static Executor<'static>, o: &Options) -> Value {
     });
     drop(held);
     figures
+}
+
+/// The content of soak channel `i`.
+fn soak_channel(i: usize) -> String {
+    content(i as u8 + 1)
+}
+
+/// A soak of `--secs` with `--clients` viewers, a third of each kind (see `soak`).
+fn run_soak(ex: &'static Executor<'static>, o: &Options) -> Value {
+    let engine = sim(&[
+        "--segment-ms",
+        "2000",
+        "--segment-bytes",
+        "500000",
+        "--ts-bitrate",
+        "2000000",
+    ]);
+    // A short idle timeout: zapping and viewers leaving stop and start channels often.
+    let proxy = acebox(engine.addr, &["--idle-timeout", "5"]);
+    proxy.json("/status");
+    let idle_rss = proxy.memory_kib("VmRSS");
+    let refs = Arc::new(Refs::new(ex, engine.addr));
+    let (start, secs) = (Instant::now(), o.secs);
+    let end = start + Duration::from_secs(secs);
+    let every = Duration::from_secs((secs / 12).clamp(10, 60));
+    let kinds = [
+        soak::Kind::Hls(hls::Reload::Followed),
+        soak::Kind::Hls(hls::Reload::Entry),
+        soak::Kind::Ts,
+    ];
+    let cpu = proxy.cpu_seconds();
+    let (seen, (zaps, zap_errors), faults, samples) = smol::block_on(ex.run(async {
+        let viewers: Vec<_> = (0..o.clients)
+            .map(|i| {
+                let (refs, addr) = (refs.clone(), proxy.addr);
+                let who = (
+                    kinds[i % kinds.len()],
+                    i as u64 + 1,
+                    soak_channel as fn(usize) -> String,
+                );
+                ex.spawn(async move { soak::viewer(ex, (addr, &refs), who, end).await })
+            })
+            .collect();
+        let zapper = ex.spawn(soak::zapper(ex, proxy.addr, soak_channel, end));
+        let faults = ex.spawn(soak::faults(
+            ex,
+            engine.addr,
+            (every, soak_channel(0)),
+            (start, end),
+        ));
+        let watch = (proxy.addr, proxy.pid(), engine.addr);
+        let sampler = ex.spawn(soak::sampler(ex, watch, (start, end)));
+        let mut seen = soak::Seen::default();
+        for viewer in viewers {
+            seen.absorb(&viewer.await);
+        }
+        (seen, zapper.await, faults.await, sampler.await)
+    }));
+    let cpu = proxy.cpu_seconds() - cpu;
+    // With every viewer gone, every channel stops, and its engine session with it.
+    let settle = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < settle
+        && !proxy.json("/status")["channels"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let status = proxy.json("/status");
+    let stats = engine.json("/sim/stats");
+    json!({
+        "viewer_sessions": seen.sessions,
+        "segments": seen.segments,
+        "ts_bytes": seen.ts_bytes,
+        "errors": seen.errors + zap_errors,
+        "stalls": seen.stalls,
+        "skips": seen.skips,
+        "corrupt": seen.corrupt,
+        "ts_gaps": seen.ts_gaps,
+        "ts_misaligned": seen.ts_misaligned,
+        "zaps": zaps,
+        "zap_errors": zap_errors,
+        "faults": faults,
+        "channels_left": status["channels"].as_array().map(Vec::len),
+        "leaked_sessions": soak::live_sessions(&stats),
+        "engine_starts": stats["starts"],
+        "engine_stops": stats["stops"],
+        "rss_kib": {
+            "idle": idle_rss,
+            "early_mean": soak::mean_rss(&samples, secs / 6, secs / 3),
+            "late_mean": soak::mean_rss(&samples, secs * 5 / 6, secs + 1),
+            "peak": proxy.memory_kib("VmHWM"),
+        },
+        "acebox": usage(&proxy, idle_rss, cpu),
+        "samples": samples,
+    })
 }
 
 fn run_saturate(ex: &'static Executor<'static>, o: &Options) -> Value {

@@ -1,5 +1,7 @@
 //! `report RESULTS.jsonl SVG`: the runs' JSON lines as the Markdown tables of BENCHMARKS.md (on
 //! stdout) and a plot of throughput and peak RSS against clients, written as a self-made SVG.
+//! `soak-report RESULTS.jsonl SVG`: the newest soak's figures as a Markdown table and its
+//! samples (memory, connections, channels, engine sessions) plotted against time.
 
 use std::fmt::Write;
 
@@ -159,7 +161,150 @@ fn rss(acebox: &Value) -> String {
     )
 }
 
-/// One line of the plot: a name, a colour and (clients, value) points.
+/// The newest soak in the results: its table on stdout, its samples plotted into `svg`.
+pub fn soak(args: &[String]) -> Result<(), String> {
+    let [results, svg] = args else {
+        return Err("usage: soak-report RESULTS.jsonl PLOT.svg".into());
+    };
+    let text = std::fs::read_to_string(results).map_err(|e| format!("{results}: {e}"))?;
+    let run: Value = text
+        .lines()
+        .rev()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str::<Value>(l).map_err(|e| format!("{results}: {e}")))
+        .find(|r| r.as_ref().map_or(true, |r| r["mode"] == "soak"))
+        .ok_or_else(|| format!("{results} holds no soak run"))??;
+    print!("{}", soak_table(&run));
+    std::fs::write(svg, soak_plot(&run)).map_err(|e| format!("{svg}: {e}"))
+}
+
+fn soak_table(r: &Value) -> String {
+    let rss = &r["rss_kib"];
+    let faults: Vec<String> = r["faults"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| format!("{} s {}", f["t_s"], f["fault"].as_str().unwrap_or("")))
+        .collect();
+    let mut out = String::from("| figure | value |\n| --- | --- |\n");
+    let rows = [
+        (
+            "run",
+            format!(
+                "{} s, {} viewers, {}",
+                r["secs"],
+                r["clients"],
+                r["label"].as_str().unwrap_or("")
+            ),
+        ),
+        (
+            "viewer sessions (join, watch 20-90 s, leave)",
+            r["viewer_sessions"].to_string(),
+        ),
+        (
+            "HLS segments, TS bytes delivered",
+            format!("{}, {}", r["segments"], megabytes(&r["ts_bytes"])),
+        ),
+        (
+            "zaps (failed)",
+            format!("{} ({})", r["zaps"], r["zap_errors"]),
+        ),
+        ("client-visible errors", r["errors"].to_string()),
+        (
+            "HLS stalls / skips / corrupt",
+            format!("{} / {} / {}", r["stalls"], r["skips"], r["corrupt"]),
+        ),
+        (
+            "TS gaps / misaligned",
+            format!("{} / {}", r["ts_gaps"], r["ts_misaligned"]),
+        ),
+        (
+            "engine faults",
+            format!("{}: {}", faults.len(), faults.join(", ")),
+        ),
+        (
+            "engine starts / stops",
+            format!("{} / {}", r["engine_starts"], r["engine_stops"]),
+        ),
+        (
+            "channels left, leaked engine sessions (after the last viewer)",
+            format!("{}, {}", r["channels_left"], r["leaked_sessions"]),
+        ),
+        (
+            "RSS idle / early mean / late mean / peak",
+            format!(
+                "{} / {} / {} / {}",
+                mib(&rss["idle"]),
+                mib(&rss["early_mean"]),
+                mib(&rss["late_mean"]),
+                mib(&rss["peak"])
+            ),
+        ),
+        ("acebox CPU", seconds(&r["acebox"]["cpu_s"])),
+        (
+            "load at the end",
+            r["loadavg"].as_str().unwrap_or("").to_owned(),
+        ),
+    ];
+    for (name, value) in rows {
+        let _ = writeln!(out, "| {name} | {value} |");
+    }
+    out
+}
+
+fn soak_plot(r: &Value) -> String {
+    let samples = r["samples"].as_array().cloned().unwrap_or_default();
+    let line = |name, colour, value: fn(&Value) -> Option<f64>| Series {
+        name,
+        colour,
+        points: samples
+            .iter()
+            .filter_map(|s| Some((s["t_s"].as_f64()? / 60.0, value(s)?)))
+            .collect(),
+    };
+    let memory = [line("acebox RSS", "#d62728", |s| {
+        Some(s["rss_kib"].as_f64()? / 1024.0)
+    })];
+    let counts = [
+        line("open connections", "#1f77b4", |s| s["connections"].as_f64()),
+        line("channels", "#2ca02c", |s| s["channels"].as_f64()),
+        line("engine sessions", "#ff7f0e", |s| {
+            s["engine_sessions"].as_f64()
+        }),
+    ];
+    let mut svg = String::from(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"960\" height=\"380\" \
+         font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"960\" height=\"380\" fill=\"white\"/>\n",
+    );
+    panel(
+        &mut svg,
+        0.0,
+        "acebox RSS (MiB) over the soak",
+        &memory,
+        Axis::Minutes,
+    );
+    panel(
+        &mut svg,
+        480.0,
+        "Connections, channels, engine sessions",
+        &counts,
+        Axis::Minutes,
+    );
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// What a plot's horizontal axis shows.
+#[derive(Clone, Copy)]
+enum Axis {
+    /// Clients, on a log scale.
+    Clients,
+    /// Minutes since the start, linear.
+    Minutes,
+}
+
+/// One line of the plot: a name, a colour and (x, value) points.
 struct Series {
     name: &'static str,
     colour: &'static str,
@@ -217,24 +362,30 @@ fn plot(runs: &[Value]) -> String {
         0.0,
         "Throughput (MB/s) against clients",
         &throughput,
+        Axis::Clients,
     );
     panel(
         &mut svg,
         480.0,
         "acebox peak RSS (MiB) against clients",
         &memory,
+        Axis::Clients,
     );
     svg.push_str("</svg>\n");
     svg
 }
 
-/// One chart at `left`: log-scale clients across, a linear value up.
-fn panel(svg: &mut String, left: f64, title: &str, lines: &[Series]) {
+/// One chart at `left`: `axis` across, a linear value up.
+fn panel(svg: &mut String, left: f64, title: &str, lines: &[Series], axis: Axis) {
     let (x0, y0, width, height) = (left + 60.0, 40.0, 380.0, 250.0);
     let all = lines.iter().flat_map(|s| &s.points);
     let top = nice(all.clone().map(|p| p.1).fold(1.0, f64::max));
-    let decades = all.map(|p| p.0.log10()).fold(1.0, f64::max).ceil();
-    let x = |clients: f64| x0 + clients.log10() / decades * width;
+    let decades = all.clone().map(|p| p.0.log10()).fold(1.0, f64::max).ceil();
+    let last = nice(all.map(|p| p.0).fold(1.0, f64::max));
+    let x = |v: f64| match axis {
+        Axis::Clients => x0 + v.log10() / decades * width,
+        Axis::Minutes => x0 + v / last * width,
+    };
     let y = |value: f64| y0 + height - value / top * height;
     let _ = writeln!(
         svg,
@@ -256,18 +407,27 @@ fn panel(svg: &mut String, left: f64, title: &str, lines: &[Series]) {
             y(value) + 4.0
         );
     }
-    for decade in 0..=decades as u32 {
-        let clients = 10f64.powi(decade as i32);
+    let (ticks, name): (Vec<f64>, &str) = match axis {
+        Axis::Clients => (
+            (0..=decades as i32).map(|d| 10f64.powi(d)).collect(),
+            "clients (log scale)",
+        ),
+        Axis::Minutes => (
+            (0..=4).map(|t| last * f64::from(t) / 4.0).collect(),
+            "minutes",
+        ),
+    };
+    for tick in ticks {
         let _ = writeln!(
             svg,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{clients}</text>",
-            x(clients),
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{tick}</text>",
+            x(tick),
             y0 + height + 16.0
         );
     }
     let _ = writeln!(
         svg,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">clients (log scale)</text>",
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{name}</text>",
         x0 + width / 2.0,
         y0 + height + 34.0
     );
