@@ -35,6 +35,10 @@ pub struct Reader {
 struct Packets {
     partial: Vec<u8>,
     last_index: Option<u64>,
+    /// A PAT came: this is the simulator's TS stream, whose video packets carry a running
+    /// index. A TS client of a channel played as HLS gets the simulator's HLS segments back to
+    /// back instead, which carry none, and only their alignment is checked.
+    indexed: bool,
 }
 
 impl Packets {
@@ -55,7 +59,9 @@ impl Packets {
             };
             if packet[0] != SYNC {
                 reader.misaligned += 1;
-            } else if let Some(index) = video_index(packet) {
+            } else if packet[1] & 0x1f == 0 && packet[2] == 0 {
+                self.indexed = true;
+            } else if let Some(index) = video_index(packet).filter(|_| self.indexed) {
                 let lost = self.last_index.is_some_and(|last| !follows(last, index));
                 reader.gaps += u64::from(lost);
                 self.last_index = Some(index);
