@@ -565,7 +565,8 @@ impl Channel {
 
     /// An HLS player polled its playlist or fetched a segment (see [`Clients::touch`]).
     pub fn touch_client(&self, token: u64, player: PlayerKey, addr: SocketAddr) {
-        self.clients.touch(token, player, addr, now_ms());
+        let lease = self.client_ttl_ms();
+        self.clients.touch(token, player, addr, (now_ms(), lease));
     }
 
     /// Clients now: HLS players heard from within their lease, and open TS streams.

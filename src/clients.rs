@@ -105,21 +105,20 @@ impl Joined {
     }
 }
 
+/// The table of one channel's clients: [`MAX_CLIENTS_PER_CHANNEL`] entries.
+type Table = heapless::Vec<Client, MAX_CLIENTS_PER_CHANNEL>;
+
 /// One channel's clients.
 #[derive(Default)]
 pub struct Clients {
-    table: Mutex<heapless::Vec<Client, MAX_CLIENTS_PER_CHANNEL>>,
+    table: Mutex<Table>,
 }
 
 impl Clients {
     /// The token of `player` if it is an HLS player of this channel heard from within `lease`;
     /// it counts as heard from now, at `addr`.
     pub fn known(&self, player: PlayerKey, addr: SocketAddr, now: u64, lease: u64) -> Option<u64> {
-        let mut table = self.lock();
-        let client = table.iter_mut().find(|c| c.is_player(player, now, lease))?;
-        client.seen_ms = now;
-        client.addr = addr;
-        Some(client.token)
+        seen_again(&mut self.lock(), player, addr, (now, lease))
     }
 
     /// An HLS player asks for the entry URL: [`Joined::Known`] if it is already watching
@@ -132,11 +131,13 @@ impl Clients {
         now: u64,
         lease: u64,
     ) -> Result<Joined, TableFull> {
-        if let Some(token) = self.known(player, addr, now, lease) {
+        // One lock for the look-up and the addition: two requests of one player at the same
+        // instant make one client.
+        let mut table = self.lock();
+        if let Some(token) = seen_again(&mut table, player, addr, (now, lease)) {
             return Ok(Joined::Known(token));
         }
-        self.add(player, addr, Protocol::Hls, now, lease)
-            .map(Joined::New)
+        add(&mut table, player, addr, Protocol::Hls, (now, lease)).map(Joined::New)
     }
 
     /// An MPEG-TS stream opens: a client until [`Clients::remove`].
@@ -147,30 +148,7 @@ impl Clients {
         now: u64,
         lease: u64,
     ) -> Result<u64, TableFull> {
-        self.add(player, addr, Protocol::Ts, now, lease)
-    }
-
-    fn add(
-        &self,
-        player: PlayerKey,
-        addr: SocketAddr,
-        protocol: Protocol,
-        now: u64,
-        lease: u64,
-    ) -> Result<u64, TableFull> {
-        let mut table = self.lock();
-        table.retain(|c| c.is_live(now, lease));
-        let token = issue_token();
-        let client = Client {
-            token,
-            player,
-            addr,
-            protocol,
-            since_ms: now,
-            seen_ms: now,
-        };
-        table.push(client).map_err(|_| TableFull)?;
-        Ok(token)
+        add(&mut self.lock(), player, addr, Protocol::Ts, (now, lease))
     }
 
     /// A TS stream ended.
@@ -179,15 +157,17 @@ impl Clients {
     }
 
     /// An HLS player polled its playlist or fetched a segment: mark it seen, adding it back if
-    /// it had expired. Only tokens this process issued are added, so made-up tokens cannot
-    /// fill the table and lock out real connects; a poll is served either way (a player
-    /// survives an acebox restart).
-    pub fn touch(&self, token: u64, player: PlayerKey, addr: SocketAddr, now: u64) {
+    /// it had expired, unless the same player is already a client under a newer token (it came
+    /// back through the entry URL; a request with its old token was still under way). Only
+    /// tokens this process issued are added, so made-up tokens cannot fill the table and lock
+    /// out real connects; a poll is served either way (a player survives an acebox restart).
+    pub fn touch(&self, token: u64, player: PlayerKey, addr: SocketAddr, (now, lease): (u64, u64)) {
         let mut table = self.lock();
         if let Some(c) = table.iter_mut().find(|c| c.token == token) {
             c.seen_ms = now;
             c.addr = addr;
-        } else if token_is_ours(token) {
+        } else if token_is_ours(token) && !table.iter().any(|c| c.is_player(player, now, lease)) {
+            table.retain(|c| c.is_live(now, lease));
             // A full table keeps whom it has: the poll is served, the client just isn't counted.
             let _ = table.push(Client {
                 token,
@@ -218,10 +198,46 @@ impl Clients {
             .collect()
     }
 
-    fn lock(&self) -> MutexGuard<'_, heapless::Vec<Client, MAX_CLIENTS_PER_CHANNEL>> {
+    fn lock(&self) -> MutexGuard<'_, Table> {
         // Nothing under this lock can panic half-way through an update.
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// The token of `player` if it is an HLS player heard from within the lease; it counts as heard
+/// from now, at `addr`.
+fn seen_again(
+    table: &mut Table,
+    player: PlayerKey,
+    addr: SocketAddr,
+    (now, lease): (u64, u64),
+) -> Option<u64> {
+    let client = table.iter_mut().find(|c| c.is_player(player, now, lease))?;
+    client.seen_ms = now;
+    client.addr = addr;
+    Some(client.token)
+}
+
+/// Adds a new client to `table`, making room from clients gone for longer than the lease.
+fn add(
+    table: &mut Table,
+    player: PlayerKey,
+    addr: SocketAddr,
+    protocol: Protocol,
+    (now, lease): (u64, u64),
+) -> Result<u64, TableFull> {
+    table.retain(|c| c.is_live(now, lease));
+    let token = issue_token();
+    let client = Client {
+        token,
+        player,
+        addr,
+        protocol,
+        since_ms: now,
+        seen_ms: now,
+    };
+    table.push(client).map_err(|_| TableFull)?;
+    Ok(token)
 }
 
 /// A new client token: a counter in the high half, a keyed hash of it in the low half.
@@ -305,7 +321,7 @@ mod tests {
         let tv = player(10, "ExoPlayerLib/2.19.1");
         let first = clients.join(tv, addr(10), 0, LEASE).unwrap().token();
         // Polls through its own playlist URL keep it known.
-        clients.touch(first, tv, addr(10), LEASE - 1);
+        clients.touch(first, tv, addr(10), (LEASE - 1, LEASE));
         assert_eq!(
             clients.join(tv, addr(10), 2 * LEASE - 2, LEASE),
             Ok(Joined::Known(first))
@@ -317,6 +333,26 @@ mod tests {
             1,
             "the old entry made room"
         );
+    }
+
+    #[test]
+    fn an_old_token_of_a_player_back_under_a_new_one_is_not_a_second_client() {
+        let clients = Clients::default();
+        let tv = player(10, "ExoPlayerLib/2.19.1");
+        let old = clients.join(tv, addr(10), 0, LEASE).unwrap().token();
+        let new = clients
+            .join(tv, addr(10), 2 * LEASE, LEASE)
+            .unwrap()
+            .token();
+        assert_ne!(old, new);
+        // A segment request with the old token, still under way, lands now.
+        clients.touch(old, tv, addr(10), (2 * LEASE + 1, LEASE));
+        assert_eq!(clients.count(2 * LEASE + 1, LEASE), 1);
+        // Another player's expired token comes back: it is added, and the dead make room.
+        let phone = player(11, "VLC/3.0.18");
+        let gone = clients.join(phone, addr(11), 0, LEASE).unwrap().token();
+        clients.touch(gone, phone, addr(11), (2 * LEASE + 2, LEASE));
+        assert_eq!(clients.count(2 * LEASE + 2, LEASE), 2);
     }
 
     #[test]
@@ -340,11 +376,11 @@ mod tests {
         let clients = Clients::default();
         let tv = player(10, "x");
         for forged in 0..(2 * MAX_CLIENTS_PER_CHANNEL as u64) {
-            clients.touch(forged, tv, addr(10), 0);
+            clients.touch(forged, tv, addr(10), (0, LEASE));
         }
         assert_eq!(clients.count(0, LEASE), 0);
         let token = clients.join(tv, addr(10), 0, LEASE).unwrap().token();
-        clients.touch(token, tv, addr(10), 1);
+        clients.touch(token, tv, addr(10), (1, LEASE));
         assert_eq!(
             clients.count(1, LEASE),
             1,
