@@ -595,7 +595,11 @@ impl Channel {
         let mut made = false;
         let cut = self.cut.get_or_init(|| {
             made = true;
-            Box::new(Segments::new(crate::segmenter::CUT_RING_BYTES))
+            let cut = Segments::new(crate::segmenter::CUT_RING_BYTES);
+            // Stated once and kept (a playlist's target duration may not change): the cuts'
+            // length, rounded up, and a second for long picture groups.
+            cut.raise_target_duration(crate::segmenter::SEGMENT_SECS.ceil() as u32 + 1);
+            Box::new(cut)
         });
         if made {
             log::info!(

@@ -147,8 +147,8 @@ pub fn render(report: &Report) -> String {
         &mut out,
         report,
         "acebox_ring_bytes",
-        "Stream bytes a channel holds, counting those still being sent.",
-        |c| c.ring.bytes as u64,
+        "Stream bytes a channel holds, counting those still being sent and the HLS segments cut from an MPEG-TS channel's stream.",
+        |c| (c.ring.bytes + c.segments_cut.as_ref().map_or(0, |r| r.bytes)) as u64,
     );
     per_channel(
         &mut out,

@@ -3,10 +3,11 @@
 //! phone asked for `/ace/manifest.m3u8`). One engine session cannot be both.
 //!
 //! [`Segmenter`] owns the segment being built (at most [`CUT_BYTES_MAX`] bytes) and the rule for
-//! where to cut: at a join point (a PAT followed by a video keyframe in the same chunk) once
-//! the segment spans [`SEGMENT_SECS`] by the keyframes' presentation times, so
-//! every segment starts where a player can decode and says how long it really is. Timestamps
-//! that go back or jump (the engine restarted, or data was lost) start a new segment after a
+//! where to cut: at a join point (a PAT followed by a video keyframe in the same chunk; every
+//! PAT, in a stream that has shown no flagged video keyframe, such as radio) once the segment
+//! spans [`SEGMENT_SECS`] by the presentation times there, so every segment starts where a
+//! player can decode and says how long it really is. Timestamps that go back or jump more than
+//! 15 s, and a reconnect of the TS reader, end a segment and mark the next one after a
 //! discontinuity. A stream without timestamps is cut by size. [`run`] feeds it the channel's
 //! chunk ring and stores what it cuts in the channel's own fixed-capacity segment store, which
 //! the HLS router serves like any other. This module never talks to the engine or to a client.
@@ -18,7 +19,7 @@ use bytes::{Bytes, BytesMut};
 use crate::board::{MAX_SEGMENT_BYTES, TS_RING_BYTES};
 use crate::channel::{Channel, Feed};
 use crate::hls::Segments;
-use crate::ts::{PACKET, is_pat_start, is_video_keyframe, video_pts};
+use crate::ts::{PACKET, is_pat_start, is_video_keyframe, pts, video_pts};
 
 /// How long a segment cut from a TS stream is, at least: a cut waits for the first join point
 /// after this. Short, so a player joins near the live edge; most streams have a keyframe
@@ -45,8 +46,9 @@ const TICKS_PER_SEC: f32 = 90_000.0;
 const PTS_MASK: u64 = (1 << 33) - 1;
 /// A cut may come this much short of [`SEGMENT_SECS`]: a keyframe a frame early is on time.
 const EARLY_TICKS: u64 = 9_000;
-/// Timestamps moving on by more than this between two join points are a break, not a gap.
-const MAX_STEP_TICKS: u64 = 60 * 90_000;
+/// Timestamps moving on by more than this within a segment are a break (the engine lost part
+/// of the stream, or restarted it), not a long picture group.
+const MAX_STEP_TICKS: u64 = 15 * 90_000;
 
 /// A segment cut from the stream.
 #[derive(Debug, PartialEq)]
@@ -118,27 +120,48 @@ pub struct Segmenter {
     building: Option<Building>,
     /// The next segment follows a break.
     broken: bool,
+    /// A video keyframe has come: only a PAT followed by one is a join point from now on.
+    /// Until then (audio only, or keyframes not flagged), every PAT is one.
+    keyframes: bool,
 }
 
 impl Segmenter {
-    /// Takes the next chunk of the stream (whole packets) and hands each segment it ends to
-    /// `emit`. Before the first join point nothing is kept: a segment starts where a player
-    /// can decode.
-    pub fn feed(&mut self, chunk: &Bytes, emit: &mut impl FnMut(Cut)) {
+    /// Takes the next chunk of the stream (whole packets; `fresh` when it is the first of a new
+    /// upstream connection) and hands each segment it ends to `emit`. Before the first join
+    /// point nothing is kept: a segment starts where a player can decode.
+    pub fn feed(&mut self, chunk: &Bytes, fresh: bool, emit: &mut impl FnMut(Cut)) {
+        if fresh {
+            self.reconnected(emit);
+        }
         let mut from = 0;
         let mut pat = None;
         for (at, packet) in (0..).step_by(PACKET).zip(chunk.chunks_exact(PACKET)) {
-            if is_pat_start(packet) {
+            let join = if is_pat_start(packet) {
                 pat = Some(at);
+                (!self.keyframes).then(|| (at, first_pts(&chunk[at..])))
             } else if is_video_keyframe(packet) {
-                if let Some(join) = pat.take() {
-                    self.append(chunk.slice(from..join), emit);
-                    self.join_point(video_pts(packet), emit);
-                    from = join;
-                }
+                self.keyframes = true;
+                pat.take().map(|join| (join, video_pts(packet)))
+            } else {
+                None
+            };
+            if let Some((join, time)) = join {
+                self.append(chunk.slice(from..join), emit);
+                self.join_point(time, emit);
+                from = join;
             }
         }
         self.append(chunk.slice(from..), emit);
+    }
+
+    /// The reader reconnected: what came before may be lost or come again, so the segment
+    /// being built ends here and the next one follows a break.
+    fn reconnected(&mut self, emit: &mut impl FnMut(Cut)) {
+        if let Some(building) = &self.building {
+            let duration = building.span().unwrap_or(SEGMENT_SECS);
+            self.finish(duration, emit);
+        }
+        self.broken = true;
     }
 
     /// Data was lost before the next chunk (the segmenter fell behind the chunk ring): what is
@@ -162,6 +185,8 @@ impl Segmenter {
                 self.broken = true;
                 Some(building.span().unwrap_or(SEGMENT_SECS))
             }
+            // A segment begun without a time (after a size cut) ends at the first timed one.
+            Timing::Unknown if building.first.is_none() && time.is_some() => Some(SEGMENT_SECS),
             Timing::Unknown if building.len >= UNTIMED_BYTES => Some(SEGMENT_SECS),
             Timing::Unknown => None,
         };
@@ -215,6 +240,11 @@ fn secs_to_ticks(secs: f32) -> u64 {
     (secs * TICKS_PER_SEC) as u64
 }
 
+/// The presentation time of the first audio or video PES that starts in `packets`.
+fn first_pts(packets: &[u8]) -> Option<u64> {
+    packets.chunks_exact(PACKET).find_map(pts)
+}
+
 /// Cuts `channel`'s TS chunks into its HLS segments (`segments`) until the channel stops,
 /// starting from the oldest chunk it holds, so the first HLS player finds a playlist at once.
 pub async fn run(channel: Arc<Channel>, segments: &Segments) {
@@ -228,7 +258,7 @@ pub async fn run(channel: Arc<Channel>, segments: &Segments) {
         let mut stored = false;
         loop {
             if let Some(item) = chunks.ring.get(next) {
-                segmenter.feed(&item.data, &mut |cut| {
+                segmenter.feed(&item.data, item.meta.fresh, &mut |cut| {
                     // Cannot fail: a cut is at most half the store's budget.
                     let _ = segments.push(cut.data, cut.duration, cut.discontinuity);
                     stored = true;
@@ -266,6 +296,17 @@ mod tests {
         p
     }
 
+    /// An audio frame's first packet (stream id 0xC0) at `pts`, with no random access flag.
+    fn audio(pts: u64) -> Vec<u8> {
+        let mut p = keyframe(Some(pts));
+        p[1] = 0x41;
+        p[3] = 0x10; // payload only: no adaptation field
+        let pes = p[6..20].to_vec();
+        p[4..18].copy_from_slice(&pes);
+        p[7] = 0xc0;
+        p
+    }
+
     /// A video keyframe packet, with a presentation time or without one.
     fn keyframe(pts: Option<u64>) -> Vec<u8> {
         let mut p = plain();
@@ -297,7 +338,9 @@ mod tests {
 
     fn feed(s: &mut Segmenter, chunk: &[u8]) -> Vec<Cut> {
         let mut cuts = Vec::new();
-        s.feed(&Bytes::copy_from_slice(chunk), &mut |cut| cuts.push(cut));
+        s.feed(&Bytes::copy_from_slice(chunk), false, &mut |cut| {
+            cuts.push(cut)
+        });
         cuts
     }
 
@@ -416,6 +459,59 @@ mod tests {
         assert_eq!(durations(&cuts), [(2.0, false), (2.0, false)]);
         assert_eq!(cuts[0].data.len(), 4 * 4 * PACKET);
         assert_eq!(cuts[1].data.len(), 4 * 4 * PACKET);
+    }
+
+    #[test]
+    fn a_stream_without_flagged_keyframes_is_cut_at_pats_by_its_audio_times() {
+        let mut s = Segmenter::default();
+        // Radio: a PAT and an audio frame every 500 ms, never a video keyframe.
+        let chunks: Vec<Vec<u8>> = (0..9)
+            .map(|n| [pat(), audio(n * 45_000), plain()].concat())
+            .collect();
+        let cuts: Vec<Cut> = chunks.iter().flat_map(|c| feed(&mut s, c)).collect();
+        assert_eq!(durations(&cuts), [(2.0, false), (2.0, false)]);
+        assert_eq!(cuts[0].data[..PACKET], pat()[..], "cut at a PAT");
+    }
+
+    #[test]
+    fn a_jump_ahead_of_more_than_15_s_is_a_break() {
+        let mut s = Segmenter::default();
+        let cuts = feed_gops(&mut s, &[0, 1_000, 31_000, 32_000, 33_000]);
+        assert_eq!(durations(&cuts), [(1.0, false), (2.0, true)]);
+    }
+
+    #[test]
+    fn a_reconnect_ends_the_segment_and_marks_a_break() {
+        let mut s = Segmenter::default();
+        feed_gops(&mut s, &[0, 1_000]);
+        let mut cuts = Vec::new();
+        s.feed(&Bytes::from(gop(Some(1_500), 3)), true, &mut |c| {
+            cuts.push(c)
+        });
+        assert_eq!(
+            durations(&cuts),
+            [(1.0, false)],
+            "what was built, up to the reconnect"
+        );
+        let after = feed_gops(&mut s, &[2_500, 3_500]);
+        assert_eq!(durations(&after), [(2.0, true)]);
+    }
+
+    #[test]
+    fn after_a_size_cut_the_first_timed_join_point_cuts_at_once() {
+        let mut s = Segmenter::default();
+        feed_gops(&mut s, &[0]);
+        let plain = plain().repeat(1000);
+        let mut cuts = Vec::new();
+        while cuts.is_empty() {
+            cuts.extend(feed(&mut s, &plain));
+        }
+        let next = feed_gops(&mut s, &[500, 1_000, 3_000]);
+        assert_eq!(
+            durations(&next),
+            [(2.0, false), (2.5, false)],
+            "then by time again"
+        );
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub struct ChunkMeta {
     pub join: Option<u32>,
     /// Offset of the newest PAT, for streams that never mark keyframes.
     pub pat: Option<u32>,
+    /// The first chunk of a new upstream connection: what came before may be lost, or come
+    /// again.
+    pub fresh: bool,
 }
 
 /// A channel's MPEG-TS chunks: [`TS_CHUNKS`] of them and [`TS_RING_BYTES`].
@@ -97,6 +100,11 @@ pub fn is_video_keyframe(packet: &[u8]) -> bool {
 
 /// The PES a packet starts, if it starts a video PES (stream id 0xE0 to 0xEF).
 fn video_pes(packet: &[u8]) -> Option<&[u8]> {
+    pes(packet).filter(|pes| pes[3] & 0xf0 == 0xe0)
+}
+
+/// The PES a packet starts, if it starts an audio or video PES (stream id 0xC0 to 0xEF).
+fn pes(packet: &[u8]) -> Option<&[u8]> {
     if packet[1] & 0x40 == 0 || packet[3] & 0x10 == 0 {
         return None;
     }
@@ -107,12 +115,21 @@ fn video_pes(packet: &[u8]) -> Option<&[u8]> {
     };
     packet
         .get(payload..)
-        .filter(|pes| pes.len() >= 4 && pes[..3] == [0, 0, 1] && pes[3] & 0xf0 == 0xe0)
+        .filter(|pes| pes.len() >= 4 && pes[..3] == [0, 0, 1] && (0xc0..=0xef).contains(&pes[3]))
 }
 
 /// The presentation time (90 kHz, 33 bits) of the video PES `packet` starts, if it has one.
 pub fn video_pts(packet: &[u8]) -> Option<u64> {
-    let pes = video_pes(packet)?;
+    video_pes(packet).and_then(pes_pts)
+}
+
+/// The presentation time of the audio or video PES `packet` starts, if it has one.
+pub fn pts(packet: &[u8]) -> Option<u64> {
+    pes(packet).and_then(pes_pts)
+}
+
+/// The PTS field of a PES header.
+fn pes_pts(pes: &[u8]) -> Option<u64> {
     // PES header: start code and id (4), length (2), flags (2), header length (1), then the PTS.
     if pes.get(7)? & 0x80 == 0 {
         return None;
@@ -209,12 +226,14 @@ impl Packetizer {
         let meta = ChunkMeta {
             join: self.meta.join.filter(|o| (*o as usize) < end),
             pat: self.meta.pat.filter(|o| (*o as usize) < end),
+            fresh: false,
         };
         self.scanned -= end;
         self.candidate = self.candidate.and_then(|c| c.checked_sub(end));
         self.meta = ChunkMeta {
             join: None,
             pat: self.candidate.map(|c| c as u32),
+            fresh: false,
         };
         Some((chunk, meta))
     }
@@ -259,6 +278,10 @@ impl Feeder for Reader {
                     };
                     Counters::count(&channel.counters.bytes_in, data.len());
                     for (chunk, meta) in packets.feed(&data) {
+                        let meta = ChunkMeta {
+                            fresh: !delivered,
+                            ..meta
+                        };
                         // Cannot fail: a chunk is far smaller than the ring's budget.
                         let _ = chunks.ring.push(chunk, meta);
                         delivered = true;
@@ -573,9 +596,14 @@ mod tests {
     fn start_point_prefers_keyframes_then_pats_then_the_newest_chunk() {
         let chunks = Chunks::default();
         let push = |join, pat| {
-            chunks
-                .ring
-                .push(Bytes::from(video(0)), ChunkMeta { join, pat })
+            chunks.ring.push(
+                Bytes::from(video(0)),
+                ChunkMeta {
+                    join,
+                    pat,
+                    fresh: false,
+                },
+            )
         };
         assert_eq!(chunks.start_point(), None);
         push(None, None).unwrap();
