@@ -18,7 +18,7 @@ use event_listener::{Event, EventListener};
 use futures_lite::FutureExt;
 
 use crate::board::{MAX_CHANNELS, MAX_CLIENTS_PER_CHANNEL};
-use crate::clients::{ClientInfo, Clients, Joined, PlayerKey, TableFull};
+use crate::clients::{ClientInfo, Clients, Joined, PlayerKey, Protocol, TableFull};
 use crate::engine::{Engine, EngineError, EngineStat, Mode, Selector, StartRequest};
 use crate::hls::Segments;
 use crate::session::{Flight, Session, SessionSlot};
@@ -299,6 +299,8 @@ pub struct Channel {
     /// HLS segments cut from a TS channel's stream, for its HLS players: made, and the
     /// segmenter started, by the first of them ([`Channel::hls_segments`]).
     cut: OnceLock<Box<Segments>>,
+    /// The segmenter runs: from the first HLS player of a TS channel until none is left.
+    cutting: AtomicBool,
     clients: Clients,
     pub counters: Counters,
     /// The fetch loop's latest error, cleared by its next success.
@@ -336,6 +338,7 @@ impl Channel {
             flight: Flight::default(),
             feed: Feed::new(request.mode),
             cut: OnceLock::new(),
+            cutting: AtomicBool::new(false),
             clients: Clients::default(),
             counters: Counters::default(),
             health: Mutex::new(None),
@@ -592,16 +595,14 @@ impl Channel {
         if let Feed::Hls(segments) = &self.feed {
             return segments;
         }
-        let mut made = false;
         let cut = self.cut.get_or_init(|| {
-            made = true;
             let cut = Segments::new(crate::segmenter::CUT_RING_BYTES);
             // Stated once and kept (a playlist's target duration may not change): the cuts'
             // length, rounded up, and a second for long picture groups.
             cut.raise_target_duration(crate::segmenter::SEGMENT_SECS.ceil() as u32 + 1);
             Box::new(cut)
         });
-        if made {
+        if self.start_cutting() {
             log::info!(
                 "channel {}: cutting HLS segments from its MPEG-TS stream",
                 self.id.as_str()
@@ -615,6 +616,28 @@ impl Channel {
             .detach();
         }
         cut
+    }
+
+    /// Marks the segmenter running; false if it already was.
+    fn start_cutting(&self) -> bool {
+        self.cutting
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Whether the segmenter has work: the channel plays and has an HLS player.
+    pub fn has_hls_players(&self) -> bool {
+        !self.is_stopped()
+            && self
+                .clients
+                .any(Protocol::Hls, now_ms(), self.client_ttl_ms())
+    }
+
+    /// The segmenter stops, its segments let go. False when an HLS player came meanwhile (it
+    /// found the segmenter running and started none): then it goes on.
+    pub fn stop_cutting(&self) -> bool {
+        self.cutting.store(false, Ordering::Release);
+        !(self.has_hls_players() && self.start_cutting())
     }
 
     /// The HLS segments this channel holds, if any: an HLS channel's, or those already cut

@@ -185,6 +185,13 @@ impl Clients {
         self.lock().iter().filter(|c| c.is_live(now, lease)).count()
     }
 
+    /// Whether any client served by `protocol` is one now.
+    pub fn any(&self, protocol: Protocol, now: u64, lease: u64) -> bool {
+        self.lock()
+            .iter()
+            .any(|c| c.protocol == protocol && c.is_live(now, lease))
+    }
+
     /// The clients now, oldest first, for the status page.
     pub fn list(&self, now: u64, lease: u64) -> Vec<ClientInfo> {
         self.lock()

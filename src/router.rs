@@ -364,8 +364,9 @@ async fn playlist(
             Err(response) => return response,
         },
     };
-    let segments = channel.hls_segments();
+    // Seen first: the segmenter of a TS channel runs only while it has HLS players.
     channel.touch_client(token, player, peer);
+    let segments = channel.hls_segments();
     if let Err(response) = first_segments(&channel, segments).await {
         return response;
     }

@@ -19,6 +19,7 @@ use bytes::{Bytes, BytesMut};
 use crate::board::{MAX_SEGMENT_BYTES, TS_RING_BYTES};
 use crate::channel::{Channel, Feed};
 use crate::hls::Segments;
+use crate::ts::Chunks;
 use crate::ts::{PACKET, is_pat_start, is_video_keyframe, pts, video_pts};
 
 /// How long a segment cut from a TS stream is, at least: a cut waits for the first join point
@@ -245,15 +246,32 @@ fn first_pts(packets: &[u8]) -> Option<u64> {
     packets.chunks_exact(PACKET).find_map(pts)
 }
 
-/// Cuts `channel`'s TS chunks into its HLS segments (`segments`) until the channel stops,
-/// starting from the oldest chunk it holds, so the first HLS player finds a playlist at once.
+/// Cuts `channel`'s TS chunks into its HLS segments (`segments`) while the channel has HLS
+/// players, starting from the oldest chunk it holds, so the first HLS player finds a playlist
+/// at once. When the last one has gone, lets the segments go and returns: the next HLS player
+/// starts it again.
 pub async fn run(channel: Arc<Channel>, segments: &Segments) {
     let Feed::Ts(chunks) = &channel.feed else {
         return;
     };
+    loop {
+        cut_while_watched(&channel, chunks, segments).await;
+        segments.ring.clear();
+        if channel.stop_cutting() {
+            break;
+        }
+    }
+    log::info!(
+        "channel {}: no HLS player left; HLS segments no longer cut",
+        channel.id.as_str()
+    );
+}
+
+/// Cuts from the oldest chunk held on while the channel has HLS players.
+async fn cut_while_watched(channel: &Channel, chunks: &Chunks, segments: &Segments) {
     let mut segmenter = Segmenter::default();
     let mut next = chunks.ring.bounds().0;
-    while !channel.is_stopped() {
+    while channel.has_hls_players() {
         let listener = channel.listen();
         let mut stored = false;
         loop {

@@ -156,6 +156,39 @@ fn hls_players_of_a_ts_channel_get_segments_cut_from_its_stream() {
     assert_eq!(engine.stat("ts_streams"), 1, "one TS reader for both");
 }
 
+/// The segmenter runs only while a TS channel has HLS players: when the last has been gone for
+/// its lease, the cut segments are let go, and the next HLS player starts it again.
+#[test]
+fn segments_are_cut_only_while_a_ts_channel_has_hls_players() {
+    let engine = sim(&FAST_TS);
+    let proxy = acebox(engine.addr, &[]);
+    let id = content(7);
+    let mut tv = TsClient::open(proxy.addr, &getstream(&id));
+    assert_eq!(tv.status, 200);
+    let held = || proxy.json("/status")["channels"][0]["segments_cut"]["held"].as_u64();
+    let mut phone = Player::connect(proxy.addr, &id);
+    phone.play(PATIENCE, POLL, |p| p.segments.len() >= 3);
+    assert!(held().unwrap() > 0);
+    // The phone leaves; the TV keeps watching (and keeps the channel's reader running).
+    common::wait_for(Duration::from_secs(60), "the cut segments let go", || {
+        assert!(!tv.read(PACKET * 100).is_empty());
+        (held() == Some(0)).then_some(())
+    });
+    let mut laptop = Player::connect(proxy.addr, &id);
+    laptop.play(PATIENCE, POLL, |p| p.segments.len() >= 3);
+    assert!(
+        laptop.statuses.iter().all(|s| *s == 200),
+        "{:?}",
+        laptop.statuses
+    );
+    assert!(held().unwrap() > 0, "cut again");
+    assert!(
+        proxy.logs().contains("no HLS player left"),
+        "{}",
+        proxy.logs()
+    );
+}
+
 #[test]
 fn hls_players_of_a_ts_channel_play_on_through_an_engine_restart() {
     let engine = sim(&FAST_TS);
