@@ -9,10 +9,12 @@
 #
 # The set: 1, 10, 100 and 500 paced HLS players; 1, 50 and 200 MPEG-TS readers; a join storm
 # of 100 players in one second; and the saturating clients (1, 10, 100, 200, 500) against acebox
-# and then against nginx serving the same bytes, in the same run. A channel takes at most 128
-# clients (the host board), so 200 and more clients are spread over several channels.
+# and then against nginx serving the same bytes, in the same run; and the server-bound runs,
+# wrk on one 250 kB and one 2 MB segment over 200 and 1,000 connections, against acebox and
+# then nginx. A channel takes at most 128 clients (the host board), so 200 and more clients are
+# spread over several channels.
 #
-# It installs what it needs on Debian/Ubuntu (nginx; Debian's cargo and Rust 1.85 when there is
+# It installs what it needs on Debian/Ubuntu (nginx, wrk; Debian's cargo and Rust 1.85 when there is
 # no cargo), as root or through sudo. Installing nginx may start Debian's own nginx service on
 # port 80; the benchmark never uses it. Not part of CI: the figures depend on the machine.
 set -euo pipefail
@@ -23,6 +25,7 @@ CARGO_WEB_VERSION=1.85.0+dfsg3-1~deb12u3
 
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
 [[ -x $nginx ]] || { scripts/apt-install.sh bench nginx && nginx=/usr/sbin/nginx; }
+command -v wrk >/dev/null 2>&1 || scripts/apt-install.sh bench wrk
 if ! command -v cargo >/dev/null 2>&1; then
   scripts/setup.sh
   scripts/apt-install.sh bench "cargo-web=$CARGO_WEB_VERSION"
@@ -54,6 +57,12 @@ run ts --clients 200 --channels 2 --secs "$secs"
 for run in 1:1 10:1 100:1 200:2 500:4; do
   run saturate --clients "${run%:*}" --channels "${run#*:}" --secs "$saturate_secs" --nginx "$nginx"
 done
+# Server-bound: wrk (a C client that is not the bottleneck) on one segment, acebox then nginx.
+for bytes in 250000 2000000; do
+  for connections in 200 1000; do
+    run wrk --clients "$connections" --segment-bytes "$bytes" --secs 6 --nginx "$nginx"
+  done
+done
 
 tables=$(cargo bench -q --locked --bench load -- report "$results" docs/bench.svg)
 {
@@ -72,7 +81,13 @@ tables=$(cargo bench -q --locked --bench load -- report "$results" docs/bench.sv
   sed '/^$/q' <<<"$tables"
   echo "### Saturating clients: acebox against nginx"
   echo
-  sed '1,/^$/d' <<<"$tables"
+  sed '1,/^$/d' <<<"$tables" | sed '/^$/q'
+  echo "### Server-bound: wrk on one segment, acebox against nginx"
+  echo
+  echo "\`wrk -t1 -c<connections> -d6s\` on one segment URL of a warm channel, then on the same"
+  echo "bytes as a file from nginx; CPU is each server's user+system seconds over its run."
+  echo
+  sed '1,/^$/d' <<<"$tables" | sed '1,/^$/d'
   echo
   echo "![Throughput and peak RSS against clients](docs/bench.svg)"
   echo

@@ -3,9 +3,9 @@
 //! reference for the limit. Each run prints its figures as one JSON line on stdout;
 //! `report` turns those lines into BENCHMARKS.md's tables and an SVG plot.
 //!
-//! `cargo bench --bench load -- <hls|ts|saturate|flood|soak> [--clients N] [--channels C] [--stagger-ms MS]
-//! [--secs S] [--poll-ms MS] [--reload followed|entry|mixed] [--threads T] [--nginx PATH]
-//! [--label TEXT]`, or
+//! `cargo bench --bench load -- <hls|ts|saturate|flood|soak|wrk> [--clients N] [--channels C] [--stagger-ms MS]
+//! [--secs S] [--poll-ms MS] [--reload followed|entry|mixed] [--segment-bytes B] [--threads T]
+//! [--nginx PATH] [--label TEXT]`, or
 //! `cargo bench --bench load -- report RESULTS.jsonl SVG` (`soak-report` for soak runs).
 //! `scripts/bench.sh` runs the standard set, `scripts/soak.sh` the soak.
 
@@ -19,6 +19,7 @@ mod report;
 mod saturate;
 mod soak;
 mod ts;
+mod wrk;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -50,6 +51,8 @@ struct Options {
     label: String,
     /// How HLS players reload: `followed`, `entry`, or `mixed` (every other player each way).
     reload: String,
+    /// The simulator's segment size, for `wrk`.
+    segment_bytes: u64,
 }
 
 fn main() -> ExitCode {
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
         "ts" => run_ts(ex, &options),
         "flood" => run_flood(ex, &options),
         "soak" => run_soak(ex, &options),
+        "wrk" => run_wrk(ex, &options),
         _ => run_saturate(ex, &options),
     };
     let mut line = json!({
@@ -102,10 +106,13 @@ fn main() -> ExitCode {
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mode = args.first().cloned().unwrap_or_default();
-    if !matches!(mode.as_str(), "hls" | "ts" | "saturate" | "flood" | "soak") {
+    if !matches!(
+        mode.as_str(),
+        "hls" | "ts" | "saturate" | "flood" | "soak" | "wrk"
+    ) {
         return Err(format!(
-            "the first argument is hls, ts, saturate, flood, soak, report or soak-report, not \
-             {mode:?}"
+            "the first argument is hls, ts, saturate, flood, soak, wrk, report or soak-report, \
+             not {mode:?}"
         ));
     }
     let mut options = Options {
@@ -119,6 +126,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         threads: 2,
         nginx: None,
         reload: "followed".into(),
+        segment_bytes: 2_000_000,
     };
     for pair in args[1..].chunks(2) {
         let [flag, value] = pair else {
@@ -138,6 +146,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--threads" => options.threads = number()?.max(1) as usize,
             "--nginx" => options.nginx = Some(value.into()),
             "--label" => options.label = value.clone(),
+            "--segment-bytes" => options.segment_bytes = number()?.max(188),
             "--reload" if ["followed", "entry", "mixed"].contains(&value.as_str()) => {
                 options.reload = value.clone()
             }
@@ -452,6 +461,54 @@ fn run_soak(ex: &'static Executor<'static>, o: &Options) -> Value {
         },
         "acebox": usage(&proxy, idle_rss, cpu),
         "samples": samples,
+    })
+}
+
+/// wrk against one segment of a warm channel, on acebox and on nginx (`--nginx`) serving the
+/// same bytes, `--clients` connections for `--secs` each (see `wrk`).
+fn run_wrk(ex: &'static Executor<'static>, o: &Options) -> Value {
+    let bytes = o.segment_bytes.to_string();
+    let engine = sim(&["--segment-ms", SEGMENT_MS, "--segment-bytes", &bytes]);
+    let proxy = acebox(engine.addr, &[]);
+    let refs = Arc::new(Refs::new(ex, engine.addr));
+    let content = content_of(0, 1);
+    let (path, files) = smol::block_on(ex.run(async {
+        let playlist = warm(ex, &proxy, 1, 2).await.remove(0);
+        let mut conn = Conn::new(ex, proxy.addr);
+        let reply = conn.get_all(&playlist).await.expect("a playlist");
+        let list = hls::parse(&reply.body).expect("a media playlist");
+        let path = list.segments[0].uri.clone();
+        let route = Route {
+            content: content.clone(),
+            paths: vec![path.clone()],
+        };
+        (path, segment_files(ex, &proxy, &refs, &[route]).await)
+    }));
+    let exe = o.nginx.as_ref().expect("wrk needs --nginx PATH");
+    let nginx = Nginx::start(exe, &files).expect("nginx starts");
+    let ours = wrk::run(
+        &format!("http://{}{path}", proxy.addr),
+        o.clients,
+        o.secs,
+        || proxy.cpu_seconds(),
+    );
+    let theirs_url = format!(
+        "http://{}{}",
+        nginx.addr,
+        saturate::nginx_path(&content, &path)
+    );
+    let theirs = wrk::run(&theirs_url, o.clients, o.secs, || nginx.cpu_seconds());
+    let (ours, theirs) = match (ours, theirs) {
+        (Ok(ours), Ok(theirs)) => (ours, theirs),
+        (Err(e), _) | (_, Err(e)) => panic!("{e}"),
+    };
+    json!({
+        "segment_bytes": o.segment_bytes,
+        "acebox_wrk": ours.json(),
+        "nginx_wrk": theirs.json(),
+        "ratio": ours.requests_per_sec / theirs.requests_per_sec.max(f64::EPSILON),
+        "cpu_per_gb_ratio": (ours.cpu_s / ours.bytes) / (theirs.cpu_s / theirs.bytes).max(f64::EPSILON),
+        "acebox": usage(&proxy, 0, ours.cpu_s),
     })
 }
 

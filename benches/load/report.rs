@@ -21,6 +21,8 @@ pub fn write(args: &[String]) -> Result<(), String> {
     print!("{}", live_table(&runs));
     println!();
     print!("{}", saturate_table(&runs));
+    println!();
+    print!("{}", wrk_table(&runs));
     std::fs::write(svg, plot(&runs)).map_err(|e| format!("{svg}: {e}"))
 }
 
@@ -77,6 +79,34 @@ fn live_table(runs: &[Value]) -> String {
             millis(&r["first_byte_ms"]),
             seconds(&r["acebox"]["cpu_s"]),
             rss(&r["acebox"]),
+            r["loadavg"].as_str().unwrap_or(""),
+        );
+    }
+    out
+}
+
+fn wrk_table(runs: &[Value]) -> String {
+    let mut out = String::from(
+        "| segment | connections | acebox req/s | nginx req/s | acebox / nginx | acebox GB/s | \
+         nginx GB/s | acebox CPU per GB | nginx CPU per GB | errors | load |\n\
+         | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n",
+    );
+    for r in of(runs, "wrk") {
+        let (ours, theirs) = (&r["acebox_wrk"], &r["nginx_wrk"]);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | **{:.2}** | {} | {} | {} | {} | {} / {} | {} |",
+            megabytes(&r["segment_bytes"]),
+            r["clients"],
+            fixed(&ours["requests_per_sec"], 0),
+            fixed(&theirs["requests_per_sec"], 0),
+            r["ratio"].as_f64().unwrap_or(f64::NAN),
+            fixed(&ours["gbytes_per_sec"], 2),
+            fixed(&theirs["gbytes_per_sec"], 2),
+            seconds(&ours["cpu_s_per_gb"]),
+            seconds(&theirs["cpu_s_per_gb"]),
+            ours["errors"],
+            theirs["errors"],
             r["loadavg"].as_str().unwrap_or(""),
         );
     }
