@@ -36,6 +36,8 @@ pub struct Player {
     pub bytes: u64,
     /// Segments whose bytes differ from the simulator's.
     pub corrupt: u64,
+    /// Segments cut from a TS stream (no simulator banner): not byte-checked.
+    pub unchecked: u64,
     /// Upstream segments never shown: the next segment got was not the one after the last.
     pub skips: u64,
     /// Times the playback clock ran out of segments.
@@ -175,6 +177,7 @@ async fn fetch_new(
                 player.segments += 1;
                 player.bytes += got.bytes;
                 player.corrupt += u64::from(!got.intact);
+                player.unchecked += u64::from(got.upstream.is_none());
                 if let (Some(last), Some(now)) = (at.upstream, got.upstream) {
                     player.skips += now.saturating_sub(last + 1);
                 }

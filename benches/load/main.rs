@@ -444,6 +444,7 @@ fn run_soak(ex: &'static Executor<'static>, o: &Options) -> Value {
         "stalls": seen.stalls,
         "skips": seen.skips,
         "corrupt": seen.corrupt,
+        "unchecked": seen.unchecked,
         "ts_gaps": seen.ts_gaps,
         "ts_misaligned": seen.ts_misaligned,
         "zaps": zaps,

@@ -56,7 +56,9 @@ pub struct Got {
     pub bytes: u64,
     /// The upstream segment it claims to be, from its banner.
     pub upstream: Option<u64>,
-    /// Whether it is exactly the simulator's segment `upstream`.
+    /// Whether it is exactly the simulator's segment `upstream`. A segment with no banner (an
+    /// HLS player of a channel played as MPEG-TS gets segments cut from its stream) cannot be
+    /// checked and counts as intact; `upstream` is `None` for it.
     pub intact: bool,
 }
 
@@ -88,10 +90,20 @@ pub async fn fetch_segment(
         head.extend_from_slice(data);
         if head.len() >= PACKET && status == 200 {
             upstream = banner_seq(&head);
-            let reference = match upstream {
-                Some(n) => refs.get(content, n).await?,
-                None => Bytes::new(),
+            let Some(n) = upstream else {
+                // Cut from a TS stream: nothing to compare against; read the rest.
+                while let Some(frame) = body.frame().await {
+                    let frame = frame.map_err(io::Error::other)?;
+                    bytes += frame.data_ref().map_or(0, |d| d.len() as u64);
+                }
+                return Ok(Got {
+                    status,
+                    bytes,
+                    upstream,
+                    intact,
+                });
             };
+            let reference = refs.get(content, n).await?;
             intact &= reference.get(..head.len()) == Some(&head[..]);
             against = Some((reference, head.len()));
         }

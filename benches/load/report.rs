@@ -232,8 +232,13 @@ fn soak_table(r: &Value) -> String {
             r["viewer_sessions"].to_string(),
         ),
         (
-            "HLS segments, TS bytes delivered",
-            format!("{}, {}", r["segments"], megabytes(&r["ts_bytes"])),
+            "HLS segments (cut from TS streams, not byte-checked), TS bytes delivered",
+            format!(
+                "{} ({}), {}",
+                r["segments"],
+                r["unchecked"],
+                megabytes(&r["ts_bytes"])
+            ),
         ),
         (
             "zaps (failed)",

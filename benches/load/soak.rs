@@ -78,6 +78,7 @@ pub struct Seen {
     pub stalls: u64,
     pub skips: u64,
     pub corrupt: u64,
+    pub unchecked: u64,
     pub ts_gaps: u64,
     pub ts_misaligned: u64,
 }
@@ -90,6 +91,7 @@ impl Seen {
         self.stalls += p.stalls;
         self.skips += p.skips;
         self.corrupt += p.corrupt;
+        self.unchecked += p.unchecked;
     }
 
     fn add_ts(&mut self, r: &ts::Reader) {
@@ -258,6 +260,7 @@ impl Seen {
         self.stalls += other.stalls;
         self.skips += other.skips;
         self.corrupt += other.corrupt;
+        self.unchecked += other.unchecked;
         self.ts_gaps += other.ts_gaps;
         self.ts_misaligned += other.ts_misaligned;
     }
