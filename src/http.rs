@@ -309,9 +309,9 @@ const REFUSE_LINGER: Duration = Duration::from_secs(1);
 /// byte of it. Counts what it lets in and what it turns away, for `/status` and `/metrics`.
 ///
 /// The gate holds one [`Standing`] per admitted connection (at most `max_connections`). When
-/// every place is taken, the connection that has waited longest without a request under way
-/// (it has not finished sending a request head, or it is a keep-alive connection idle between
-/// requests) is closed to make room, so idle or slowloris connections, however many, cannot
+/// every place is taken, the connection that has waited longest without a request under way,
+/// if that is [`IDLE_GRACE_MS`] or more (it has not finished sending a request head, or it is
+/// a keep-alive connection idle between requests), is closed to make room, so idle or slowloris connections, however many, cannot
 /// lock a player out; one with a request under way (a player's stream, a playlist waiting for
 /// its first segments) is never closed for room. Only when every connection has a request
 /// under way is a new one refused.
@@ -348,6 +348,12 @@ pub struct GateCounts {
     /// Idle connections closed to make room for a new one.
     pub evicted: u64,
 }
+
+/// A connection without a request under way for less than this may be about to send one (a
+/// client that has just connected, or one fetching back to back): it is not closed to make
+/// room. Closing those would churn through the clients of a busy server, each new connection
+/// closing another that was about to be served.
+const IDLE_GRACE_MS: u64 = 1000;
 
 /// Where one admitted connection stands, shared by its task and the gate.
 struct Standing {
@@ -447,14 +453,18 @@ impl Gate {
     /// Lets `peer` in (the ticket keeps its place until dropped), closing the longest-idle
     /// connection to make room if every place is taken, or says why not.
     fn admit(self: &Arc<Self>, peer: SocketAddr) -> Result<Ticket, Refusal> {
+        self.admit_at(peer, self.now_ms())
+    }
+
+    /// [`Gate::admit`] at `now`, milliseconds of the gate's clock.
+    fn admit_at(self: &Arc<Self>, peer: SocketAddr, now: u64) -> Result<Ticket, Refusal> {
         if !self.allow.admits(peer.ip()) {
             self.refused_forbidden.fetch_add(1, Ordering::Relaxed);
             return Err(Refusal::Forbidden);
         }
-        let now = self.now_ms();
         let mut places = self.places();
         if places.len() >= self.max_connections {
-            let Some(oldest) = longest_idle(&places) else {
+            let Some(oldest) = longest_idle(&places, now) else {
                 self.refused_full.fetch_add(1, Ordering::Relaxed);
                 return Err(Refusal::Full);
             };
@@ -495,12 +505,18 @@ impl Gate {
     }
 }
 
-/// The index of the connection idle for longest among those with no request under way.
-fn longest_idle(places: &[Arc<Standing>]) -> Option<usize> {
+/// The index of the connection idle for longest among those that may be closed to make room
+/// at `now`: no request under way for [`IDLE_GRACE_MS`] at least (one that never finished a
+/// request head, a slowloris, or a keep-alive connection between requests).
+fn longest_idle(places: &[Arc<Standing>], now: u64) -> Option<usize> {
+    let closable = |s: &Standing| {
+        let idle_since = s.idle_since.load(Ordering::Acquire);
+        s.busy.load(Ordering::Acquire) == 0 && now.saturating_sub(idle_since) >= IDLE_GRACE_MS
+    };
     places
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.busy.load(Ordering::Acquire) == 0)
+        .filter(|(_, s)| closable(s))
         .min_by_key(|(_, s)| s.idle_since.load(Ordering::Acquire))
         .map(|(i, _)| i)
 }
@@ -921,26 +937,31 @@ mod tests {
     #[test]
     fn when_full_the_longest_idle_connection_makes_room_and_busy_ones_never_do() {
         let gate = Arc::new(Gate::new(AllowList::default(), 3));
-        let tickets: Vec<Ticket> = (0..3).map(|_| gate.admit(PEER).unwrap()).collect();
+        let tickets: Vec<Ticket> = (0..3).map(|_| gate.admit_at(PEER, 0).unwrap()).collect();
         let [a, b, c] = [0, 1, 2].map(|i| standing(&tickets[i]));
-        // a streams to a player; b finished a request after c was accepted.
+        // a streams to a player; b finished a request at 20 ms; c never sent a head.
         let streaming = Busy::new(a.clone(), gate.clone());
-        c.idle_since.store(10, Ordering::Release);
+        drop(Busy::new(b.clone(), gate.clone()));
         b.idle_since.store(20, Ordering::Release);
-        let fourth = gate.admit(PEER).unwrap();
-        let d = standing(&fourth);
+        assert_eq!(
+            gate.admit_at(PEER, 500).err(),
+            Some(Refusal::Full),
+            "just connected, or just served: each may send a request at once"
+        );
+        assert_eq!(gate.counts().refused_full, 1);
+        let fourth = gate.admit_at(PEER, IDLE_GRACE_MS).unwrap();
         assert!(c.evicted.load(Ordering::Acquire), "the longest idle goes");
         assert!(!a.evicted.load(Ordering::Acquire) && !b.evicted.load(Ordering::Acquire));
         assert_eq!(gate.counts().open, 3);
         assert_eq!(gate.counts().evicted, 1);
-        // Every connection busy: a new one is refused, none closed.
-        let _busy = [&b, &d].map(|s| Busy::new(s.clone(), gate.clone()));
-        assert_eq!(gate.admit(PEER).err(), Some(Refusal::Full));
-        assert_eq!(gate.counts().refused_full, 1);
+        let _busy = Busy::new(standing(&fourth), gate.clone());
+        // Past the grace, b is a keep-alive connection idle between requests: it makes room.
+        let fifth = gate.admit_at(PEER, 20 + IDLE_GRACE_MS).unwrap();
+        assert!(b.evicted.load(Ordering::Acquire));
+        // Requests under way never make room, however old.
+        let _fetching = Busy::new(standing(&fifth), gate.clone());
+        assert_eq!(gate.admit_at(PEER, 1_000_000).err(), Some(Refusal::Full));
         drop(streaming);
-        let fifth = gate.admit(PEER);
-        assert!(fifth.is_ok(), "a finished stream is idle again");
-        assert!(a.evicted.load(Ordering::Acquire));
     }
 
     #[test]

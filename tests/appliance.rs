@@ -14,6 +14,9 @@ use acebox::board::MAX_CONNECTIONS;
 use common::{Player, Process, TsClient, acebox, content, get, have, sim, wait_for};
 
 const WAIT: Duration = Duration::from_secs(30);
+/// How long a connection goes without a request before the gate may close it to make room
+/// (`IDLE_GRACE_MS` in src/http.rs), and a little more.
+const IDLE_GRACE: Duration = Duration::from_millis(1100);
 
 /// One HLS player on content 1 that has played a few segments, and one TS client on content 2
 /// that has read some packets.
@@ -458,9 +461,13 @@ fn read_to_close(conn: &mut TcpStream) -> Vec<u8> {
 fn idle_and_slowloris_connections_cannot_lock_a_player_out() {
     let engine = sim(&[]);
     let proxy = acebox(engine.addr, &[]);
+    // The slowloris first, so it is the oldest; with the others, every place is taken.
     let mut slow = TcpStream::connect(proxy.addr).unwrap();
     slow.write_all(b"GET /status HTTP/1.1\r\nX-Slow: ").unwrap();
-    let mut idle = idle_connections(proxy.addr, MAX_CONNECTIONS);
+    let mut idle = idle_connections(proxy.addr, MAX_CONNECTIONS - 1);
+    // What makes them idle: no request for the gate's grace of 1 s (younger, a connection may
+    // be about to send one).
+    std::thread::sleep(IDLE_GRACE);
     let mut player = Player::connect(proxy.addr, &content(9));
     player.play(WAIT, Duration::from_millis(100), |p| p.segments.len() >= 3);
     assert!(
@@ -472,19 +479,27 @@ fn idle_and_slowloris_connections_cannot_lock_a_player_out() {
     let connections = &status["connections"];
     assert!(connections["open"].as_u64().unwrap() <= MAX_CONNECTIONS as u64);
     assert!(
-        connections["evicted"].as_u64().unwrap() >= 2,
+        connections["evicted"].as_u64().unwrap() >= 1,
         "{connections}"
     );
     assert_eq!(connections["refused_full"], 0, "{connections}");
-    // The slowloris, the oldest, was among those closed for room: without a word.
-    assert!(read_to_close(&mut slow).is_empty());
+    // The slowloris, the oldest, was closed for room first: without a word, long before the
+    // header timeout.
+    slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = Vec::new();
+    let closed = slow.read_to_end(&mut got);
+    assert!(
+        matches!(closed, Ok(0)) && got.is_empty(),
+        "{closed:?} {got:?}"
+    );
     let closed = idle
         .iter_mut()
         .map(read_to_close)
         .filter(Vec::is_empty)
         .count();
     assert_eq!(
-        closed, MAX_CONNECTIONS,
+        closed,
+        MAX_CONNECTIONS - 1,
         "every idle connection closed, none answered"
     );
 }
@@ -546,19 +561,25 @@ fn when_every_connection_has_a_request_under_way_a_new_one_gets_503() {
 }
 
 /// 2,000 connections that never send a byte: acebox serves a request while they are open
-/// (closing the longest idle to make room), closes every one of them without a word (for room,
-/// or by the header timeout), and its memory stays bounded.
+/// (closing the longest idle to make room), closes every one of them (for room, or by the
+/// header timeout, without a word; or, past the limit while the others were too new to be
+/// idle, with a 503), and its memory stays bounded.
 #[test]
 fn two_thousand_idle_connections_are_shed_and_acebox_keeps_serving() {
     let engine = sim(&[]);
     let proxy = acebox(engine.addr, &[]);
     let rss_before = proxy.memory_kib("VmRSS");
     let mut idle = idle_connections(proxy.addr, 2000);
+    std::thread::sleep(IDLE_GRACE);
     let served = get(proxy.addr, "/status");
     assert_eq!(served.status, 200, "{}", served.text());
     for conn in &mut idle {
         let answer = read_to_close(conn);
-        assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+        assert!(
+            answer.is_empty() || answer.starts_with(b"HTTP/1.1 503"),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
     }
     // acebox serves again, and holds no connection but the one asking.
     wait_for(WAIT, "every idle connection to be let go", || {
