@@ -96,7 +96,7 @@ fn wrk_table(runs: &[Value]) -> String {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | **{:.2}** | {} | {} | {} | {} | {} / {} | {} |",
-            megabytes(&r["segment_bytes"]),
+            format!("{} kB", r["segment_bytes"].as_u64().unwrap_or(0) / 1000),
             r["clients"],
             fixed(&ours["requests_per_sec"], 0),
             fixed(&theirs["requests_per_sec"], 0),
