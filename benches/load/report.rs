@@ -95,8 +95,8 @@ fn wrk_table(runs: &[Value]) -> String {
         let (ours, theirs) = (&r["acebox_wrk"], &r["nginx_wrk"]);
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | **{:.2}** | {} | {} | {} | {} | {} / {} | {} |",
-            format!("{} kB", r["segment_bytes"].as_u64().unwrap_or(0) / 1000),
+            "| {} kB | {} | {} | {} | **{:.2}** | {} | {} | {} | {} | {} / {} | {} |",
+            r["segment_bytes"].as_u64().unwrap_or(0) / 1000,
             r["clients"],
             fixed(&ours["requests_per_sec"], 0),
             fixed(&theirs["requests_per_sec"], 0),
