@@ -58,12 +58,9 @@ done
 # 4 segments per playlist). They fail the same way on x86_64 built with that profile, so they
 # say nothing about MIPS; the host and ARM suites run them.
 too_big=(
-  # more than 2 channels or 8 clients on one channel
+  # more than 2 channels, or more than 8 clients on one channel
   absolute_form_urls_are_acebox_own_and_nothing_else_is_contacted
   repeated_parameters_take_the_first_and_the_engine_gets_one_of_each
-  ten_simultaneous_first_requests_make_one_channel_and_one_engine_start
-  twenty_clients_share_one_fetch_per_segment_and_get_the_same_bytes
-  fifty_clients_get_identical_aligned_streams_from_one_engine_reader
   players_that_reload_the_entry_url_are_one_client_each_and_start_one_session
   # a playlist of 4 segments of 200 ms is outrun by their bursts and stalls
   a_burst_of_new_segments_is_fetched_in_order_without_a_skip
