@@ -10,10 +10,16 @@ const TS_PACKET: u64 = 188;
 const TS_FLUSH_BYTES: u64 = TS_PACKET * 32;
 /// src/http.rs caps a connection's read and write buffers at 16 KiB each.
 const CONNECTION_BYTES: u64 = 32 * 1024;
-const TARGETS: [&str; 3] = [
+/// The targets scripts/build-board.sh can build: glibc ones with Debian's std and gcc cross
+/// linkers, musl ones (always static) with -Zbuild-std and zig (scripts/musl-cargo.sh).
+const TARGETS: [&str; 7] = [
     "x86_64-unknown-linux-gnu",
     "aarch64-unknown-linux-gnu",
     "armv7-unknown-linux-gnueabihf",
+    "aarch64-unknown-linux-musl",
+    "armv7-unknown-linux-musleabihf",
+    "mipsel-unknown-linux-musl",
+    "mips-unknown-linux-musl",
 ];
 /// The numeric fields, in the order they are written out, with the constant each becomes.
 const NUMBERS: [(&str, &str); 12] = [
@@ -81,6 +87,12 @@ pub fn check(profile: &BTreeMap<String, String>) -> Result<BTreeMap<&'static str
         return Err(format!(
             "field `link`: {:?} is not \"static\" or \"dynamic\"",
             profile["link"]
+        ));
+    }
+    if profile["target"].contains("-musl") && profile["link"] != "static" {
+        return Err(format!(
+            "field `link`: {} is only built static (scripts/musl-cargo.sh)",
+            profile["target"]
         ));
     }
     let features = &profile["features"];

@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Builds acebox for one board profile (boards/<board>.toml): a stripped release binary at
-# dist/<board>/acebox, linked as the profile says (static, or against glibc), with the board's
-# capacities compiled in. Installs what it needs on a Debian/Ubuntu host (Debian's Rust 1.85 and its ARM standard libraries, gcc cross linkers,
-# qemu-user) and checks the result runs (under qemu-user for ARM).
+# dist/<board>/acebox, linked as the profile says, with the board's capacities compiled in.
+# Installs what it needs on a Debian 12 host and checks the result runs (under qemu-user when
+# it is not for the host):
+#   - glibc targets (host, Raspberry Pi OS): Debian's Rust 1.85 and its ARM standard libraries,
+#     the gcc cross linkers (scripts/cross-setup.sh);
+#   - musl targets (OpenWrt, MIPS included): always static, std compiled from Debian's sources
+#     and zig as the linker (scripts/musl-cargo.sh, scripts/musl-setup.sh). These build std
+#     with `panic_immediate_abort` (ACEBOX_PANIC=abort-quietly): a panic aborts without printing
+#     its message, which keeps every OpenWrt binary, MIPS included, under 1 MiB (BENCHMARKS.md).
+#     ACEBOX_PANIC=message builds them with panic messages.
 #   scripts/build-board.sh rpi-armv7
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,20 +29,40 @@ case $target in
   x86_64-unknown-linux-gnu) scripts/setup.sh; runner=() ;;
   aarch64-unknown-linux-gnu) scripts/cross-setup.sh; runner=(qemu-aarch64 -L /usr/aarch64-linux-gnu) ;;
   armv7-unknown-linux-gnueabihf) scripts/cross-setup.sh; runner=(qemu-arm -L /usr/arm-linux-gnueabihf) ;;
+  aarch64-unknown-linux-musl) runner=(qemu-aarch64) ;;
+  armv7-unknown-linux-musleabihf) runner=(qemu-arm) ;;
+  # The 24Kc: the oldest core of the MIPS boards, with no FPU (zig's MIPS musl is soft-float).
+  mipsel-unknown-linux-musl) runner=(qemu-mipsel -cpu 24Kc) ;;
+  mips-unknown-linux-musl) runner=(qemu-mips -cpu 24Kc) ;;
   *) echo "build-board: no build recipe for target $target" >&2; exit 2 ;;
 esac
 
-export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc CARGO_TARGET_DIR=target/boards/$board
+export CARGO_TARGET_DIR=target/boards/$board
 export ACEBOX_BOARD=$board
-# OpenWrt's userland is musl, so its boards link glibc in statically; Raspberry Pi OS has
-# glibc (2.36 or newer: bookworm), and linking against it keeps the binary under 1 MiB.
-case $link in
-  static) export RUSTFLAGS="-C target-feature=+crt-static" ;;
-  *) export RUSTFLAGS="-C target-feature=-crt-static" ;;
+build=(cargo build)
+case $target in
+  *-musl*)
+    # OpenWrt's userland is musl: its boards are static musl binaries.
+    [[ $link == static ]] || { echo "build-board: $target is only built static" >&2; exit 2; }
+    export ACEBOX_PANIC=${ACEBOX_PANIC:-abort-quietly}
+    build=(scripts/musl-cargo.sh "$target" build)
+    ;;
+  *)
+    export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
+    # Raspberry Pi OS has glibc (2.36 or newer: bookworm); linking against it keeps the binary
+    # under 1 MiB and lets it use the system's name service (NSS) like any Debian program.
+    case $link in
+      static) export RUSTFLAGS="-C target-feature=+crt-static" ;;
+      *) export RUSTFLAGS="-C target-feature=-crt-static" ;;
+    esac
+    ;;
 esac
 started=$(date +%s)
-cargo build --locked --release --bin acebox --target "$target" ${features:+--features "$features"}
+"${build[@]}" --locked --release --bin acebox --target "$target" ${features:+--features "$features"}
 mkdir -p "dist/$board"
 cp "$CARGO_TARGET_DIR/$target/release/acebox" "dist/$board/acebox"
-echo "build-board: dist/$board/acebox, linked $link, $(stat -c %s "dist/$board/acebox") bytes, built in $(( $(date +%s) - started )) s" >&2
+size=$(stat -c %s "dist/$board/acebox")
+echo "build-board: dist/$board/acebox, linked $link${ACEBOX_PANIC:+, panic $ACEBOX_PANIC}, $size bytes, built in $(( $(date +%s) - started )) s" >&2
+# Every board's binary fits in 1 MiB (routers' flash is small); BENCHMARKS.md has the sizes.
+((size <= 1048576)) || { echo "build-board: dist/$board/acebox is over 1 MiB ($size bytes)" >&2; exit 1; }
 "${runner[@]}" "dist/$board/acebox" --board | head -1

@@ -9,7 +9,7 @@
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use async_io::Timer;
 use event_listener::{Event, EventListener};
 use futures_lite::FutureExt;
 
+use crate::AtomicU64;
 use crate::board::{MAX_CHANNELS, MAX_CLIENTS_PER_CHANNEL};
 use crate::clients::{ClientInfo, Clients, Joined, PlayerKey, Protocol, TableFull};
 use crate::engine::{Engine, EngineError, EngineStat, Mode, Selector, StartRequest};

@@ -13,9 +13,10 @@
 
 use std::hash::{BuildHasher, Hash};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
+use crate::AtomicU64;
 use crate::board::MAX_CLIENTS_PER_CHANNEL;
 
 /// Who a player is, as far as its requests tell: a keyed hash of its address, its

@@ -9,11 +9,12 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::AtomicU64;
 use crate::board::{MAX_SEGMENT_BYTES, RING_BYTES, RING_SLOTS};
 use crate::channel::{Channel, Counters, Feed, Feeder};
 use crate::engine::EngineError;

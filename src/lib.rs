@@ -21,3 +21,14 @@ pub mod segmenter;
 pub mod session;
 pub mod status;
 pub mod ts;
+
+/// The 64-bit atomic behind acebox's counters, timestamps and ids: std's wherever the target
+/// has 64-bit atomics (x86_64, aarch64, armv7), and portable-atomic's on 32-bit MIPS, which has
+/// none (no 64-bit LL/SC). There portable-atomic's `fallback` keeps a table of spinlocks hashed
+/// by the atomic's address (loads are seqlock reads that take no lock), held for a few
+/// instructions per update; acebox updates these once per segment, chunk, engine start or
+/// connection, never per byte, so no hot path waits on them. See BENCHMARKS.md (MIPS).
+#[cfg(not(target_has_atomic = "64"))]
+pub use portable_atomic::AtomicU64;
+#[cfg(target_has_atomic = "64")]
+pub use std::sync::atomic::AtomicU64;

@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::Duration;
 
-use acebox::board::MAX_CONNECTIONS;
+use acebox::board::{MAX_CHANNELS, MAX_CONNECTIONS};
 use common::{Player, Process, TsClient, acebox, content, get, have, sim, wait_for};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -333,14 +333,19 @@ fn shuts_down_cleanly_on(signal: &str) {
     let engine = sim(&[]);
     let mut proxy = acebox(engine.addr, &[]);
     let (_player, mut ts) = two_channels(&proxy);
-    let mut third = Player::connect(proxy.addr, &content(5));
-    third.play(WAIT, Duration::from_millis(100), |p| !p.segments.is_empty());
-    assert_eq!(engine.json("/sim/stats")["starts"], 3);
+    // A third channel where the board plays more than two (openwrt-mipsel plays two at most).
+    let third = (MAX_CHANNELS >= 3).then(|| {
+        let mut third = Player::connect(proxy.addr, &content(5));
+        third.play(WAIT, Duration::from_millis(100), |p| !p.segments.is_empty());
+        third
+    });
+    let channels = if third.is_some() { 3 } else { 2 };
+    assert_eq!(engine.json("/sim/stats")["starts"], channels);
     proxy.signal(signal);
     let status = proxy.wait_exit(Duration::from_secs(10));
     assert!(status.success(), "exit status {status:?}: {}", proxy.logs());
     let stats = engine.json("/sim/stats");
-    assert_eq!(stats["stops"], 3, "every session stopped: {stats}");
+    assert_eq!(stats["stops"], channels, "every session stopped: {stats}");
     let live = stats["sessions"]
         .as_array()
         .unwrap()

@@ -16,12 +16,14 @@ fn load(board: &str) -> BTreeMap<String, String> {
     profile::parse(&text).unwrap_or_else(|e| panic!("boards/{board}.toml: {e}"))
 }
 
-const BOARDS: [&str; 5] = [
+const BOARDS: [&str; 7] = [
     "host",
     "rpi-aarch64",
     "rpi-armv7",
     "openwrt-aarch64",
     "openwrt-armv7",
+    "openwrt-mipsel",
+    "openwrt-mips",
 ];
 
 #[test]
@@ -43,7 +45,7 @@ fn every_shipped_profile_is_valid_and_fits_its_ram() {
 /// Each broken profile fails, and the message names the field to fix.
 #[test]
 fn an_inconsistent_profile_is_refused_naming_the_field() {
-    let cases: [(&str, &str, &str); 11] = [
+    let cases: [(&str, &str, &str); 12] = [
         ("ring_slots", "0", "`ring_slots` must be more than zero"),
         (
             "ring_slots",
@@ -72,13 +74,14 @@ fn an_inconsistent_profile_is_refused_naming_the_field() {
             "`max_connections` must be at least `max_clients_per_channel`",
         ),
         ("ram_mb", "lots", "`ram_mb`: \"lots\" is not a whole number"),
-        ("target", "mipsel-unknown-linux-musl", "field `target`"),
+        ("target", "riscv64gc-unknown-linux-gnu", "field `target`"),
         (
             "memory_share_percent",
             "95",
             "`memory_share_percent` must be at most 90",
         ),
         ("link", "both", "field `link`"),
+        ("link", "dynamic", "is only built static"),
     ];
     for (field, value, says) in cases {
         let mut profile = load("openwrt-aarch64");

@@ -238,6 +238,15 @@ done
 pkg_line=$(grep -n 'include $(INCLUDE_DIR)/package.mk' "$mk" | cut -d: -f1)
 rust_line=$(grep -n 'rust-package.mk$' "$mk" | cut -d: -f1)
 check "Makefile includes package.mk before rust-package.mk" test "${pkg_line:-0}" -lt "${rust_line:-0}"
+# The board profile the package is built with, for each OpenWrt architecture (MIPS included).
+if command -v make >/dev/null 2>&1; then
+  for pair in aarch64:openwrt-aarch64 arm:openwrt-armv7 mipsel:openwrt-mipsel mips:openwrt-mips; do
+    # shellcheck disable=SC2016
+    got=$(printf '%s\nall: ; @echo $(ACEBOX_BOARD)\n' "$(grep '^ACEBOX_BOARD?=' "$mk")" |
+      make -s --no-print-directory -f - ARCH="${pair%%:*}")
+    check "Makefile builds ${pair#*:} for ARCH=${pair%%:*}" test "$got" = "${pair#*:}"
+  done
+fi
 
 # --- 2. Debian package -----------------------------------------------------------------------
 

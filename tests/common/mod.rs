@@ -258,8 +258,12 @@ pub fn sim_at(addr: SocketAddr, args: &[&str]) -> Process {
 
 /// acebox in front of `engine`.
 pub fn acebox(engine: SocketAddr, args: &[&str]) -> Process {
-    let engine = format!("http://{engine}");
-    let mut all = vec!["--listen", "127.0.0.1:0", "--engine", engine.as_str()];
+    acebox_at(&format!("http://{engine}"), args)
+}
+
+/// acebox in front of the engine at `url` (`http://host:port`, a name or an address).
+pub fn acebox_at(url: &str, args: &[&str]) -> Process {
+    let mut all = vec!["--listen", "127.0.0.1:0", "--engine", url];
     all.extend_from_slice(args);
     Process::start(env!("CARGO_BIN_EXE_acebox"), &all)
 }
