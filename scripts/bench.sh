@@ -96,10 +96,5 @@ tables=$(cargo bench -q --locked --bench load -- report "$results" docs/bench.sv
   echo "<!-- bench:end -->"
 } >"$block"
 
-awk -v block="$block" '
-  /<!-- bench:begin/ { while ((getline line < block) > 0) print line; skip = 1; next }
-  /<!-- bench:end -->/ { skip = 0; next }
-  !skip
-' BENCHMARKS.md >"$block.new"
-cat "$block.new" >BENCHMARKS.md
+scripts/write-block.sh bench "$block" BENCHMARKS.md
 echo "bench: BENCHMARKS.md, docs/bench.svg and docs/bench.jsonl updated" >&2

@@ -59,14 +59,5 @@ trap 'rm -f "$block" "$block".*' EXIT
   echo
   echo "<!-- soak:end -->"
 } >"$block"
-if grep -q '<!-- soak:begin' BENCHMARKS.md; then
-  awk -v block="$block" '
-    /<!-- soak:begin/ { while ((getline line < block) > 0) print line; skip = 1; next }
-    /<!-- soak:end -->/ { skip = 0; next }
-    !skip
-  ' BENCHMARKS.md >"$block.new"
-  cat "$block.new" >BENCHMARKS.md
-else
-  { echo; echo "## Soak: a long run with faults"; echo; cat "$block"; } >>BENCHMARKS.md
-fi
+scripts/write-block.sh soak "$block" BENCHMARKS.md "## Soak: a long run with faults"
 echo "soak: BENCHMARKS.md, docs/soak.svg and docs/soak.jsonl updated" >&2

@@ -307,11 +307,7 @@ fn soak_plot(r: &Value) -> String {
             s["engine_sessions"].as_f64()
         }),
     ];
-    let mut svg = String::from(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"960\" height=\"380\" \
-         font-family=\"sans-serif\" font-size=\"12\">\n\
-         <rect width=\"960\" height=\"380\" fill=\"white\"/>\n",
-    );
+    let mut svg = String::from(SVG_OPEN);
     panel(
         &mut svg,
         0.0,
@@ -329,6 +325,11 @@ fn soak_plot(r: &Value) -> String {
     svg.push_str("</svg>\n");
     svg
 }
+
+/// The start of every plot: two panels side by side on white.
+const SVG_OPEN: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"960\" height=\"380\" \
+     font-family=\"sans-serif\" font-size=\"12\">\n\
+     <rect width=\"960\" height=\"380\" fill=\"white\"/>\n";
 
 /// What a plot's horizontal axis shows.
 #[derive(Clone, Copy)]
@@ -387,11 +388,7 @@ fn plot(runs: &[Value]) -> String {
         series(runs, ("hls", "HLS players", "#1f77b4"), peak),
         series(runs, ("ts", "TS readers", "#2ca02c"), peak),
     ];
-    let mut svg = String::from(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"960\" height=\"380\" \
-         font-family=\"sans-serif\" font-size=\"12\">\n\
-         <rect width=\"960\" height=\"380\" fill=\"white\"/>\n",
-    );
+    let mut svg = String::from(SVG_OPEN);
     panel(
         &mut svg,
         0.0,
