@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 
 use hyper::{Response, StatusCode};
 
+use crate::counters::TABLE;
 use crate::http::{Body, respond};
 use crate::router::App;
 use crate::status::{ChannelReport, Report};
@@ -191,31 +192,18 @@ fn counters(out: &mut String, report: &Report) {
     let live: Vec<_> = report
         .channels
         .iter()
-        .map(|c| (channel_labels(c), c.counters.values()))
+        .map(|c| (channel_labels(c), &c.counters))
         .collect();
-    let closed = report.closed.values();
-    for (index, (stem, _)) in closed.iter().enumerate() {
-        let name = format!("acebox_{stem}_total");
-        let mut family = Family::new(out, &name, "counter", counter_help(stem));
-        for (labels, values) in &live {
-            family.sample(labels, values[index].1);
+    for counter in TABLE {
+        let name = format!("acebox_{}_total", counter.name);
+        let mut family = Family::new(out, &name, "counter", counter.help);
+        for (labels, counts) in &live {
+            family.sample(labels, (counter.value)(counts));
         }
-        family.sample("channel=\"closed\",mode=\"\"", closed[index].1);
-    }
-}
-
-fn counter_help(stem: &str) -> &'static str {
-    match stem {
-        "bytes_in" => "Media bytes read from the engine.",
-        "bytes_out" => "Media bytes handed to clients.",
-        "engine_starts" => "Engine sessions started.",
-        "engine_errors" => "Failed engine starts and reads.",
-        "segments_skipped" => {
-            "HLS segments the fetch loop passed over (refused, off-host, too large)."
-        }
-        "client_skips" => "Times a TS client fell behind and skipped ahead.",
-        "client_drops" => "Clients dropped for being too slow or for not reading.",
-        _ => "A channel counter.",
+        family.sample(
+            "channel=\"closed\",mode=\"\"",
+            (counter.value)(&report.closed),
+        );
     }
 }
 

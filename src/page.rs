@@ -67,8 +67,8 @@ fn overview(out: &mut String, report: &Report) {
         report.connections.evicted,
         bytes(report.memory.ring_bytes as u64),
         bytes(report.memory.budget_bytes as u64),
-        bytes(report.totals.value("bytes_in")),
-        bytes(report.totals.value("bytes_out")),
+        bytes(report.totals.bytes_in),
+        bytes(report.totals.bytes_out),
     );
 }
 
@@ -89,18 +89,18 @@ fn channel_section(out: &mut String, c: &ChannelReport) {
         bytes = bytes(c.ring.bytes as u64),
         budget = bytes(c.ring.budget_bytes as u64),
     );
-    let get = |name: &str| c.counters.value(name);
+    let counts = &c.counters;
     let _ = write!(
         out,
         "<dt>traffic</dt><dd>{} in, {} out</dd><dt>engine starts</dt><dd>{} ({} errors)</dd>\
          <dt>skips, drops</dt><dd>{} segments passed over, {} client skips, {} clients dropped</dd>",
-        bytes(get("bytes_in")),
-        bytes(get("bytes_out")),
-        get("engine_starts"),
-        get("engine_errors"),
-        get("segments_skipped"),
-        get("client_skips"),
-        get("client_drops"),
+        bytes(counts.bytes_in),
+        bytes(counts.bytes_out),
+        counts.engine_starts,
+        counts.engine_errors,
+        counts.segments_skipped,
+        counts.client_skips,
+        counts.client_drops,
     );
     match &c.last_error {
         Some(e) => {

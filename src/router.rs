@@ -16,14 +16,15 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
-use crate::channel::{Activity, ContentId, Counters, Full, Open, Registry};
-use crate::clients::{Joined, PlayerKey};
+use crate::channel::clients::{Joined, PlayerKey};
+use crate::channel::{Activity, ContentId, Full, Open, Registry};
+use crate::clock;
 use crate::engine::{EngineError, Mode, Selector};
-use crate::hls::{self, Segments};
+use crate::hls;
 use crate::http::{
     Body, Gate, Stalled, json_error, push_percent_encoded, query_pairs, query_param, respond,
 };
-use crate::ts::TsStream;
+use crate::storage::Segments;
 
 /// How long a player's first playlist request may wait for the channel's first segments; the
 /// engine often prebuffers for 20 to 60 s.
@@ -220,15 +221,16 @@ async fn connect(
         // Players probe with HEAD: answer what a GET would be, without starting a session.
         return respond(StatusCode::OK, MPEGURL, "");
     }
-    let known = app.registry.find(&id);
-    if let Some(token) = known.and_then(|channel| channel.known_player(player, peer)) {
+    let now = clock::now_ms();
+    let known = app.registry.find(&id, now);
+    if let Some(token) = known.and_then(|channel| channel.known_player(player, peer, now)) {
         return to_playlist(&id, token, selector, query);
     }
     let channel = match open(app, &id, selector, Mode::Hls, query).await {
         Ok(channel) => channel,
         Err(response) => return response,
     };
-    let joined = match channel.join(player, peer) {
+    let joined = match channel.join(player, peer, clock::now_ms()) {
         Ok(joined) => joined,
         Err(full) => return busy(&full),
     };
@@ -268,9 +270,9 @@ async fn stream(
         http_body_util::StreamBody::new(futures_lite::stream::empty()).boxed()
     } else {
         match open(app, &id, selector, Mode::Ts, query).await {
-            Ok(channel) => match TsStream::new(channel, stalled, player, peer) {
-                Some(stream) => stream.boxed(),
-                None => return busy(&Full::Clients),
+            Ok(channel) => match channel.into_stream(player, peer, stalled, clock::now_ms()) {
+                Ok(stream) => stream.boxed(),
+                Err(full) => return busy(&full),
             },
             Err(response) => return response,
         }
@@ -301,8 +303,8 @@ async fn open(
         .open(&request)
         .await
         .map_err(|full| busy(&full))?;
-    if let Err(e) = channel.connect().await {
-        if channel.feed.held() == 0 {
+    if let Err(e) = channel.connect(clock::now_ms()).await {
+        if channel.store.held() == 0 {
             app.registry.discard_unstarted(&channel);
             return Err(engine_error(&e));
         }
@@ -356,7 +358,7 @@ async fn playlist(
         Some("infohash") => Selector::Infohash,
         _ => Selector::ContentId,
     };
-    let channel = match app.registry.find(&id) {
+    let channel = match app.registry.find(&id, clock::now_ms()) {
         Some(channel) => channel,
         // The channel went idle and was stopped; the player is back: start it again.
         None => match open(app, &id, selector, Mode::Hls, query).await {
@@ -365,7 +367,7 @@ async fn playlist(
         },
     };
     // Seen first: the segmenter of a TS channel runs only while it has HLS players.
-    channel.touch_client(token, player, peer);
+    channel.touch_client(token, player, peer, clock::now_ms());
     let segments = channel.hls_segments();
     if let Err(response) = first_segments(&channel, segments).await {
         return response;
@@ -383,7 +385,7 @@ async fn playlist(
 async fn first_segments(channel: &Activity, segments: &Segments) -> Result<(), Response<Body>> {
     let wait = async {
         loop {
-            let listener = channel.listen();
+            let listener = channel.events().listen();
             if !segments.ring.is_empty() {
                 return Ok(());
             }
@@ -415,9 +417,10 @@ fn segment(
     (player, peer): (PlayerKey, SocketAddr),
     head: bool,
 ) -> Response<Body> {
+    let now = clock::now_ms();
     let Some(channel) = ContentId::parse(id)
         .ok()
-        .and_then(|id| app.registry.find(&id))
+        .and_then(|id| app.registry.find(&id, now))
     else {
         return json_error(
             StatusCode::NOT_FOUND,
@@ -427,11 +430,11 @@ fn segment(
     let Some(segments) = channel.segments() else {
         return not_found();
     };
-    channel.touch_client(token, player, peer);
+    channel.touch_client(token, player, peer, now);
     match segments.ring.get(seq) {
         Some(segment) => {
             if !head {
-                Counters::count(&channel.counters.bytes_out, segment.data.len());
+                channel.counters.bytes_out.add(segment.data.len());
             }
             respond(StatusCode::OK, "video/mp2t", segment.data)
         }

@@ -10,7 +10,9 @@ use hyper::{Response, StatusCode};
 use serde::Serialize;
 
 use crate::board;
-use crate::channel::{Channel, Counters};
+use crate::channel::Channel;
+use crate::clock;
+use crate::counters::Counts;
 use crate::engine::{EngineStat, Mode};
 use crate::http::{Body, GateCounts, json_error};
 use crate::router::App;
@@ -35,9 +37,9 @@ pub struct Report {
     pub memory: Memory,
     pub connections: Connections,
     /// Every channel's counters since start, channels that are gone included.
-    pub totals: Counters,
+    pub totals: Counts,
     /// The counters of the channels that are gone.
-    pub closed: Counters,
+    pub closed: Counts,
     pub channels: Vec<ChannelReport>,
 }
 
@@ -90,7 +92,7 @@ pub struct ChannelReport {
     /// HLS segments cut from a TS channel's stream for its HLS players; `None` when there are
     /// none (an HLS channel, or no HLS player yet).
     pub segments_cut: Option<RingReport>,
-    pub counters: Counters,
+    pub counters: Counts,
     /// Whether the channel's latest read of the engine worked.
     pub healthy: bool,
     pub last_error: Option<ErrorReport>,
@@ -134,10 +136,11 @@ impl Report {
     /// Gathers the report from what `app` holds now.
     pub fn gather(app: &App) -> Report {
         let (live, closed) = app.registry.snapshot_with_retired();
-        let channels: Vec<ChannelReport> = live.iter().map(|c| channel_report(c)).collect();
-        let totals = closed.snapshot();
+        let now = clock::now_ms();
+        let channels: Vec<ChannelReport> = live.iter().map(|c| channel_report(c, now)).collect();
+        let mut totals = closed;
         for channel in &channels {
-            totals.absorb(&channel.counters);
+            totals += &channel.counters;
         }
         let GateCounts {
             open,
@@ -187,36 +190,35 @@ impl Report {
     }
 }
 
-fn channel_report(c: &Channel) -> ChannelReport {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+/// The report of channel `c` at `now` (milliseconds of [`clock`]).
+fn channel_report(c: &Channel, now: u64) -> ChannelReport {
+    let unix_secs = clock::unix_ms() / 1000;
     let client_list: Vec<ClientReport> = c
-        .client_list()
+        .client_list(now)
         .iter()
         .map(|client| ClientReport {
             address: clipped(&client.addr.to_string()),
             protocol: client.protocol.name(),
             connected_secs: client.connected_ms / 1000,
-            connected_since: now.saturating_sub(client.connected_ms / 1000),
+            connected_since: unix_secs.saturating_sub(client.connected_ms / 1000),
         })
         .collect();
-    let (slots, budget_bytes) = c.feed.capacity();
+    let (slots, budget_bytes) = c.store.capacity();
     ChannelReport {
         content_id: clipped(c.id.as_str()),
         mode: match c.mode {
             Mode::Hls => "hls",
             Mode::Ts => "ts",
         },
-        open_secs: c.age_ms() / 1000,
+        open_secs: c.age_ms(now) / 1000,
         clients: client_list.len(),
         client_list,
         playback_session_id: c.session_id(),
         engine: c.engine_stat().map(engine_report),
         ring: RingReport {
-            held: c.feed.held(),
+            held: c.store.held(),
             slots,
-            bytes: c.feed.bytes(),
+            bytes: c.store.bytes(),
             budget_bytes,
         },
         segments_cut: c
@@ -226,11 +228,11 @@ fn channel_report(c: &Channel) -> ChannelReport {
                 held: cut.ring.len(),
                 slots: crate::board::RING_SLOTS,
                 bytes: cut.ring.alive(),
-                budget_bytes: crate::segmenter::CUT_RING_BYTES,
+                budget_bytes: crate::storage::CUT_RING_BYTES,
             }),
         counters: c.counters.snapshot(),
         healthy: c.health().is_none(),
-        last_error: c.last_error().map(|(e, ago_ms)| ErrorReport {
+        last_error: c.last_error(now).map(|(e, ago_ms)| ErrorReport {
             message: clipped(&e.to_string()),
             secs_ago: ago_ms / 1000,
         }),

@@ -1,110 +1,27 @@
-//! HLS: the per-channel fetch loop that copies the engine's live playlist into the ring, and the
-//! playlist clients get back.
+//! HLS playlists, both ways: reading the engine's (what it lists, and which of it to fetch) and
+//! writing the one a client gets, with the URLs a client finds its playlist and segments at.
 //!
-//! The fetch loop reads the session slot on every poll (so it always plays the newest session),
-//! fetches each new upstream segment exactly once and in order, never skipping one the engine
-//! still lists; the channel heals the session when a poll fails (403, 500, no answer). This
-//! module never serves a client and never fetches from anywhere but the configured engine: a
-//! playlist line naming another host is dropped and logged.
+//! Pure functions of their inputs: this module never fetches, never stores and never reads a
+//! clock (`first_media_sequence` takes the time). It never lets a client be sent to another
+//! host: a playlist line naming one is kept as `path: None`, never to be fetched.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 
-use bytes::Bytes;
-
-use crate::AtomicU64;
-use crate::board::{MAX_SEGMENT_BYTES, RING_BYTES, RING_SLOTS};
-use crate::channel::{Channel, Counters, Feed, Feeder};
 use crate::engine::EngineError;
 use crate::http::Origin;
-use crate::ring::{PushError, Ring};
-use crate::session::Session;
+use crate::storage::SegmentMeta;
 
 /// Segments a channel starts with, counted back from the live edge (what HLS players do).
 const START_SEGMENTS: usize = 3;
-/// Poll the engine's playlist at least this often, and not more than `MIN_POLL`.
-const MAX_POLL: Duration = Duration::from_secs(2);
-const MIN_POLL: Duration = Duration::from_millis(50);
-/// After a segment could not be fetched, poll again this soon (and fetch it then).
-const SEGMENT_RETRY: Duration = Duration::from_millis(250);
 /// The longest EXTINF taken as true; the engine's are about 4 to 6 s.
 const MAX_SEGMENT_SECS: f32 = 3600.0;
 
-/// What a client's playlist says of a stored segment.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SegmentMeta {
-    /// EXTINF, in seconds, as the engine gave it.
-    pub duration: f32,
-    /// The upstream restarted before this segment (`#EXT-X-DISCONTINUITY`).
-    pub discontinuity: bool,
-    /// Discontinuities from the start of the channel up to and including this segment.
-    pub discontinuity_seq: u64,
-}
-
-/// A channel's HLS segments: [`RING_SLOTS`] slots and a byte budget ([`RING_BYTES`] for those
-/// fetched from the engine), and the target duration, which may never shrink.
-pub struct Segments {
-    pub ring: Ring<SegmentMeta, RING_SLOTS>,
-    target_duration: AtomicU32,
-    discontinuity_seq: AtomicU64,
-}
-
-impl Default for Segments {
-    /// The store of an HLS channel's fetch loop: [`RING_BYTES`].
-    fn default() -> Self {
-        Segments::new(RING_BYTES)
-    }
-}
-
-/// Where a new channel's media sequence starts: tenths of a second since 1970. A channel that
-/// is stopped when idle and started again for a player still polling the same URL thus numbers
-/// on from where it was (segments come far less often than ten a second), never backwards,
-/// which players do not follow.
-fn first_media_sequence() -> u64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    since.map_or(0, |d| d.as_millis() as u64 / 100)
-}
-
-impl Segments {
-    /// An empty store of [`RING_SLOTS`] segments and `budget` bytes.
-    pub fn new(budget: usize) -> Segments {
-        Segments {
-            ring: Ring::new(budget, first_media_sequence()),
-            target_duration: AtomicU32::new(1),
-            discontinuity_seq: AtomicU64::new(0),
-        }
-    }
-
-    /// Stores a segment as the newest; only the channel's feed (the fetch loop, or the
-    /// segmenter of a TS channel) calls this.
-    pub fn push(&self, data: Bytes, duration: f32, discontinuity: bool) -> Result<u64, PushError> {
-        // The first segment of a channel needs no discontinuity: nothing came before it.
-        let discontinuity = discontinuity && !self.ring.is_empty();
-        let seq = self.discontinuity_seq.load(Ordering::Acquire) + u64::from(discontinuity);
-        let meta = SegmentMeta {
-            duration,
-            discontinuity,
-            discontinuity_seq: seq,
-        };
-        let stored = self.ring.push(data, meta)?;
-        self.discontinuity_seq.store(seq, Ordering::Release);
-        self.target_duration
-            .fetch_max(duration.ceil().max(1.0) as u32, Ordering::AcqRel);
-        Ok(stored)
-    }
-
-    /// Makes the target duration at least the engine's own (it may never shrink).
-    pub fn raise_target_duration(&self, seconds: u32) {
-        self.target_duration
-            .fetch_max(seconds.max(1), Ordering::AcqRel);
-    }
-
-    /// The largest EXTINF stored so far, rounded up.
-    pub fn target_duration(&self) -> u32 {
-        self.target_duration.load(Ordering::Acquire)
-    }
+/// Where a new channel's media sequence starts, given the time (`unix_ms`): tenths of a second
+/// since 1970. A channel that is stopped when idle and started again for a player still polling
+/// the same URL thus numbers on from where it was (segments come far less often than ten a
+/// second), never backwards, which players do not follow.
+pub fn first_media_sequence(unix_ms: u64) -> u64 {
+    unix_ms / 100
 }
 
 /// One segment the engine lists, in the engine's numbering.
@@ -237,81 +154,6 @@ pub fn playlist_path(id: &str, client: u64) -> String {
     format!("/ace/m/{id}/{client:016x}.m3u8")
 }
 
-/// The fetch loop of one channel; returns when the channel is stopped.
-pub async fn run(channel: Arc<Channel>) {
-    let fetcher = Fetcher {
-        last: None,
-        broken: false,
-    };
-    channel.feed_from_engine(fetcher).await;
-}
-
-/// Copies the engine's playlist into the ring, remembering the last upstream segment stored.
-struct Fetcher {
-    last: Option<u64>,
-    /// The next segment stored follows a break (a segment passed over, or an upstream restart),
-    /// however many polls later it comes.
-    broken: bool,
-}
-
-impl Feeder for Fetcher {
-    /// One poll: read the playlist, fetch every new segment in order. Returns how long to wait
-    /// before the next poll.
-    async fn step(
-        &mut self,
-        channel: &Channel,
-        session: &Session,
-    ) -> Result<Duration, EngineError> {
-        let Feed::Hls(segments) = &channel.feed else {
-            return Err(EngineError::BadAnswer("not an HLS channel".into()));
-        };
-        let engine = channel.engine();
-        let body = engine.playlist(&session.playback).await?;
-        let (listed, target) = parse_upstream(&body, engine.origin(), &session.playback)?;
-        segments.raise_target_duration(u32::try_from(target).unwrap_or(u32::MAX));
-        let (start, restarted) = plan(self.last, &listed);
-        self.broken |= restarted;
-        let id = channel.id.as_str();
-        for segment in &listed[start..] {
-            if channel.is_stopped() {
-                break;
-            }
-            let fetched = match &segment.path {
-                Some(path) => engine.segment(path, MAX_SEGMENT_BYTES).await,
-                None => Err(EngineError::BadAnswer(
-                    "the playlist line points off the engine".into(),
-                )),
-            };
-            let stored = match fetched {
-                Ok(data) => {
-                    Counters::count(&channel.counters.bytes_in, data.len());
-                    let discontinuity = self.broken || segment.discontinuity;
-                    segments
-                        .push(data, segment.duration, discontinuity)
-                        .map(drop)
-                        .map_err(|e| e.to_string())
-                }
-                // Never to be had: pass over it once (below), and mark the break.
-                Err(e @ EngineError::BadAnswer(_)) => Err(e.to_string()),
-                // Maybe a moment's trouble: try again at the next poll, without a new session.
-                Err(e) => {
-                    log::warn!("channel {id}: segment {} not fetched yet: {e}", segment.seq);
-                    return Ok(SEGMENT_RETRY);
-                }
-            };
-            if let Err(why) = &stored {
-                Counters::count(&channel.counters.segments_skipped, 1);
-                log::warn!("channel {id}: segment {} passed over: {why}", segment.seq);
-            }
-            self.broken = stored.is_err();
-            self.last = Some(segment.seq);
-            channel.notify();
-        }
-        let newest = listed.last().map_or(target as f32, |s| s.duration);
-        Ok(Duration::from_secs_f32(newest / 2.0).clamp(MIN_POLL, MAX_POLL))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,21 +172,6 @@ mod tests {
                 discontinuity: false,
             })
             .collect()
-    }
-
-    #[test]
-    fn segments_number_discontinuities_and_never_shrink_the_target() {
-        let segments = Segments::default();
-        let one = || Bytes::from_static(b"x");
-        segments.push(one(), 6.2, true).unwrap();
-        segments.push(one(), 3.0, false).unwrap();
-        segments.push(one(), 3.0, true).unwrap();
-        assert_eq!(segments.target_duration(), 7);
-        let w = segments.ring.window::<8>();
-        assert!(!w[0].1.discontinuity, "nothing precedes the first segment");
-        let numbers: Vec<u64> = w.iter().map(|(_, m)| m.discontinuity_seq).collect();
-        assert_eq!(numbers, [0, 0, 1]);
-        assert!(w[2].1.discontinuity);
     }
 
     #[test]

@@ -6,11 +6,10 @@
 //! handed to a response stays valid until that send ends; the transport cuts off a client that
 //! stops reading, which releases it). Oldest out first. Each item carries the caller's metadata
 //! `M` (a segment's duration, a chunk's join point). The ring never fetches and never decides
-//! what an item means; the fetch loops push, the router reads.
+//! what an item means; the feeds push, the clients read.
 
-use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
@@ -42,6 +41,8 @@ impl std::fmt::Display for PushError {
         }
     }
 }
+
+impl std::error::Error for PushError {}
 
 /// Bytes alive for one ring, decremented when the last holder of an item lets go.
 #[derive(Default)]
@@ -193,9 +194,8 @@ impl<M: Clone, const N: usize> Ring<M, N> {
         self.lock().items.clear();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Slots<M, N>> {
-        // Nothing under this lock can panic half-way through an update.
-        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Slots<M, N>> {
+        crate::lock(&self.slots)
     }
 }
 

@@ -8,19 +8,20 @@
 //! spans [`SEGMENT_SECS`] by the presentation times there, so every segment starts where a
 //! player can decode and says how long it really is. Timestamps that go back or jump more than
 //! 15 s, and a reconnect of the TS reader, end a segment and mark the next one after a
-//! discontinuity. A stream without timestamps is cut by size. [`run`] feeds it the channel's
-//! chunk ring and stores what it cuts in the channel's own fixed-capacity segment store, which
-//! the HLS router serves like any other. This module never talks to the engine or to a client.
-
-use std::sync::Arc;
+//! discontinuity. A stream without timestamps is cut by size. [`cut_while`] feeds it a
+//! channel's chunk store and stores what it cuts in the channel's own fixed-capacity segment
+//! store ([`store`]), which the HLS router serves like any other. This module never talks to
+//! the engine or to a client, and never decides when to run: the channel starts it for its first
+//! HLS player and tells it when none is left.
+//!
+//! Over 400 lines: half of it is the tests of the cutting rule, which need their packet makers.
 
 use bytes::{Bytes, BytesMut};
 
-use crate::board::{MAX_SEGMENT_BYTES, TS_RING_BYTES};
-use crate::channel::{Channel, Feed};
-use crate::hls::Segments;
-use crate::ts::Chunks;
-use crate::ts::{PACKET, is_pat_start, is_video_keyframe, pts, video_pts};
+use crate::board::MAX_SEGMENT_BYTES;
+use crate::feed::Events;
+use crate::storage::{CUT_RING_BYTES, Chunks, Segments};
+use crate::ts::packet::{PACKET, packets};
 
 /// How long a segment cut from a TS stream is, at least: a cut waits for the first join point
 /// after this. Short, so a player joins near the live edge; most streams have a keyframe
@@ -29,13 +30,11 @@ pub const SEGMENT_SECS: f32 = 2.0;
 /// A segment is cut at most this long: half the store's budget, so the store always holds two.
 /// Until it is cut it is slices of the chunk ring's chunks (counted in that ring's budget);
 /// cutting copies it once into a buffer of its exact size.
-pub const CUT_BYTES_MAX: usize = if MAX_SEGMENT_BYTES < TS_RING_BYTES / 2 {
+pub const CUT_BYTES_MAX: usize = if MAX_SEGMENT_BYTES < CUT_RING_BYTES / 2 {
     MAX_SEGMENT_BYTES
 } else {
-    TS_RING_BYTES / 2
+    CUT_RING_BYTES / 2
 };
-/// The bytes the store of cut segments may hold: about as long a span as the chunk ring.
-pub const CUT_RING_BYTES: usize = TS_RING_BYTES;
 /// A stream without timestamps is cut at the first join point after this many bytes.
 const UNTIMED_BYTES: usize = if CUT_BYTES_MAX < 1 << 20 {
     CUT_BYTES_MAX
@@ -136,13 +135,13 @@ impl Segmenter {
         }
         let mut from = 0;
         let mut pat = None;
-        for (at, packet) in (0..).step_by(PACKET).zip(chunk.chunks_exact(PACKET)) {
-            let join = if is_pat_start(packet) {
+        for (at, packet) in (0..).step_by(PACKET).zip(packets(chunk)) {
+            let join = if packet.is_pat_start() {
                 pat = Some(at);
-                (!self.keyframes).then(|| (at, first_pts(&chunk[at..])))
-            } else if is_video_keyframe(packet) {
+                (!self.keyframes).then(|| (at, first_pts(chunk.get(at..).unwrap_or_default())))
+            } else if packet.is_video_keyframe() {
                 self.keyframes = true;
-                pat.take().map(|join| (join, video_pts(packet)))
+                pat.take().map(|join| (join, packet.video_pts()))
             } else {
                 None
             };
@@ -241,38 +240,33 @@ fn secs_to_ticks(secs: f32) -> u64 {
     (secs * TICKS_PER_SEC) as u64
 }
 
-/// The presentation time of the first audio or video PES that starts in `packets`.
-fn first_pts(packets: &[u8]) -> Option<u64> {
-    packets.chunks_exact(PACKET).find_map(pts)
+/// The presentation time of the first audio or video PES that starts in `data`.
+fn first_pts(data: &[u8]) -> Option<u64> {
+    packets(data).find_map(|packet| packet.pts())
 }
 
-/// Cuts `channel`'s TS chunks into its HLS segments (`segments`) while the channel has HLS
-/// players, starting from the oldest chunk it holds, so the first HLS player finds a playlist
-/// at once. When the last one has gone, lets the segments go and returns: the next HLS player
-/// starts it again.
-pub async fn run(channel: Arc<Channel>, segments: &Segments) {
-    let Feed::Ts(chunks) = &channel.feed else {
-        return;
-    };
-    loop {
-        cut_while_watched(&channel, chunks, segments).await;
-        segments.ring.clear();
-        if channel.stop_cutting() {
-            break;
-        }
-    }
-    log::info!(
-        "channel {}: no HLS player left; HLS segments no longer cut",
-        channel.id.as_str()
-    );
+/// The store of the segments cut for a channel's HLS players, whose first will be numbered
+/// `first_seq`. Its target duration is stated once and kept (a playlist's may not change): the
+/// cuts' length, rounded up, and a second for long picture groups.
+pub fn store(first_seq: u64) -> Segments {
+    let cut = Segments::new(CUT_RING_BYTES, first_seq);
+    cut.raise_target_duration(SEGMENT_SECS.ceil() as u32 + 1);
+    cut
 }
 
-/// Cuts from the oldest chunk held on while the channel has HLS players.
-async fn cut_while_watched(channel: &Channel, chunks: &Chunks, segments: &Segments) {
+/// Cuts `chunks` into `segments` while `watched` says a player wants them, from the oldest chunk
+/// held, so the first HLS player finds a playlist at once. Wakes `events` for every segment
+/// stored, and waits on them for every chunk.
+pub async fn cut_while(
+    chunks: &Chunks,
+    segments: &Segments,
+    events: &Events,
+    watched: impl Fn() -> bool,
+) {
     let mut segmenter = Segmenter::default();
     let mut next = chunks.ring.bounds().0;
-    while channel.has_hls_players() {
-        let listener = channel.listen();
+    while watched() {
+        let listener = events.listen();
         let mut stored = false;
         loop {
             if let Some(item) = chunks.ring.get(next) {
@@ -292,7 +286,7 @@ async fn cut_while_watched(channel: &Channel, chunks: &Chunks, segments: &Segmen
             next = oldest;
         }
         if stored {
-            channel.notify();
+            events.notify();
         }
         listener.await;
     }
@@ -385,7 +379,8 @@ mod tests {
         for cut in &cuts {
             assert_eq!(cut.data.len() % PACKET, 0);
             assert!(
-                is_video_keyframe(&cut.data[PACKET..2 * PACKET]),
+                crate::ts::packet::Packet::new(&cut.data[PACKET..2 * PACKET])
+                    .is_some_and(|p| p.is_video_keyframe()),
                 "starts at a join point"
             );
         }
