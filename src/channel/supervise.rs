@@ -55,7 +55,7 @@ impl Channel {
 
     /// Starts the engine session again under the channel's player id and stores it in the slot;
     /// concurrent calls share one start.
-    pub async fn refresh(&self) -> Result<(), EngineError> {
+    pub(super) async fn refresh(&self) -> Result<(), EngineError> {
         let request = StartRequest {
             mode: self.mode,
             selector: self.selector,
@@ -175,10 +175,10 @@ impl Channel {
         *crate::lock(&self.last_error) = Some((error.clone(), now));
     }
 
-    /// Asks the engine for the session's stat every [`STAT_EVERY`] until the channel stops (it
+    /// Asks the engine for the session's stat every `STAT_EVERY` until the channel stops (it
     /// notices within one period). A failed poll clears the stat; it is not an engine error (the
     /// feed judges the session).
-    pub async fn watch_engine(&self) {
+    pub(super) async fn watch_engine(&self) {
         while !self.is_stopped() {
             if let Some(session) = self.slot.load().filter(|s| !s.stat.is_empty()) {
                 let stat = self.engine.stat(&session).await;

@@ -38,8 +38,8 @@ pub trait Source: Send + Sync + Unpin + 'static {
 pub struct Skips(heapless::Deque<u64, MAX_SKIPS>);
 
 impl Skips {
-    /// The client skips at `now` (milliseconds): false if that makes more than [`MAX_SKIPS`]
-    /// within [`SKIP_WINDOW`], and it is to be dropped.
+    /// The client skips at `now` (milliseconds): false if that makes more than `MAX_SKIPS`
+    /// within `SKIP_WINDOW`, and it is to be dropped.
     pub fn allow(&mut self, now: u64) -> bool {
         if self.0.is_full() {
             let oldest = self.0.pop_front().unwrap_or(now);
