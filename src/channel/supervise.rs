@@ -156,7 +156,12 @@ impl Channel {
                 self.set_health(Some(e));
             }
         }
-        BACKOFF[failures.saturating_sub(1).min(BACKOFF.len() - 1)]
+        // The failures-th wait, or the last one once they run out.
+        BACKOFF
+            .into_iter()
+            .take(failures)
+            .next_back()
+            .unwrap_or_default()
     }
 
     /// Waits `pause`, or less if the channel is stopped meanwhile.

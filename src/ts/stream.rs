@@ -191,6 +191,86 @@ impl<S: Source> Drop for TsStream<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::counters::Counters;
+    use crate::engine::Engine;
+    use crate::feed::Events;
+    use crate::storage::{ChunkMeta, Chunks};
+    use http_body_util::BodyExt;
+    use std::sync::Arc;
+
+    /// A channel's parts, as a test holds them: no channel, no engine session.
+    struct Parts {
+        store: Store,
+        engine: Engine,
+        counters: Counters,
+        events: Events,
+    }
+
+    impl Source for Arc<Parts> {
+        fn store(&self) -> &Store {
+            &self.store
+        }
+
+        fn context(&self) -> Context<'_> {
+            Context {
+                id: "test",
+                engine: &self.engine,
+                counters: &self.counters,
+                events: &self.events,
+            }
+        }
+    }
+
+    fn chunk(fill: u8, join: Option<u32>) -> (Bytes, ChunkMeta) {
+        let meta = ChunkMeta {
+            join,
+            pat: join,
+            fresh: false,
+        };
+        (Bytes::from(vec![fill; 4 * 188]), meta)
+    }
+
+    #[test]
+    fn a_client_starts_at_the_newest_join_point_and_skips_when_it_falls_off() {
+        let chunks = Arc::new(Chunks::default());
+        let engine = Engine::new(crate::http::Origin::parse("http://127.0.0.1:9").unwrap());
+        let parts = Arc::new(Parts {
+            store: Store::Ts(chunks.clone()),
+            engine,
+            counters: Counters::default(),
+            events: Events::default(),
+        });
+        let push = |fill, join| {
+            let (data, meta) = chunk(fill, join);
+            chunks.ring.push(data, meta).unwrap()
+        };
+        push(0, Some(0));
+        push(1, Some(188));
+        push(2, None);
+        let mut stream = TsStream::new(parts.clone(), Stalled::default());
+        let mut next = || {
+            let frame = futures_lite::future::block_on(stream.frame());
+            frame.unwrap().unwrap().into_data().unwrap()
+        };
+        let first = next();
+        assert_eq!(
+            (first.len(), first[0]),
+            (3 * 188, 1),
+            "from the join point on"
+        );
+        assert_eq!(next()[0], 2);
+        // The feed laps the client: it skips to the newest join point, once.
+        for n in 0..crate::board::TS_CHUNKS {
+            push(3 + (n % 200) as u8, None);
+        }
+        let newest = push(9, Some(376));
+        let (seq, _) = parts.store.stream_start().unwrap();
+        assert_eq!(seq, newest);
+        assert_eq!(next()[..], [9; 2 * 188], "from its join point on");
+        assert_eq!(parts.counters.client_skips.get(), 1);
+        assert_eq!(parts.counters.client_drops.get(), 0);
+        assert_eq!(parts.counters.bytes_out.get(), (3 + 4 + 2) * 188);
+    }
 
     #[test]
     fn a_client_skipping_too_often_within_a_minute_is_dropped() {
