@@ -13,6 +13,7 @@
 # scripts/browser-setup.sh, scripts/cross-setup.sh, scripts/musl-setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/install.sh
 scope=${1:-all}
 
 # Each stage's heading says how long the run has taken so far.
@@ -29,10 +30,10 @@ cargo clippy --locked --all-targets -- -D warnings
 # four at a time on two cores finish sooner without starving each other (measured: the host
 # suite 130 -> 89 s, each qemu suite 150 -> 100 s; no failure in four runs across the three).
 export RUST_TEST_THREADS=${RUST_TEST_THREADS:-4}
-export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
-if ! /usr/bin/rustc --version 2>/dev/null | grep -q '^rustc 1\.85\.'; then
+if debian_rust; then
+  use_debian_rust
+else
   echo "== Rust 1.85 not found at /usr/bin/rustc (not a Debian host?): using $(rustc --version)"
-  unset RUSTC RUSTDOC
 fi
 stage "host: cargo test with $(${RUSTC:-rustc} --version)"
 CARGO_TARGET_DIR=target/msrv cargo test --locked
