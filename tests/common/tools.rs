@@ -1,0 +1,166 @@
+//! What the tests need from the machine: whether an outside tool runs (`have`: a failure on CI,
+//! a loud skip by hand), real media made by ffmpeg, and temporary directories. Never starts
+//! acebox or the simulator (`process`).
+
+use std::io::Write;
+use std::process::Command;
+
+/// What test media is encoded as.
+#[derive(Clone, Copy)]
+pub enum Codecs {
+    /// MPEG-2 video and MP2 audio: ffmpeg, mpv and VLC play it, browsers do not.
+    Mpeg2,
+    /// H.264 (baseline profile) and AAC: what browsers play through MSE, as hls.js does.
+    H264,
+}
+
+impl Codecs {
+    /// ffmpeg's encoder options for these codecs, a key frame every second.
+    fn ffmpeg_args(self) -> &'static [&'static str] {
+        match self {
+            Codecs::Mpeg2 => &[
+                "-c:v",
+                "mpeg2video",
+                "-g",
+                "25",
+                "-b:v",
+                "400k",
+                "-c:a",
+                "mp2",
+                "-b:a",
+                "64k",
+            ],
+            Codecs::H264 => &[
+                "-c:v",
+                "libx264",
+                "-profile:v",
+                "baseline",
+                "-pix_fmt",
+                "yuv420p",
+                "-preset",
+                "veryfast",
+                "-g",
+                "25",
+                "-keyint_min",
+                "25",
+                "-sc_threshold",
+                "0",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "64k",
+            ],
+        }
+    }
+}
+
+/// Writes `seg0.ts, seg1.ts, ...` into `dir`: `secs` one-second MPEG-TS segments of a test
+/// picture and tone in `codecs`, made by ffmpeg.
+pub fn make_media(dir: &std::path::Path, secs: u32, codecs: Codecs) {
+    let status = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25",
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            &secs.to_string(),
+        ])
+        .args(codecs.ffmpeg_args())
+        .args([
+            "-f",
+            "segment",
+            "-segment_time",
+            "1",
+            "-segment_format",
+            "mpegts",
+        ])
+        .arg(dir.join("seg%d.ts"))
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg could not make the test media");
+}
+
+/// Whether `tool` runs here. On CI (`CI` set; CI installs every tool) its absence fails the
+/// test; by hand the test is skipped, and says so where the harness cannot hide it.
+pub fn have(tool: &str) -> bool {
+    // ffprobe and ffplay come in Debian's ffmpeg package.
+    let package = if tool.starts_with("ff") {
+        "ffmpeg"
+    } else {
+        tool
+    };
+    have_or(
+        tool,
+        &format!("install it: apt-get install {package}, or scripts/setup.sh"),
+    )
+}
+
+/// [`have`], for a tool that `install` says how to install.
+pub fn have_or(tool: &str, install: &str) -> bool {
+    let runs = |flag: &str| {
+        Command::new(tool)
+            .arg(flag)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if runs("-version") || runs("--version") {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{tool} is not installed on CI; {install}"
+    );
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    // The harness captures eprintln! and shows it only for failing tests; a write to the
+    // stderr handle goes straight to the terminal.
+    let _ = writeln!(
+        std::io::stderr(),
+        "\nSKIPPED: {test} needs {tool}, which is not installed; {install}"
+    );
+    false
+}
+
+/// A directory of its own under the system's temporary one, removed when dropped.
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    /// The path as text, for a command line.
+    pub fn arg(&self) -> &str {
+        self.0.to_str().expect("a UTF-8 temporary directory")
+    }
+
+    /// A new subdirectory `name`.
+    pub fn make(&self, name: &str) -> std::path::PathBuf {
+        let path = self.0.join(name);
+        std::fs::create_dir(&path).unwrap();
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
