@@ -8,7 +8,7 @@
 #      target's binaries through ACEBOX_TEST_RUNNER);
 #   4. a release build of every board profile, and the packaging tests;
 #   5. the image test: the openwrt-aarch64 build booted in an aarch64 VM (qemu-system-aarch64)
-#      and played through from the host (scripts/image-test.sh).
+#      and played through from the host by tests/image.rs (scripts/image-test.sh).
 # `scripts/test.sh host` stops after step 2. It installs what it needs (scripts/setup.sh,
 # scripts/browser-setup.sh, scripts/cross-setup.sh, scripts/musl-setup.sh).
 set -euo pipefail
@@ -85,5 +85,6 @@ for board in rpi-aarch64 rpi-armv7; do
 done
 
 stage "image test: openwrt-aarch64 in a QEMU aarch64 VM"
-scripts/image-test.sh dist/openwrt-aarch64/acebox
+# Its players are tests/image.rs, built by the host stage in target/msrv.
+CARGO_TARGET_DIR=target/msrv scripts/image-test.sh dist/openwrt-aarch64/acebox
 stage "done"

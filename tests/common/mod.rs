@@ -5,7 +5,7 @@
 //! - `http`: one request per connection, the whole answer ([`Reply`]), and the [`Trap`];
 //! - `hls`: the HLS [`Player`] and the checks on the segments it got;
 //! - `ts`: the MPEG-TS [`TsClient`] and the simulator's packet indices;
-//! - `tools`: `have` (outside tools), ffmpeg's test media, [`TempDir`];
+//! - `tools`: `have` (outside tools), ffmpeg's test media and the [`Ffmpeg`] player, [`TempDir`];
 //! - here: content ids, waiting on a condition, threads released together.
 //!
 //! Everything is re-exported here, so a test names `common::X`. The helpers check only what
@@ -32,9 +32,11 @@ pub use process::{
     wait_sessions_stopped,
 };
 #[allow(unused_imports)]
-pub use tools::{Codecs, TempDir, have, have_or, make_media};
+pub use tools::{Codecs, Ffmpeg, Played, TempDir, have, have_or, make_media};
 #[allow(unused_imports)]
-pub use ts::{TsClient, follows, gap_free, gap_free_runs, video_index, video_indices};
+pub use ts::{
+    TsClient, follows, gap_free, gap_free_runs, video_index, video_indices, whole_packets,
+};
 
 use std::time::{Duration, Instant};
 

@@ -1,9 +1,13 @@
 //! What the tests need from the machine: whether an outside tool runs (`have`: a failure on CI,
-//! a loud skip by hand), real media made by ffmpeg, and temporary directories. Never starts
-//! acebox or the simulator (`process`).
+//! a loud skip by hand), real media made by ffmpeg, ffmpeg as a player ([`Ffmpeg`]), and
+//! temporary directories. Never starts acebox or the simulator (`process`).
 
-use std::io::Write;
-use std::process::Command;
+use std::io::{Read, Write};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::wait_for;
 
 /// What test media is encoded as.
 #[derive(Clone, Copy)]
@@ -88,6 +92,90 @@ pub fn make_media(dir: &std::path::Path, secs: u32, codecs: Codecs) {
         .status()
         .expect("ffmpeg runs");
     assert!(status.success(), "ffmpeg could not make the test media");
+}
+
+/// ffmpeg as a player: decodes a URL into the null muxer in the background, reporting its
+/// progress; killed when dropped.
+pub struct Ffmpeg {
+    child: Child,
+    /// The progress reports (`key=value` lines) and the errors it writes, read to their end.
+    progress: Option<JoinHandle<String>>,
+    errors: Option<JoinHandle<String>>,
+}
+
+/// How an [`Ffmpeg`] play ended.
+pub struct Played {
+    pub status: ExitStatus,
+    /// What ffmpeg reported on stderr (errors only: `-v error`).
+    pub said: String,
+    /// How much media it decoded: the last `out_time_us` it reported.
+    pub decoded: Duration,
+}
+
+impl Ffmpeg {
+    /// Starts decoding `secs` s of `url`.
+    pub fn play(url: &str, secs: u32) -> Ffmpeg {
+        let mut child = Command::new("ffmpeg")
+            .args([
+                "-nostdin",
+                "-v",
+                "error",
+                "-i",
+                url,
+                "-t",
+                &secs.to_string(),
+            ])
+            .args(["-f", "null", "-", "-progress", "pipe:1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ffmpeg runs");
+        let progress = read_to_end(child.stdout.take().expect("stdout is piped"));
+        let errors = read_to_end(child.stderr.take().expect("stderr is piped"));
+        Ffmpeg {
+            child,
+            progress: Some(progress),
+            errors: Some(errors),
+        }
+    }
+
+    /// Waits at most `limit` for ffmpeg to end; how it ended.
+    pub fn finish(&mut self, limit: Duration) -> Played {
+        let child = &mut self.child;
+        let status = wait_for(limit, "ffmpeg to end", || child.try_wait().ok().flatten());
+        let joined = |pipe: &mut Option<JoinHandle<String>>| {
+            pipe.take()
+                .map(|t| t.join().expect("the pipe reader ends"))
+                .unwrap_or_default()
+        };
+        let progress = joined(&mut self.progress);
+        let decoded = progress
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("out_time_us=")?.parse().ok())
+            .map_or(Duration::ZERO, Duration::from_micros);
+        Played {
+            status,
+            said: joined(&mut self.errors),
+            decoded,
+        }
+    }
+}
+
+impl Drop for Ffmpeg {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads `pipe` to its end on a thread (so the writer never blocks on a full pipe); the text.
+fn read_to_end(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
 }
 
 /// Whether `tool` runs here. On CI (`CI` set; CI installs every tool) its absence fails the

@@ -101,17 +101,23 @@ impl TsClient {
 /// The simulator's index of each video packet (PID 0x100) in `bytes`, which must be whole,
 /// aligned packets.
 pub fn video_indices(bytes: &[u8]) -> Vec<u64> {
+    whole_packets(bytes);
+    bytes.chunks(188).filter_map(video_index).collect()
+}
+
+/// Checks that `bytes` are whole, aligned MPEG-TS packets, each starting with the 0x47 sync
+/// byte; how many there are.
+pub fn whole_packets(bytes: &[u8]) -> usize {
     assert_eq!(
         bytes.len() % 188,
         0,
         "not whole packets: {} bytes",
         bytes.len()
     );
-    bytes
-        .chunks(188)
-        .inspect(|p| assert_eq!(p[0], 0x47, "lost packet alignment"))
-        .filter_map(video_index)
-        .collect()
+    for packet in bytes.chunks(188) {
+        assert_eq!(packet[0], 0x47, "lost packet alignment");
+    }
+    bytes.len() / 188
 }
 
 /// The simulator's index of one whole packet if it is a video packet (PID 0x100).
