@@ -87,7 +87,7 @@ fn plays_hls(acebox: SocketAddr, engine: &Process, id: &str, decode: bool) {
     );
 
     if let Some(ffmpeg) = &mut ffmpeg {
-        let played = ffmpeg.finish(Duration::from_secs(60));
+        let played = ffmpeg.finish();
         assert!(played.status.success(), "ffmpeg failed: {}", played.said);
         assert!(
             played.decoded >= PLAY - Duration::from_secs(1),

@@ -98,6 +98,8 @@ pub fn make_media(dir: &std::path::Path, secs: u32, codecs: Codecs) {
 /// progress; killed when dropped.
 pub struct Ffmpeg {
     child: Child,
+    /// The length it was asked to play.
+    secs: u32,
     /// The progress reports (`key=value` lines) and the errors it writes, read to their end.
     progress: Option<JoinHandle<String>>,
     errors: Option<JoinHandle<String>>,
@@ -134,13 +136,16 @@ impl Ffmpeg {
         let errors = read_to_end(child.stderr.take().expect("stderr is piped"));
         Ffmpeg {
             child,
+            secs,
             progress: Some(progress),
             errors: Some(errors),
         }
     }
 
-    /// Waits at most `limit` for ffmpeg to end; how it ended.
-    pub fn finish(&mut self, limit: Duration) -> Played {
+    /// Waits for ffmpeg to end, for at most a minute longer than it was asked to play; how it
+    /// ended.
+    pub fn finish(&mut self) -> Played {
+        let limit = Duration::from_secs(u64::from(self.secs) + 60);
         let child = &mut self.child;
         let status = wait_for(limit, "ffmpeg to end", || child.try_wait().ok().flatten());
         let joined = |pipe: &mut Option<JoinHandle<String>>| {
