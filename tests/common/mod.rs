@@ -6,7 +6,7 @@
 //! - `hls`: the HLS [`Player`] and the checks on the segments it got;
 //! - `ts`: the MPEG-TS [`TsClient`] and the simulator's packet indices;
 //! - `tools`: `have` (outside tools), ffmpeg's test media and the [`Ffmpeg`] player, [`TempDir`];
-//! - here: content ids, waiting on a condition, threads released together.
+//! - here: content ids, two live channels, waiting on a condition, threads released together.
 //!
 //! Everything is re-exported here, so a test names `common::X`. The helpers check only what
 //! they need to go on (a binary that says where it listens, an answer that is HTTP, a redirect
@@ -43,6 +43,19 @@ use std::time::{Duration, Instant};
 /// A content id for test `n`.
 pub fn content(n: u8) -> String {
     format!("{n:02x}").repeat(20)
+}
+
+/// One HLS player on content 1 that has played a few segments, and one TS client on content 2
+/// that has read some packets: two live channels, one of each protocol.
+pub fn two_channels(proxy: &Process) -> (Player, TsClient) {
+    let mut player = Player::connect(proxy.addr, &content(1));
+    player.play(Duration::from_secs(30), Duration::from_millis(100), |p| {
+        p.segments.len() >= 3
+    });
+    let mut ts = TsClient::open(proxy.addr, &format!("/ace/getstream?id={}", content(2)));
+    assert_eq!(ts.status, 200);
+    assert_eq!(ts.read(188 * 100).len(), 188 * 100);
+    (player, ts)
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, for at most `limit`.
