@@ -73,12 +73,16 @@ pub fn send(addr: SocketAddr, method: &str, path: &str) -> Reply {
     )
 }
 
+/// A fresh connection to `addr` whose reads wait at most `timeout`.
+pub(super) fn connect(addr: SocketAddr, timeout: Duration) -> TcpStream {
+    let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    stream.set_read_timeout(Some(timeout)).unwrap();
+    stream
+}
+
 /// Sends raw request bytes and reads the answer until the server closes.
 pub fn request(addr: SocketAddr, raw: &str) -> Reply {
-    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
+    let mut stream = connect(addr, Duration::from_secs(60));
     stream.write_all(raw.as_bytes()).unwrap();
     let mut bytes = Vec::new();
     stream
@@ -91,10 +95,7 @@ pub fn request(addr: SocketAddr, raw: &str) -> Reply {
 /// the server closes or resets: a server may answer and hang up before reading all of a
 /// request it refuses, so neither a failed write nor a reset after the answer is an error here.
 pub fn request_bytes(addr: SocketAddr, raw: &[u8]) -> Reply {
-    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
+    let mut stream = connect(addr, Duration::from_secs(60));
     let _ = stream.write_all(raw);
     let mut bytes = Vec::new();
     let mut buf = [0u8; 8192];

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use super::http::parse_reply;
+use super::http::{connect, parse_reply};
 
 /// An MPEG-TS client: one streaming GET, read as the test asks.
 pub struct TsClient {
@@ -28,10 +28,7 @@ impl TsClient {
 
     /// Sends the raw request `raw` and reads the head; the body is read later, as needed.
     pub fn send(addr: SocketAddr, raw: &str) -> TsClient {
-        let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
+        let mut stream = connect(addr, Duration::from_secs(30));
         stream.write_all(raw.as_bytes()).unwrap();
         let mut reader = BufReader::new(stream);
         let mut head = Vec::new();
