@@ -24,8 +24,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use acebox::allow::AllowList;
-use acebox::http::{Body, Gate, bind, serve};
+use acebox::http::{AllowList, Body, Gate, bind, serve};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 
