@@ -136,7 +136,7 @@ async fn serve_connection<H, F>(
 /// Answers a refused connection with 403 or 503 and closes it, on a task of its own; when too
 /// many refusals are under way already, closes it at once.
 fn refuse(gate: &Arc<Gate>, stream: Async<TcpStream>, peer: SocketAddr, refusal: Refusal) {
-    let Some(place) = gate.refusing() else {
+    let Some(refusing) = gate.refusing() else {
         return;
     };
     let (status, retry) = match refusal {
@@ -164,7 +164,7 @@ fn refuse(gate: &Arc<Gate>, stream: Async<TcpStream>, peer: SocketAddr, refusal:
             linger.await.map_err(FetchError::Connect)
         })
         .await;
-        drop(place);
+        drop(refusing);
     })
     .detach();
 }
