@@ -8,7 +8,7 @@ const MIB: u64 = 1024 * 1024;
 const TS_PACKET: u64 = 188;
 /// src/ts.rs hands a chunk to clients once this much is read; a chunk must hold at least that.
 const TS_FLUSH_BYTES: u64 = TS_PACKET * 32;
-/// src/http.rs caps a connection's read and write buffers at 16 KiB each.
+/// src/http/server.rs caps a connection's read and write buffers at 16 KiB each.
 const CONNECTION_BYTES: u64 = 32 * 1024;
 /// The targets scripts/build-board.sh can build: glibc ones with Debian's std and gcc cross
 /// linkers, musl ones (always static) with -Zbuild-std and zig (scripts/musl-cargo.sh).

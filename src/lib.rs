@@ -11,7 +11,6 @@
 //! 4. [`channel`]: content ids, clients, session supervision and the registry; it builds each
 //!    feed's context and spawns the feed.
 
-pub mod allow;
 pub mod board;
 pub mod channel;
 pub mod channel_list;

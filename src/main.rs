@@ -50,7 +50,7 @@ fn run(config: Config) -> ExitCode {
     let channel_list = match config
         .channels
         .as_deref()
-        .map(ChannelList::open)
+        .map(|path| ChannelList::open(path, Instant::now()))
         .transpose()
     {
         Ok(list) => list,

@@ -18,6 +18,7 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use crate::channel::clients::{Joined, PlayerKey};
 use crate::channel::{Activity, ContentId, Full, Open, Registry};
+use crate::channel_list::selector;
 use crate::clock;
 use crate::engine::{EngineError, Mode, Selector};
 use crate::hls;
@@ -156,34 +157,6 @@ fn parse_token(text: &str) -> Option<u64> {
         .flatten()
 }
 
-/// Reads the content selector of a start URL: `content_id`, its alias `id`, or `infohash`.
-pub(crate) fn selector(query: &str) -> Result<(ContentId, Selector), String> {
-    let mut found: [Option<String>; 3] = Default::default();
-    for (key, value) in query_pairs(query) {
-        let slot = match key.as_ref() {
-            "content_id" => 0,
-            "id" => 1,
-            "infohash" => 2,
-            "url" | "magnet" => {
-                return Err(
-                    "only content ids and infohashes are played; url= and magnet= are not".into(),
-                );
-            }
-            _ => continue,
-        };
-        found[slot].get_or_insert_with(|| value.into_owned());
-    }
-    let [content_id, id, infohash] = found;
-    let (text, selector) = match (content_id.or(id), infohash) {
-        (Some(id), _) => (id, Selector::ContentId),
-        (None, Some(hash)) => (hash, Selector::Infohash),
-        (None, None) => (String::new(), Selector::ContentId),
-    };
-    ContentId::parse(&text)
-        .map(|id| (id, selector))
-        .map_err(|e| e.to_string())
-}
-
 /// The engine options to pass on, as an encoded query fragment.
 fn passed_options(query: &str) -> String {
     let mut out = String::new();
@@ -215,7 +188,7 @@ async fn connect(
 ) -> Response<Body> {
     let (id, selector) = match selector(query) {
         Ok(found) => found,
-        Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     if head {
         // Players probe with HEAD: answer what a GET would be, without starting a session.
@@ -263,7 +236,7 @@ async fn stream(
 ) -> Response<Body> {
     let (id, selector) = match selector(query) {
         Ok(found) => found,
-        Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     let body = if head {
         // TVs probe with HEAD: the headers of the stream, without starting a session.
@@ -448,28 +421,6 @@ fn segment(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const ID: &str = "0123456789abcdef0123456789abcdef01234567";
-
-    #[test]
-    fn selector_precedence_and_errors() {
-        let (id, sel) = selector(&format!("infohash={}&id={ID}", "f".repeat(40))).unwrap();
-        assert_eq!((id.as_str(), sel), (ID, Selector::ContentId));
-        let (id, sel) = selector(&format!("infohash={}", "F".repeat(40))).unwrap();
-        assert_eq!(
-            (id.as_str(), sel),
-            ("f".repeat(40).as_str(), Selector::Infohash)
-        );
-        assert!(selector("").unwrap_err().contains("missing"));
-        assert!(selector("id=xyz").unwrap_err().contains("40 hexadecimal"));
-        assert!(
-            selector("url=http://x/y.acelive")
-                .unwrap_err()
-                .contains("url=")
-        );
-        // The first of repeated parameters counts.
-        assert_eq!(selector(&format!("id={ID}&id=zz")).unwrap().0.as_str(), ID);
-    }
 
     #[test]
     fn only_known_options_pass_and_are_encoded() {

@@ -1,274 +1,15 @@
-//! The engine's HTTP API as acebox uses it: start a session, read a playlist or segment, stop.
+//! The engine's answers as data: a `format=json` start, a stat, a redirect-mode start, and the
+//! rule that keeps only the path of every URL the engine hands out.
 //!
-//! [`Engine`] owns the configured engine [`Origin`] and every timeout toward it. Each URL the
-//! engine returns is rebased onto that origin (only its path is kept), so nothing the engine or a
-//! client says can send a request elsewhere. This module never holds a lock across a call and
-//! never retries: callers decide when to try again.
+//! This module owns reading what the engine sent into acebox's types, with fixed-size buffers
+//! (serde-json-core, heapless). It never performs I/O, never reads the clock and never panics
+//! on any input: the fuzz targets in `fuzz/` feed it arbitrary bytes.
 
-use std::fmt;
-use std::time::Duration;
-
-use bytes::Bytes;
-use hyper::StatusCode;
-use hyper::body::Incoming;
-use hyper::header::LOCATION;
 use serde::Deserialize;
 
-use crate::http::{self, FetchError, Origin, push_percent_encoded};
+use super::EngineError;
+use crate::http::Fetched;
 use crate::session::{EnginePath, Session};
-
-/// A start may block while the engine resolves the content (about 4 s for a bad id, about 28 s
-/// for an unknown infohash); headers-in-10-s is known to be too short.
-const START_TIMEOUT: Duration = Duration::from_secs(45);
-/// The playlist request blocks while the session prebuffers, which may take a minute.
-const PLAYLIST_TIMEOUT: Duration = Duration::from_secs(30);
-/// A segment is a few seconds of video from a local engine.
-pub const SEGMENT_TIMEOUT: Duration = Duration::from_secs(20);
-/// The engine may hang on stop; nobody waits for it. Stat polls get the same short leash.
-const STOP_TIMEOUT: Duration = Duration::from_secs(3);
-/// The engine redirects a TS start once (to `/content/...`); more is a loop.
-const MAX_REDIRECTS: usize = 3;
-/// Start answers, playlists and stop answers are small.
-const SMALL_BODY: usize = 256 * 1024;
-
-/// How a session is played.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Hls,
-    Ts,
-}
-
-impl Mode {
-    fn start_path(self) -> &'static str {
-        match self {
-            Mode::Hls => "/ace/manifest.m3u8",
-            Mode::Ts => "/ace/getstream",
-        }
-    }
-}
-
-/// What content a start asks for: the query parameter name and its 40-hex value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Selector {
-    ContentId,
-    Infohash,
-}
-
-impl Selector {
-    pub fn param(self) -> &'static str {
-        match self {
-            Selector::ContentId => "content_id",
-            Selector::Infohash => "infohash",
-        }
-    }
-}
-
-/// Everything a start needs; `extra` is a query fragment (`&name=value`...) already encoded.
-pub struct StartRequest<'a> {
-    pub mode: Mode,
-    pub selector: Selector,
-    pub id: &'a str,
-    pub pid: &'a str,
-    pub extra: &'a str,
-}
-
-/// Why the engine gave no session or no data.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EngineError {
-    /// Nothing answered at the engine's address.
-    Unreachable(String),
-    /// The engine took longer than allowed.
-    Timeout,
-    /// The engine answered but refused: its own message (e.g. `failed to load content`).
-    Refused(String),
-    /// An HTTP status where a playlist or segment was expected (403 superseded, 500 stopped...).
-    Status(u16),
-    /// The answer could not be read as what was asked for.
-    BadAnswer(String),
-}
-
-impl fmt::Display for EngineError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EngineError::Unreachable(e) => write!(
-                f,
-                "the AceStream engine is unreachable ({e}); is it running?"
-            ),
-            EngineError::Timeout => f.write_str("the AceStream engine did not answer in time"),
-            EngineError::Refused(e) => write!(f, "the AceStream engine refused the channel: {e}"),
-            EngineError::Status(code) => write!(f, "the AceStream engine answered HTTP {code}"),
-            EngineError::BadAnswer(e) => write!(
-                f,
-                "the AceStream engine gave an answer acebox cannot read: {e}"
-            ),
-        }
-    }
-}
-
-impl EngineError {
-    /// The status a client gets for this error.
-    pub fn client_status(&self) -> StatusCode {
-        match self {
-            EngineError::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            _ => StatusCode::BAD_GATEWAY,
-        }
-    }
-}
-
-impl From<FetchError> for EngineError {
-    fn from(e: FetchError) -> Self {
-        match e {
-            FetchError::Connect(e) => EngineError::Unreachable(e.to_string()),
-            FetchError::Timeout => EngineError::Timeout,
-            FetchError::Protocol(e) => EngineError::Unreachable(e),
-            FetchError::TooLarge => EngineError::BadAnswer("the answer is too large".into()),
-        }
-    }
-}
-
-/// The configured engine.
-#[derive(Clone, Debug)]
-pub struct Engine {
-    origin: Origin,
-}
-
-impl Engine {
-    pub fn new(origin: Origin) -> Engine {
-        Engine { origin }
-    }
-
-    pub fn origin(&self) -> &Origin {
-        &self.origin
-    }
-
-    /// Starts (or restarts) the session of `req.pid`: the JSON API first, and when the engine
-    /// gates it, redirect mode with the playback URL read from `Location`.
-    pub async fn start(&self, req: &StartRequest<'_>) -> Result<Session, EngineError> {
-        let json = http::get(
-            &self.origin,
-            &start_path(req, "json"),
-            START_TIMEOUT,
-            SMALL_BODY,
-        )
-        .await?;
-        if json.status == StatusCode::OK {
-            match parse_start(&json.body) {
-                Ok(session) => return Ok(session),
-                Err(StartAnswer::Refused(e)) => return Err(EngineError::Refused(e)),
-                Err(StartAnswer::NotJson) => {}
-            }
-        }
-        log::info!(
-            "engine JSON API unavailable (HTTP {}); starting in redirect mode",
-            json.status.as_u16()
-        );
-        let redirect = http::get(
-            &self.origin,
-            &start_path(req, "redirect"),
-            START_TIMEOUT,
-            SMALL_BODY,
-        )
-        .await?;
-        session_from_redirect(&redirect)
-    }
-
-    /// The session's HLS playlist.
-    pub async fn playlist(&self, path: &str) -> Result<Bytes, EngineError> {
-        self.fetch_ok(path, PLAYLIST_TIMEOUT, SMALL_BODY).await
-    }
-
-    /// One segment, at most `limit` bytes.
-    pub async fn segment(&self, path: &str, limit: usize) -> Result<Bytes, EngineError> {
-        self.fetch_ok(path, SEGMENT_TIMEOUT, limit).await
-    }
-
-    /// Opens the session's MPEG-TS stream, following the engine's redirects to its content URL
-    /// (each rebased onto the engine); the answer's body is the stream.
-    pub async fn stream(&self, path: &str) -> Result<Incoming, EngineError> {
-        let mut path = EnginePath::try_from(path)
-            .map_err(|_| EngineError::BadAnswer("path too long".into()))?;
-        for _ in 0..MAX_REDIRECTS {
-            let response =
-                http::with_timeout(PLAYLIST_TIMEOUT, http::request_head(&self.origin, &path))
-                    .await?;
-            let status = response.status();
-            if status.is_redirection() {
-                let location = response
-                    .headers()
-                    .get(LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                path = rebase(location).ok_or_else(|| {
-                    EngineError::BadAnswer(format!("unusable redirect to {location:?}"))
-                })?;
-                continue;
-            }
-            if status != StatusCode::OK {
-                return Err(EngineError::Status(status.as_u16()));
-            }
-            return Ok(response.into_body());
-        }
-        Err(EngineError::BadAnswer("too many redirects".into()))
-    }
-
-    /// The session's stat, asked so that the engine does not count it as player activity.
-    pub async fn stat(&self, session: &Session) -> Result<EngineStat, EngineError> {
-        if session.stat.is_empty() {
-            return Err(EngineError::BadAnswer(
-                "the session has no stat URL (redirect mode)".into(),
-            ));
-        }
-        let path = with_query(&session.stat, "skip_player_activity=1");
-        parse_stat(&self.fetch_ok(&path, STOP_TIMEOUT, SMALL_BODY).await?)
-    }
-
-    /// `method=stop` on a session's command URL, with a short timeout.
-    pub async fn stop(&self, session: &Session) -> Result<(), EngineError> {
-        if session.command.is_empty() {
-            return Err(EngineError::BadAnswer(
-                "the session has no command URL (redirect mode)".into(),
-            ));
-        }
-        let path = with_query(&session.command, "method=stop");
-        self.fetch_ok(&path, STOP_TIMEOUT, SMALL_BODY)
-            .await
-            .map(drop)
-    }
-
-    async fn fetch_ok(
-        &self,
-        path: &str,
-        timeout: Duration,
-        limit: usize,
-    ) -> Result<Bytes, EngineError> {
-        let fetched = http::get(&self.origin, path, timeout, limit).await?;
-        if fetched.status != StatusCode::OK {
-            return Err(EngineError::Status(fetched.status.as_u16()));
-        }
-        Ok(fetched.body)
-    }
-}
-
-/// `path` with `param` added to its query.
-fn with_query(path: &str, param: &str) -> String {
-    let sep = if path.contains('?') { '&' } else { '?' };
-    format!("{path}{sep}{param}")
-}
-
-fn start_path(req: &StartRequest<'_>, format: &str) -> String {
-    let mut path = String::with_capacity(128 + req.extra.len());
-    path.push_str(req.mode.start_path());
-    path.push('?');
-    path.push_str(req.selector.param());
-    path.push('=');
-    push_percent_encoded(&mut path, req.id);
-    path.push_str("&pid=");
-    push_percent_encoded(&mut path, req.pid);
-    path.push_str("&format=");
-    path.push_str(format);
-    path.push_str(req.extra);
-    path
-}
 
 /// What a `format=json` start answered, when it gave no session.
 #[derive(Debug, PartialEq, Eq)]
@@ -278,6 +19,19 @@ pub enum StartAnswer {
     /// Not the JSON envelope at all: the JSON API is gated.
     NotJson,
 }
+
+impl std::fmt::Display for StartAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartAnswer::Refused(e) => write!(f, "the engine refused the start: {e}"),
+            StartAnswer::NotJson => f.write_str(
+                "the start answer is not the engine's JSON (its JSON API may be turned off)",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StartAnswer {}
 
 #[derive(Deserialize)]
 struct StartEnvelope {
@@ -383,7 +137,9 @@ pub fn parse_stat(body: &[u8]) -> Result<EngineStat, EngineError> {
     })
 }
 
-fn session_from_redirect(answer: &http::Fetched) -> Result<Session, EngineError> {
+/// Reads a redirect-mode start answer: the playback path from `Location`, with the stat and command
+/// paths derived from it where the engine's naming allows.
+pub(super) fn session_from_redirect(answer: &Fetched) -> Result<Session, EngineError> {
     if answer.status.is_redirection() {
         let location = answer.location.as_deref().unwrap_or_default();
         let playback = rebase(location)
@@ -453,8 +209,8 @@ pub fn rebase(url: &str) -> Option<EnginePath> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const ID: &str = "0123456789abcdef0123456789abcdef01234567";
+    use bytes::Bytes;
+    use hyper::StatusCode;
 
     #[test]
     fn rebase_keeps_only_the_path() {
@@ -513,23 +269,6 @@ mod tests {
     }
 
     #[test]
-    fn start_path_encodes_every_value() {
-        let req = StartRequest {
-            mode: Mode::Hls,
-            selector: Selector::ContentId,
-            id: ID,
-            pid: "acebox 1&x",
-            extra: "&transcode_audio=1",
-        };
-        assert_eq!(
-            start_path(&req, "json"),
-            format!(
-                "/ace/manifest.m3u8?content_id={ID}&pid=acebox%201%26x&format=json&transcode_audio=1"
-            )
-        );
-    }
-
-    #[test]
     fn parses_a_json_start_and_rebases_its_urls() {
         let body = br#"{"response": {"playback_url": "http://127.0.0.1:6878/ace/m/aa/bb.m3u8",
             "stat_url": "http:\/\/127.0.0.1:6878\/ace\/stat\/aa\/bb", "command_url": "http://127.0.0.1:6878/ace/cmd/aa/bb",
@@ -565,7 +304,7 @@ mod tests {
 
     #[test]
     fn redirect_answers_become_sessions_or_errors() {
-        let fetched = |status: u16, location: Option<&str>, body: &'static [u8]| http::Fetched {
+        let fetched = |status: u16, location: Option<&str>, body: &'static [u8]| Fetched {
             status: StatusCode::from_u16(status).unwrap(),
             location: location.map(str::to_owned),
             body: Bytes::from_static(body),

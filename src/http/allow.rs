@@ -1,7 +1,7 @@
 //! Who may connect: the `--allow CIDR` list.
 //!
 //! Owns parsing network prefixes and matching a peer address against them. It never touches a
-//! socket; `http` asks it about each accepted connection before reading a byte.
+//! socket; the gate asks it about each accepted connection before a byte is read.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
@@ -21,8 +21,11 @@ pub struct Cidr {
 /// Why a prefix could not be read.
 #[derive(Debug, PartialEq, Eq)]
 pub enum CidrError {
+    /// Not an IPv4 or IPv6 address (with an optional `/LENGTH`).
     Address,
+    /// The prefix length is not a number that fits the address family.
     Length,
+    /// More than [`MAX_RULES`] prefixes.
     TooMany,
 }
 
@@ -39,6 +42,8 @@ impl fmt::Display for CidrError {
         }
     }
 }
+
+impl std::error::Error for CidrError {}
 
 fn mapped(ip: IpAddr) -> u128 {
     match ip {
