@@ -11,6 +11,7 @@
 //! 4. [`channel`]: content ids, clients, session supervision and the registry; it builds each
 //!    feed's context and spawns the feed.
 
+pub mod app;
 pub mod board;
 pub mod channel;
 pub mod channel_list;
@@ -22,11 +23,9 @@ pub mod feed;
 pub mod hls;
 pub mod http;
 pub mod logger;
-pub mod metrics;
-pub mod page;
+pub mod report;
 pub mod router;
 pub mod session;
-pub mod status;
 pub mod storage;
 pub mod ts;
 

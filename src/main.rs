@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 use async_signal::{Signal, Signals};
 use futures_lite::StreamExt;
 
+use acebox::app::App;
 use acebox::channel::Registry;
 use acebox::channel_list::ChannelList;
 use acebox::config::{self, Command, Config};
 use acebox::engine::Engine;
 use acebox::http::{self, Gate};
-use acebox::router::{self, App};
+use acebox::router;
 use acebox::{board, logger};
 
 /// How long shutdown waits for engine starts and stops under way before it exits anyway.

@@ -13,7 +13,7 @@ use common::{Player, acebox, content, get, sim, two_channels, wait_for};
 
 const WAIT: Duration = Duration::from_secs(30);
 /// How long a connection goes without a request before the gate may close it to make room
-/// (`IDLE_GRACE_MS` in src/http.rs), and a little more.
+/// (`IDLE_GRACE_MS` in src/http/gate.rs), and a little more.
 const IDLE_GRACE: Duration = Duration::from_millis(1100);
 
 #[test]

@@ -1,28 +1,26 @@
 //! What acebox is doing, gathered once per request into a [`Report`]: the one source of the
-//! JSON at `GET /status`, the page at `GET /` (`page`) and the metrics at `GET /metrics`
-//! (`metrics`).
+//! JSON at `GET /status` ([`json`]), the page at `GET /` ([`page`]) and the metrics at
+//! `GET /metrics` ([`metrics`]).
 //!
-//! Reads the registry, each channel's slot, ring, clients and counters, the gate and the process's
-//! memory; changes nothing and never calls the engine (the channels poll its stat themselves).
-//! The JSON is written by serde-json-core into a buffer sized for the report it holds.
+//! This module owns gathering: it reads the registry, each channel's slot, ring, clients and
+//! counters, the gate and the process's memory, and copies them out. It changes nothing and
+//! never calls the engine (the channels poll its stat themselves). The views render a
+//! [`Report`] into text; they never see the [`App`] or the router, and never build a response.
 
-use hyper::{Response, StatusCode};
 use serde::Serialize;
 
+use crate::app::App;
 use crate::board;
 use crate::channel::Channel;
 use crate::clock;
 use crate::counters::Counts;
 use crate::engine::{EngineStat, Mode};
-use crate::http::{Body, GateCounts, json_error};
-use crate::router::App;
+use crate::http::GateCounts;
 
-/// Bytes of JSON for the report without channels, for one channel without clients (ids,
-/// counters, the engine's stat, an error message of up to 200 characters, which escaping may
-/// lengthen), and for one client.
-const BASE_JSON: usize = 2048;
-const CHANNEL_JSON: usize = 4096;
-const CLIENT_JSON: usize = 192;
+pub mod json;
+pub mod metrics;
+pub mod page;
+
 /// Characters of the last engine error shown; 4 bytes each at most.
 const ERROR_CHARS: usize = 200;
 
@@ -182,12 +180,6 @@ impl Report {
             channels,
         }
     }
-
-    /// Bytes the JSON of this report can take at most.
-    fn json_capacity(&self) -> usize {
-        let clients: usize = self.channels.iter().map(|c| c.client_list.len()).sum();
-        BASE_JSON + self.channels.len() * CHANNEL_JSON + clients * CLIENT_JSON
-    }
 }
 
 /// The report of channel `c` at `now` (milliseconds of [`clock`]).
@@ -267,23 +259,6 @@ fn rss_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
-}
-
-/// `GET /status`.
-pub fn respond_to(app: &App) -> Response<Body> {
-    let report = Report::gather(app);
-    let mut buf = vec![0u8; report.json_capacity()];
-    match serde_json_core::to_slice(&report, &mut buf) {
-        Ok(len) => {
-            buf.truncate(len);
-            buf.push(b'\n');
-            crate::http::respond(StatusCode::OK, "application/json", buf)
-        }
-        Err(e) => json_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &format!("status too large to write: {e}"),
-        ),
-    }
 }
 
 #[cfg(test)]

@@ -1,17 +1,12 @@
 //! `GET /`: the status [`Report`] as a small HTML page for a phone or a TV browser.
 //!
 //! Owns the markup: one self-contained page (inline style, no script, no external asset) that
-//! reloads itself every few seconds. Never gathers anything itself (that is `status`); every
+//! reloads itself every few seconds. Never gathers anything itself (that is [`Report::gather`]); every
 //! text that did not come from acebox (engine messages) is escaped.
 
 use std::fmt::Write as _;
 
-use hyper::header::{self, HeaderValue};
-use hyper::{Response, StatusCode};
-
-use crate::http::{Body, respond};
-use crate::router::App;
-use crate::status::{ChannelReport, Report};
+use super::{ChannelReport, Report};
 
 /// Seconds between the page's reloads.
 const REFRESH_SECS: u32 = 5;
@@ -189,19 +184,6 @@ fn bytes(n: u64) -> String {
         1_048_576..1_073_741_824 => format!("{:.1} MiB", f / K / K),
         _ => format!("{:.2} GiB", f / K / K / K),
     }
-}
-
-/// `GET /`.
-pub fn respond_to(app: &App) -> Response<Body> {
-    let mut response = respond(
-        StatusCode::OK,
-        "text/html; charset=utf-8",
-        render(&Report::gather(app)),
-    );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
 }
 
 #[cfg(test)]

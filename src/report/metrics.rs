@@ -1,20 +1,17 @@
 //! `GET /metrics`: the status [`Report`] in the Prometheus text format (version 0.0.4).
 //!
-//! Owns metric names, types and labels; never gathers anything itself (that is `status`).
+//! Owns metric names, types and labels; never gathers anything itself (that is [`Report::gather`]).
 //! Per-channel series carry `channel="<content id>"`; the counters of channels that are gone
 //! stay in one `channel="closed"` series so that sums over channels never go backwards. Label
 //! values are content ids (checked to be hex), modes and fixed words, so none needs escaping.
 
 use std::fmt::Write as _;
 
-use hyper::{Response, StatusCode};
-
+use super::{ChannelReport, Report};
 use crate::counters::TABLE;
-use crate::http::{Body, respond};
-use crate::router::App;
-use crate::status::{ChannelReport, Report};
 
-const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// The media type of the text format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// One metric family: its `# HELP` and `# TYPE` lines, then a sample per call of `sample`.
 struct Family<'a> {
@@ -205,9 +202,4 @@ fn counters(out: &mut String, report: &Report) {
             (counter.value)(&report.closed),
         );
     }
-}
-
-/// `GET /metrics`.
-pub fn respond_to(app: &App) -> Response<Body> {
-    respond(StatusCode::OK, CONTENT_TYPE, render(&Report::gather(app)))
 }
