@@ -3,13 +3,24 @@
 //! The binary (`src/main.rs`) parses the command line and wires these modules together; the
 //! engine simulator (`src/bin/acebox-sim/`) reuses the transport.
 //!
-//! The stream path is layered, each layer importing only those below it:
-//! 1. [`storage`]: the ring and the typed stores of segments and chunks;
-//! 2. [`counters`] and [`clock`]: a channel's counters, and the one clock the async edges read;
-//! 3. the feeds, [`hls`] and [`ts`], sharing [`feed`]: each fills its own store through a small
-//!    context and never sees the channel;
-//! 4. [`channel`]: content ids, clients, session supervision and the registry; it builds each
-//!    feed's context and spawns the feed.
+//! Data flows one way: each module imports only modules of a lower layer (ARCHITECTURE.md has
+//! the picture; `tests/layout.rs` checks it).
+//! 0. [`board`], [`clock`], [`logger`], [`lock`]: constants, time, the log sink, the lock helper;
+//! 1. [`http`] (the transport), [`session`] (the slot), [`storage`] (the ring and the typed
+//!    stores of segments and chunks), [`counters`];
+//! 2. [`engine`]: the engine's API on the transport;
+//! 3. [`feed`]: the small context every feed gets;
+//! 4. the feeds, [`hls`] and [`ts`]: each fills its own store and never sees the channel;
+//! 5. [`channel`]: content ids, clients, session supervision and the registry; it builds each
+//!    feed's context and spawns the feed;
+//! 6. [`channel_list`] and [`config`]; 7. [`app`], the shared state; 8. [`report`], what acebox
+//!    is doing and its views; 9. [`router`], requests to responses.
+//!
+//! Rules the compiler keeps: no `unsafe`, and no `unwrap`/`expect` outside tests (an error is a
+//! value with a message, a lock goes through [`lock`]).
+
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod app;
 pub mod board;

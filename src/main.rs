@@ -1,6 +1,9 @@
 //! The `acebox` binary: reads the configuration, binds the listener, serves until SIGTERM or
 //! SIGINT, then stops every engine session and exits.
 
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -25,7 +25,7 @@ pub enum CidrError {
     Address,
     /// The prefix length is not a number that fits the address family.
     Length,
-    /// More than [`MAX_RULES`] prefixes.
+    /// More than `MAX_RULES` prefixes.
     TooMany,
 }
 

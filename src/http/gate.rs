@@ -33,9 +33,9 @@ const IDLE_GRACE_MS: u64 = 1000;
 /// Who may connect, and how many at once: the door every connection passes before hyper reads a
 /// byte of it. Counts what it lets in and what it turns away, for `/status` and `/metrics`.
 ///
-/// The gate holds one [`Standing`] per admitted connection (at most `max_connections`). When
+/// The gate holds one `Standing` per admitted connection (at most `max_connections`). When
 /// every place is taken, the connection that has waited longest without a request under way,
-/// if that is [`IDLE_GRACE_MS`] or more (it has not finished sending a request head, or it is
+/// if that is `IDLE_GRACE_MS` or more (it has not finished sending a request head, or it is
 /// a keep-alive connection idle between requests), is closed to make room, so idle or slowloris
 /// connections, however many, cannot lock a player out; one with a request under way (a
 /// player's stream, a playlist waiting for its first segments) is never closed for room. Only
@@ -290,7 +290,7 @@ impl Gate {
 }
 
 /// The index of the connection idle for longest among those that may be closed to make room
-/// at `now`: no request under way for [`IDLE_GRACE_MS`] at least (one that never finished a
+/// at `now`: no request under way for `IDLE_GRACE_MS` at least (one that never finished a
 /// request head, a slowloris, or a keep-alive connection between requests).
 fn longest_idle(places: &[Arc<Standing>], now: u64) -> Option<usize> {
     let closable = |s: &Standing| {

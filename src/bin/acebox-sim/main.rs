@@ -7,6 +7,9 @@
 //! each request to `api` or `control`. It never answers a request itself and never sleeps a
 //! thread.
 
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 mod api;
 mod config;
 mod control;
