@@ -31,7 +31,6 @@ pub struct Session {
     pub command: EnginePath,
     /// The engine's id for this start; empty when the engine only answered a redirect.
     pub playback_session_id: heapless::String<ID_CAP>,
-    pub is_live: bool,
 }
 
 /// The channel's current session, replaced atomically as a whole.
@@ -203,7 +202,6 @@ mod tests {
         s.stat.push_str(&format!("/ace/stat/{text}/p")).unwrap();
         s.command.push_str(&format!("/ace/cmd/{text}/p")).unwrap();
         s.playback_session_id.push_str(&text).unwrap();
-        s.is_live = true;
         s
     }
 

@@ -10,7 +10,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -182,7 +182,7 @@ impl ChannelList {
     /// The list to serve at `now`: read again first if the file changed (checked at most once
     /// every [`CHECK_EVERY`], by its metadata only).
     pub(super) fn current(&self, now: Instant) -> Arc<Playlist> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = crate::lock(&self.state);
         if now.saturating_duration_since(state.checked) >= CHECK_EVERY {
             state.checked = now;
             self.refresh(&mut state);
@@ -194,7 +194,7 @@ impl ChannelList {
     /// the same, else rendered now (and kept in its place).
     pub(super) fn rendered(&self, authority: &str, mode: Mode, now: Instant) -> Bytes {
         let playlist = self.current(now);
-        let mut last = self.rendered.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut last = crate::lock(&self.rendered);
         if let Some(r) = last.as_ref().filter(|r| {
             Arc::ptr_eq(&r.playlist, &playlist) && r.authority == authority && r.mode == mode
         }) {

@@ -45,7 +45,6 @@ struct StartResponse {
     stat_url: Option<heapless::String<512>>,
     command_url: Option<heapless::String<512>>,
     playback_session_id: Option<heapless::String<64>>,
-    is_live: Option<i64>,
 }
 
 /// Reads a `format=json` start answer (public for the fuzz targets in `fuzz/`).
@@ -66,7 +65,6 @@ pub fn parse_start(body: &[u8]) -> Result<Session, StartAnswer> {
         |what: &str| StartAnswer::Refused(format!("the engine returned an unusable {what}"));
     let mut session = Session {
         playback: rebase(&response.playback_url).ok_or_else(|| refused("playback_url"))?,
-        is_live: response.is_live.unwrap_or(1) != 0,
         ..Session::default()
     };
     if let Some(stat) = response.stat_url {
@@ -148,7 +146,6 @@ pub(super) fn session_from_redirect(answer: &Fetched) -> Result<Session, EngineE
             stat: sibling(&playback, "stat").unwrap_or_default(),
             command: sibling(&playback, "cmd").unwrap_or_default(),
             playback,
-            is_live: true,
             ..Session::default()
         });
     }
@@ -279,7 +276,6 @@ mod tests {
         assert_eq!(s.stat, "/ace/stat/aa/bb", "escaped slashes are unescaped");
         assert_eq!(s.command, "/ace/cmd/aa/bb");
         assert_eq!(s.playback_session_id, "cafe");
-        assert!(s.is_live);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -284,8 +284,7 @@ impl Gate {
     }
 
     fn places(&self) -> MutexGuard<'_, Vec<Arc<Standing>>> {
-        // Nothing under this lock can panic half-way through an update.
-        self.places.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::lock(&self.places)
     }
 }
 

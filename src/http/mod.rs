@@ -6,7 +6,7 @@
 //! input: a client request names only a path on an [`Origin`] that the caller already holds, so
 //! it cannot be steered to another host.
 //!
-//! A file per job, each importing only its siblings and `crate::AtomicU64` (nothing else of
+//! A file per job, each importing only its siblings, `crate::AtomicU64` and `crate::lock` (nothing else of
 //! acebox):
 //! - `allow`: the `--allow` prefixes and matching a peer against them;
 //! - `gate`: who may connect and how many at once, built on `allow`;
