@@ -2,8 +2,9 @@
 //! - data flows one way: a top-level module of `src/` imports only modules of a lower layer;
 //! - a source file of more than 400 lines says why at its top (`//! Over 400 lines: ...`).
 //!
-//! Reads `src/` as text: a `crate::<module>` path outside a `#[cfg(test)]` part is an import.
-//! Unit tests may reach anywhere, so everything after a file's first `#[cfg(test)]` is skipped.
+//! Reads `src/` as text: a `crate::<module>` path, or a module in a `crate::{...}` group, is an
+//! import, and `super::super` is refused (it would hide one). Unit tests may reach anywhere, so
+//! each `#[cfg(test)]` item (a `mod tests`, a test-only function) is skipped, and only it.
 
 use std::path::{Path, PathBuf};
 
@@ -64,17 +65,77 @@ fn module_of(file: &Path) -> Option<String> {
     (!matches!(name, "lib" | "main" | "bin")).then(|| name.to_string())
 }
 
-/// The top-level modules `text` names as `crate::<module>`, outside its tests.
+/// `text` without its test-only items: each `#[cfg(test)]` and the item after it, up to the
+/// brace that closes that item (a `mod tests { ... }` or a test-only function).
+fn product(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let Some(open) = rest.find('{') else {
+            return out;
+        };
+        let mut depth = 0;
+        let mut end = rest.len();
+        for (i, c) in rest[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                _ => {}
+            }
+            if depth == 0 {
+                end = open + i + 1;
+                break;
+            }
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The identifier at the start of `text`.
+fn ident(text: &str) -> String {
+    text.trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
+}
+
+/// The top-level modules `text` names as `crate::<module>` or in a `crate::{a, b::c}` group,
+/// outside its test-only items; `AtomicU64` and other names that are not modules (not lower
+/// case) are the crate root's own.
 fn imports(text: &str) -> Vec<String> {
-    let product = text.split("#[cfg(test)]").next().unwrap_or(text);
-    let mut found = Vec::new();
-    for (at, _) in product.match_indices("crate::") {
-        let name: String = product[at + "crate::".len()..]
-            .chars()
-            .take_while(|c| c.is_ascii_lowercase() || *c == '_')
-            .collect();
-        if !name.is_empty() && !found.contains(&name) {
+    let product = product(text);
+    let mut found: Vec<String> = Vec::new();
+    let mut add = |name: String| {
+        let module = name.chars().next().is_some_and(|c| c.is_ascii_lowercase());
+        if module && !found.contains(&name) {
             found.push(name);
+        }
+    };
+    for (at, _) in product.match_indices("crate::") {
+        let after = &product[at + "crate::".len()..];
+        match after.strip_prefix('{') {
+            Some(group) => {
+                let mut depth = 0;
+                let mut item_start = true;
+                for (i, c) in group.char_indices() {
+                    if item_start && depth == 0 {
+                        add(ident(&group[i..]));
+                        item_start = false;
+                    }
+                    match c {
+                        '{' => depth += 1,
+                        '}' if depth == 0 => break,
+                        '}' => depth -= 1,
+                        ',' if depth == 0 => item_start = true,
+                        _ => {}
+                    }
+                }
+            }
+            None => add(ident(after)),
         }
     }
     found
@@ -97,6 +158,12 @@ fn every_import_points_down_a_layer() {
             continue;
         };
         let text = std::fs::read_to_string(file).expect("a readable source file");
+        if product(&text).contains("super::super") {
+            wrong.push(format!(
+                "{}: `super::super` reaches out of its folder; name it by `crate::`",
+                file.display()
+            ));
+        }
         for imported in imports(&text) {
             match layer(&imported) {
                 Some(l) if imported == module || l < own => {}
@@ -142,8 +209,14 @@ fn a_long_file_says_why() {
 #[test]
 fn the_checks_see_imports_and_skip_tests() {
     let text = "use crate::http::Body;\nfn f() { crate::clock::now_ms(); crate::AtomicU64 }\n\
-                #[cfg(test)]\nmod tests { use crate::router; }";
-    assert_eq!(imports(text), ["http", "clock"]);
+                #[cfg(test)]\nfn helper() { crate::app::x(); }\n\
+                fn g() { crate::storage::Ring::new() }\n\
+                use crate::{report, board::X, engine::{A, B}, AtomicU64};\n\
+                #[cfg(test)]\nmod tests { use crate::router; fn t() { let _ = \"{}\"; } }";
+    assert_eq!(
+        imports(text),
+        ["http", "clock", "storage", "report", "board", "engine"]
+    );
     assert_eq!(
         module_of(&src().join("http").join("gate.rs")).as_deref(),
         Some("http")
