@@ -26,17 +26,27 @@ impl Counter {
     }
 }
 
+/// What a counter counts, for a reader that writes it for people.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    Bytes,
+    Events,
+}
+
 /// A counter's entry in [`TABLE`]: its name (the stem of its metric, `acebox_<name>_total`),
-/// what it counts, and how to read it from a [`Counts`].
+/// its unit and short label (the status page), what it counts (the metric's help), and how to
+/// read it from a [`Counts`].
 pub struct Described {
     pub name: &'static str,
+    pub unit: Unit,
+    pub label: &'static str,
     pub help: &'static str,
     pub value: fn(&Counts) -> u64,
 }
 
-/// Declares every counter once: its field (also its name) and its help text.
+/// Declares every counter once: its field (also its name), unit, label and help text.
 macro_rules! counters {
-    ($($field:ident: $help:literal,)*) => {
+    ($($field:ident: $unit:ident, $label:literal, $help:literal,)*) => {
         /// A channel's counters, updated as it goes. The registry keeps adding those of channels
         /// that are gone, so totals never go backwards.
         #[derive(Debug, Default)]
@@ -52,7 +62,13 @@ macro_rules! counters {
 
         /// Every counter in one order, for every output.
         pub const TABLE: &[Described] = &[
-            $(Described { name: stringify!($field), help: $help, value: |c| c.$field },)*
+            $(Described {
+                name: stringify!($field),
+                unit: Unit::$unit,
+                label: $label,
+                help: $help,
+                value: |c| c.$field,
+            },)*
         ];
 
         impl Counters {
@@ -76,13 +92,15 @@ macro_rules! counters {
 }
 
 counters! {
-    bytes_in: "Media bytes read from the engine.",
-    bytes_out: "Media bytes handed to clients.",
-    engine_starts: "Engine sessions started.",
-    engine_errors: "Failed engine starts and reads.",
-    segments_skipped: "HLS segments the fetch loop passed over (refused, off-host, too large).",
-    client_skips: "Times a TS client fell behind and skipped ahead.",
-    client_drops: "Clients dropped for being too slow or for not reading.",
+    bytes_in: Bytes, "read from the engine", "Media bytes read from the engine.",
+    bytes_out: Bytes, "sent to clients", "Media bytes handed to clients.",
+    engine_starts: Events, "engine starts", "Engine sessions started.",
+    engine_errors: Events, "engine errors", "Failed engine starts and reads.",
+    segments_skipped: Events, "segments passed over",
+        "HLS segments the fetch loop passed over (refused, off-host, too large).",
+    client_skips: Events, "client skips", "Times a TS client fell behind and skipped ahead.",
+    client_drops: Events, "clients dropped",
+        "Clients dropped for being too slow or for not reading.",
 }
 
 #[cfg(test)]

@@ -272,6 +272,18 @@ fn the_status_page_renders_the_channels_in_a_real_browser() {
             section.contains("127.0.0.1:"),
             "the client's address: {section}"
         );
+        // Every counter, by the label of acebox's one table of counters.
+        for label in [
+            "read from the engine",
+            "sent to clients",
+            "engine starts",
+            "engine errors",
+            "segments passed over",
+            "client skips",
+            "clients dropped",
+        ] {
+            assert!(section.contains(&format!("<dt>{label}</dt>")), "{section}");
+        }
     }
     assert!(dom.contains("<title>acebox</title>"));
     assert!(

@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 
 use super::{ChannelReport, Report};
+use crate::counters::{TABLE, Unit};
 
 /// Seconds between the page's reloads.
 const REFRESH_SECS: u32 = 5;
@@ -84,19 +85,13 @@ fn channel_section(out: &mut String, c: &ChannelReport) {
         bytes = bytes(c.ring.bytes as u64),
         budget = bytes(c.ring.budget_bytes as u64),
     );
-    let counts = &c.counters;
-    let _ = write!(
-        out,
-        "<dt>traffic</dt><dd>{} in, {} out</dd><dt>engine starts</dt><dd>{} ({} errors)</dd>\
-         <dt>skips, drops</dt><dd>{} segments passed over, {} client skips, {} clients dropped</dd>",
-        bytes(counts.bytes_in),
-        bytes(counts.bytes_out),
-        counts.engine_starts,
-        counts.engine_errors,
-        counts.segments_skipped,
-        counts.client_skips,
-        counts.client_drops,
-    );
+    for counter in TABLE {
+        let value = (counter.value)(&c.counters);
+        let _ = match counter.unit {
+            Unit::Bytes => write!(out, "<dt>{}</dt><dd>{}</dd>", counter.label, bytes(value)),
+            Unit::Events => write!(out, "<dt>{}</dt><dd>{value}</dd>", counter.label),
+        };
+    }
     match &c.last_error {
         Some(e) => {
             let _ = write!(
