@@ -108,6 +108,8 @@ impl fmt::Display for ConfigError {
     }
 }
 
+impl std::error::Error for ConfigError {}
+
 /// Where a value came from, for error messages.
 struct Source {
     flag: &'static str,
