@@ -1,9 +1,10 @@
-//! The one clock of the stream path: milliseconds since the process started.
+//! The one clock of acebox: milliseconds since the process started.
 //!
-//! Owns nothing but the epoch; it never sleeps, schedules or wakes anyone. Everything that decides by time (clients' leases, idleness, a TS
-//! client's skips, the age of an error) takes `now` as an argument; only the async edges (a
-//! request handler, a feed's loop, a guard's drop) call [`now_ms`], so unit tests move time by
-//! passing another number instead of sleeping. Wall-clock time ([`unix_ms`]) is for what is
+//! Owns nothing but the epoch; it never sleeps, schedules or wakes anyone. Everything that
+//! decides by time (the gate's evictions, clients' leases, idleness, a TS client's skips, the
+//! age of an error) takes `now` as an argument; only the async edges (a request handler, a
+//! feed's loop, a guard's drop, the gate's admission) call [`now_ms`], so unit tests move time
+//! by passing another number instead of sleeping. Wall-clock time ([`unix_ms`]) is for what is
 //! shown or numbered across restarts, never for measuring a span.
 
 use std::sync::OnceLock;

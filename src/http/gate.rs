@@ -14,7 +14,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -44,8 +43,6 @@ pub struct Gate {
     allow: AllowList,
     max_connections: usize,
     places: Mutex<Vec<Arc<Standing>>>,
-    /// The gate's clock: connections' idle times are milliseconds since this.
-    epoch: Instant,
     refusing: AtomicUsize,
     accepted: AtomicU64,
     refused_full: AtomicU64,
@@ -114,7 +111,6 @@ impl Place {
         self.standing.busy.fetch_add(1, Ordering::AcqRel);
         Busy {
             standing: self.standing.clone(),
-            gate: self.gate.clone(),
         }
     }
 
@@ -152,7 +148,6 @@ impl Drop for Refusing {
 /// once sent or abandoned).
 pub(super) struct Busy {
     standing: Arc<Standing>,
-    gate: Arc<Gate>,
 }
 
 impl Busy {
@@ -166,7 +161,7 @@ impl Drop for Busy {
     fn drop(&mut self) {
         self.standing
             .idle_since
-            .store(self.gate.now_ms(), Ordering::Release);
+            .store(crate::clock::now_ms(), Ordering::Release);
         self.standing.busy.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -206,7 +201,6 @@ impl Gate {
             allow,
             max_connections,
             places: Mutex::new(Vec::new()),
-            epoch: Instant::now(),
             refusing: AtomicUsize::new(0),
             accepted: AtomicU64::new(0),
             refused_full: AtomicU64::new(0),
@@ -215,14 +209,10 @@ impl Gate {
         }
     }
 
-    fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
-    }
-
     /// Lets `peer` in (the place is kept until dropped), closing the longest-idle connection to
     /// make room if every place is taken, or says why not.
     pub(super) fn admit(self: &Arc<Self>, peer: SocketAddr) -> Result<Place, Refusal> {
-        self.admit_at(peer, self.now_ms())
+        self.admit_at(peer, crate::clock::now_ms())
     }
 
     /// [`Gate::admit`] at `now`, milliseconds of the gate's clock.

@@ -6,8 +6,8 @@
 //! input: a client request names only a path on an [`Origin`] that the caller already holds, so
 //! it cannot be steered to another host.
 //!
-//! A file per job, each importing only its siblings, `crate::AtomicU64` and `crate::lock` (nothing else of
-//! acebox):
+//! A file per job, each importing only its siblings and the crate root's `AtomicU64`, `lock`
+//! and `clock` (nothing else of acebox):
 //! - `allow`: the `--allow` prefixes and matching a peer against them;
 //! - `gate`: who may connect and how many at once, built on `allow`;
 //! - `server`: binding, the accept loop, serving a connection, refusing one;
