@@ -75,15 +75,18 @@ impl fmt::Display for Refusal {
 
 impl std::error::Error for Refusal {}
 
-/// What the gate has seen, copied out.
-#[derive(Clone, Copy, Debug, Default)]
+/// What the gate has seen, copied out (the `connections` of `/status`).
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
 pub struct GateCounts {
+    /// Connections admitted and open now, of `max`.
     pub open: usize,
     pub max: usize,
     pub accepted: u64,
+    /// Turned away because `max` were open, each with a request under way, or because
+    /// `--allow` does not list the address.
     pub refused_full: u64,
     pub refused_forbidden: u64,
-    /// Idle connections closed to make room for a new one.
+    /// Connections with no request under way closed to make room for a new one.
     pub evicted: u64,
 }
 

@@ -33,7 +33,7 @@ pub struct Report {
     pub engine: String,
     pub board: Board,
     pub memory: Memory,
-    pub connections: Connections,
+    pub connections: GateCounts,
     /// Every channel's counters since start, channels that are gone included.
     pub totals: Counts,
     /// The counters of the channels that are gone.
@@ -59,19 +59,6 @@ pub struct Memory {
     pub ring_bytes: usize,
     /// The process's resident memory, from /proc (absent where there is none).
     pub rss_bytes: Option<u64>,
-}
-
-#[derive(Serialize)]
-pub struct Connections {
-    pub open: usize,
-    pub max: usize,
-    pub accepted: u64,
-    /// Turned away because `max` were open, each with a request under way, or because
-    /// `--allow` does not list the address.
-    pub refused_full: u64,
-    pub refused_forbidden: u64,
-    /// Connections with no request under way closed to make room for a new one.
-    pub evicted: u64,
 }
 
 #[derive(Serialize)]
@@ -134,20 +121,15 @@ impl Report {
     /// Gathers the report from what `app` holds now.
     pub fn gather(app: &App) -> Report {
         let (live, closed) = app.registry.snapshot_with_retired();
-        let now = clock::now_ms();
+        let now = Now {
+            ms: clock::now_ms(),
+            unix_secs: clock::unix_ms() / 1000,
+        };
         let channels: Vec<ChannelReport> = live.iter().map(|c| channel_report(c, now)).collect();
         let mut totals = closed;
         for channel in &channels {
             totals += &channel.counters;
         }
-        let GateCounts {
-            open,
-            max,
-            accepted,
-            refused_full,
-            refused_forbidden,
-            evicted,
-        } = app.gate.counts();
         Report {
             version: env!("CARGO_PKG_VERSION"),
             uptime_secs: app.started.elapsed().as_secs(),
@@ -167,14 +149,7 @@ impl Report {
                     .sum(),
                 rss_bytes: rss_bytes(),
             },
-            connections: Connections {
-                open,
-                max,
-                accepted,
-                refused_full,
-                refused_forbidden,
-                evicted,
-            },
+            connections: app.gate.counts(),
             totals,
             closed,
             channels,
@@ -182,9 +157,17 @@ impl Report {
     }
 }
 
+/// The moment a report is of, read once for all its channels.
+#[derive(Clone, Copy)]
+struct Now {
+    /// Milliseconds of [`clock::now_ms`].
+    ms: u64,
+    /// Wall-clock seconds since 1970, for the times shown as dates.
+    unix_secs: u64,
+}
+
 /// The report of channel `c` at `now` (milliseconds of [`clock`]).
-fn channel_report(c: &Channel, now: u64) -> ChannelReport {
-    let unix_secs = clock::unix_ms() / 1000;
+fn channel_report(c: &Channel, Now { ms: now, unix_secs }: Now) -> ChannelReport {
     let client_list: Vec<ClientReport> = c
         .client_list(now)
         .iter()

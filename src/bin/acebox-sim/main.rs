@@ -24,7 +24,7 @@ mod ts;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use acebox::http::{AllowList, Body, Gate, bind, serve};
@@ -81,7 +81,7 @@ impl Sim {
 
     /// The engine, locked; hold the guard only within a statement, never across an `.await`.
     pub fn engine(&self) -> MutexGuard<'_, Engine> {
-        self.engine.lock().unwrap_or_else(PoisonError::into_inner)
+        acebox::lock(&self.engine)
     }
 }
 
