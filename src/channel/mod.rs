@@ -9,8 +9,9 @@
 //!
 //! A [`Channel`] owns what one content id needs to be played by many clients through one engine
 //! session, and is the one place that knows every part: it builds each feed's [`Context`] and
-//! spawns the feed with its store. The rule of this layer: `channel` imports the feeds (`hls`,
-//! `ts`, `feed`), `storage`, `counters` and `clock`; none of those imports `channel`. Decisions
+//! spawns the feed with its store. The rule of this layer: `channel` imports the layers below it
+//! (the feeds `hls`, `ts` and `feed`, the `engine`, `http`, `session`, `storage`, `counters`
+//! and `clock`); none of those imports `channel`. Decisions
 //! by time take `now` (milliseconds of [`crate::clock`]); only async code and guards read the
 //! clock.
 

@@ -1,8 +1,9 @@
 //! `GET /`: the status [`Report`] as a small HTML page for a phone or a TV browser.
 //!
 //! Owns the markup: one self-contained page (inline style, no script, no external asset) that
-//! reloads itself every few seconds. Never gathers anything itself (that is [`Report::gather`]); every
-//! text that did not come from acebox (engine messages) is escaped.
+//! reloads itself every few seconds. Never gathers anything itself (that is
+//! [`Report::gather`]); every text that did not come from acebox (engine messages) is escaped.
+//! A channel's counters are listed from `counters::TABLE`, so a new counter shows by itself.
 
 use std::fmt::Write as _;
 

@@ -1,7 +1,7 @@
 //! acebox-sim: a stand-in AceStream engine for acebox's tests. It speaks the engine's HTTP API
 //! as described in `engine-api.md` (starts, HLS playlists on a live clock, segments, the paced
-//! one-reader MPEG-TS stream, stat, command) plus a `/sim/` control API that lets a test supersede, expire, restart and misbehave
-//! on purpose.
+//! one-reader MPEG-TS stream, stat, command) plus a `/sim/` control API that lets a test
+//! supersede, expire, restart and misbehave on purpose.
 //!
 //! This file owns the command line, binding, the one "listening on" line on stdout and sending
 //! each request to `api` or `control`. It never answers a request itself and never sleeps a
