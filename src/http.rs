@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_io::{Async, Timer};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt};
 use http_body::Body as _;
 use http_body_util::combinators::BoxBody;
@@ -256,15 +256,13 @@ pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, FetchError
             .map(|c| c.to_bytes())
             .map_err(body_error);
     };
-    // A large body (a segment) goes into a memory file the server can `sendfile` from.
-    let mut out = crate::memseg::Buffer::with_capacity(length.min(limit));
-    let held = |e: io::Error| FetchError::Protocol(format!("the body could not be held: {e}"));
+    let mut out = BytesMut::with_capacity(length.min(limit));
     while let Some(frame) = body.frame().await {
         if let Some(data) = frame.map_err(body_error)?.data_ref() {
-            out.extend_from_slice(data).map_err(held)?;
+            out.extend_from_slice(data);
         }
     }
-    out.freeze().map_err(held)
+    Ok(out.freeze())
 }
 
 fn body_error(e: Box<dyn std::error::Error + Send + Sync>) -> FetchError {
@@ -605,7 +603,7 @@ async fn serve_connection<H, F>(
     let local = stream.get_ref().local_addr().ok().map(LocalAddr);
     let stalled = Stalled::default();
     let io = FuturesIo::new(StallGuard::new(
-        crate::zerocopy::Sendfile::new(stream),
+        stream,
         WRITE_STALL_TIMEOUT,
         stalled.clone(),
     ));

@@ -13,7 +13,6 @@ pub mod engine;
 pub mod hls;
 pub mod http;
 pub mod logger;
-pub mod memseg;
 pub mod metrics;
 pub mod page;
 pub mod ring;
@@ -22,7 +21,6 @@ pub mod segmenter;
 pub mod session;
 pub mod status;
 pub mod ts;
-pub mod zerocopy;
 
 /// The 64-bit atomic behind acebox's counters, timestamps and ids: std's wherever the target
 /// has 64-bit atomics (x86_64, aarch64, armv7), and portable-atomic's on 32-bit MIPS, which has

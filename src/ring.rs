@@ -52,8 +52,6 @@ struct Budget {
 /// An item's bytes, charged to its ring's budget until dropped.
 struct Charged {
     bytes: Bytes,
-    /// What it is charged: its length, or whole pages for a memory file.
-    held: usize,
     budget: Arc<Budget>,
 }
 
@@ -65,7 +63,9 @@ impl AsRef<[u8]> for Charged {
 
 impl Drop for Charged {
     fn drop(&mut self) {
-        self.budget.alive.fetch_sub(self.held, Ordering::AcqRel);
+        self.budget
+            .alive
+            .fetch_sub(self.bytes.len(), Ordering::AcqRel);
     }
 }
 
@@ -98,8 +98,7 @@ impl<M: Clone, const N: usize> Ring<M, N> {
     /// Stores an item as the newest, evicting the oldest until it fits. Returns its sequence
     /// number. An item that would not fit an empty ring is refused.
     pub fn push(&self, bytes: Bytes, meta: M) -> Result<u64, PushError> {
-        // What the item holds: whole pages when it is a memory file of its own.
-        let len = crate::memseg::held(&bytes);
+        let len = bytes.len();
         if len > self.limit {
             return Err(PushError::TooLarge {
                 bytes: len,
@@ -109,7 +108,6 @@ impl<M: Clone, const N: usize> Ring<M, N> {
         self.budget.alive.fetch_add(len, Ordering::AcqRel);
         let data = Bytes::from_owner(Charged {
             bytes,
-            held: len,
             budget: self.budget.clone(),
         });
         let mut slots = self.lock();
