@@ -18,6 +18,7 @@ pub mod page;
 pub mod ring;
 pub mod router;
 pub mod segmenter;
+pub mod serve_io;
 pub mod session;
 pub mod status;
 pub mod ts;
