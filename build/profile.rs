@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 
 const MIB: u64 = 1024 * 1024;
 const TS_PACKET: u64 = 188;
-/// src/ts.rs hands a chunk to clients once this much is read; a chunk must hold at least that.
+/// src/ts/reader.rs hands a chunk to clients once this much is read; a chunk must hold at least that.
 const TS_FLUSH_BYTES: u64 = TS_PACKET * 32;
-/// src/http.rs caps a connection's read and write buffers at 16 KiB each.
+/// src/http/server.rs caps a connection's read and write buffers at 16 KiB each.
 const CONNECTION_BYTES: u64 = 32 * 1024;
 /// The targets scripts/build-board.sh can build: glibc ones with Debian's std and gcc cross
 /// linkers, musl ones (always static) with -Zbuild-std and zig (scripts/musl-cargo.sh).
@@ -148,7 +148,7 @@ pub fn check(profile: &BTreeMap<String, String>) -> Result<BTreeMap<&'static str
     )?;
     // An HLS channel: its ring and the segment it is fetching. A TS channel: its chunk ring and
     // the chunk it is reading, plus, for its HLS players, the store of segments cut from its
-    // stream (src/segmenter.rs: ts_ring_bytes) and the one being copied out
+    // stream (src/ts/segmenter.rs: ts_ring_bytes) and the one being copied out
     // (min(max_segment_bytes, ts_ring_bytes / 2)).
     let hls = n["ring_bytes"] + n["max_segment_bytes"];
     let cut = n["ts_ring_bytes"] + n["max_segment_bytes"].min(n["ts_ring_bytes"] / 2);

@@ -13,6 +13,7 @@
 #   scripts/build-board.sh rpi-armv7
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/install.sh
 
 board=${1:-}
 if [[ -z $board || ! -f boards/$board.toml ]]; then
@@ -48,7 +49,7 @@ case $target in
     build=(scripts/musl-cargo.sh "$target" build)
     ;;
   *)
-    export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
+    use_debian_rust
     # Raspberry Pi OS has glibc (2.36 or newer: bookworm); linking against it keeps the binary
     # under 1 MiB and lets it use the system's name service (NSS) like any Debian program.
     case $link in

@@ -15,15 +15,16 @@
 # directory, never into the committed corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/install.sh
 seconds=${1:-20}
 CARGO_FUZZ_VERSION=0.13.2
 
 # The build needs rustup's toolchain (its sanitizer runtimes), not one set by the caller (such as
 # scripts/test.sh's Debian rustc).
-unset RUSTC RUSTDOC
+use_machine_rust
 export RUSTC_BOOTSTRAP=1
 
-command -v c++ >/dev/null 2>&1 || scripts/apt-install.sh fuzz g++
+install_missing fuzz c++@g++
 scripts/install-tool.sh cargo-fuzz "$CARGO_FUZZ_VERSION"
 
 sysroot=$(rustc --print sysroot)

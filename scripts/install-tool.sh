@@ -8,14 +8,15 @@
 # Rust than its `rust-version` says (cargo-deb 3.8.0 uses let-chains, Rust 1.88). So the caller's
 # compiler, flags and target directory are dropped for the install.
 set -euo pipefail
+. "$(dirname "$0")/lib/install.sh"
 (($# == 2)) || { echo "usage: scripts/install-tool.sh <crate> <version>" >&2; exit 2; }
 crate=$1 version=$2
 sub=${crate#cargo-}
-if [[ $(env -u RUSTC -u RUSTDOC cargo "$sub" --version 2>/dev/null) == *" $version"* ]]; then
+use_machine_rust
+if [[ $(cargo "$sub" --version 2>/dev/null) == *" $version"* ]]; then
   exit 0
 fi
-echo "install-tool: installing $crate $version with $(env -u RUSTC rustc --version) (cargo install --locked)" >&2
+echo "install-tool: installing $crate $version with $(rustc --version) (cargo install --locked)" >&2
 started=$(date +%s)
-env -u RUSTC -u RUSTDOC -u RUSTFLAGS -u CARGO_TARGET_DIR -u CARGO_BUILD_TARGET -u RUSTC_BOOTSTRAP \
-  cargo install --locked --force "$crate@$version" >&2
+cargo install --locked --force "$crate@$version" >&2
 echo "install-tool: $crate $version installed in $(($(date +%s) - started)) s" >&2

@@ -30,6 +30,7 @@ case $target in
   *-linux-musl*) ;;
   *) echo "musl-cargo: $target is not a musl target" >&2; exit 2 ;;
 esac
+. scripts/lib/install.sh
 bin=$(scripts/musl-setup.sh)
 
 std=std,panic_abort
@@ -45,7 +46,8 @@ case $cmd in
     ;;
 esac
 [[ $cmd == build ]] && cmd=zigbuild
-export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc CARGO=/usr/bin/cargo RUSTC_BOOTSTRAP=1
+use_debian_rust
+export CARGO=/usr/bin/cargo RUSTC_BOOTSTRAP=1
 export RUSTFLAGS="-C target-feature=+crt-static -C link-self-contained=no --cfg libc_unstable_musl_v1_2${RUSTFLAGS:+ $RUSTFLAGS}"
 # cargo-zigbuild runs zig as `python3 -m ziglang`: the venv's python3 must come first.
 export PATH=$bin:$PATH

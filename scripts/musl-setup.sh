@@ -11,19 +11,13 @@
 # is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/install.sh
 scripts/setup.sh >&2
 
-RUST_VERSION=1.85.0+dfsg3-1~deb12u3
 ZIGLANG_VERSION=0.14.1
 CARGO_ZIGBUILD_VERSION=0.24.1
 
-installed() { [[ $(dpkg-query -W -f '${Version}' "$1" 2>/dev/null) == "$2" ]]; }
-need=()
-installed cargo-web "$RUST_VERSION" || need+=("cargo-web=$RUST_VERSION")
-installed rust-web-src "$RUST_VERSION" || need+=("rust-web-src=$RUST_VERSION")
-dpkg -s qemu-user >/dev/null 2>&1 || need+=(qemu-user)
-dpkg -s python3-venv >/dev/null 2>&1 || need+=(python3-venv)
-((${#need[@]} == 0)) || scripts/apt-install.sh musl-setup "${need[@]}"
+install_missing musl-setup "cargo-web=$ACEBOX_RUST_DEB" "rust-web-src=$ACEBOX_RUST_DEB" qemu-user python3-venv
 
 venv=${XDG_CACHE_HOME:-$HOME/.cache}/acebox/zigbuild-$ZIGLANG_VERSION-$CARGO_ZIGBUILD_VERSION
 if [[ ! -x $venv/bin/cargo-zigbuild ]]; then

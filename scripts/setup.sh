@@ -6,14 +6,11 @@
 # installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/install.sh
 
-RUSTC_WEB_VERSION=1.85.0+dfsg3-1~deb12u3
-need=()
-command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
-command -v chromium >/dev/null 2>&1 || need+=(chromium)
-if ! /usr/bin/rustc --version 2>/dev/null | grep -q '^rustc 1\.85\.'; then
-  need+=("rustc-web=$RUSTC_WEB_VERSION" "libstd-rust-web-1.85=$RUSTC_WEB_VERSION" "libstd-rust-web-dev=$RUSTC_WEB_VERSION")
-fi
+specs=(ffmpeg@ffmpeg chromium@chromium)
+debian_rust || specs+=("rustc-web=$ACEBOX_RUST_DEB" "libstd-rust-web-1.85=$ACEBOX_RUST_DEB" "libstd-rust-web-dev=$ACEBOX_RUST_DEB")
+mapfile -t need < <(missing_packages "${specs[@]}")
 ((${#need[@]})) || exit 0
 
 # Off Debian the tests still run by hand (those needing a missing tool say SKIPPED, and
@@ -22,4 +19,4 @@ if ! command -v apt-get >/dev/null 2>&1 && [[ -z ${CI:-} ]]; then
   echo "setup: not a Debian/Ubuntu host; install by hand: ${need[*]}" >&2
   exit 0
 fi
-scripts/apt-install.sh setup "${need[@]}"
+apt_install setup "${need[@]}"

@@ -8,11 +8,12 @@
 #      target's binaries through ACEBOX_TEST_RUNNER);
 #   4. a release build of every board profile, and the packaging tests;
 #   5. the image test: the openwrt-aarch64 build booted in an aarch64 VM (qemu-system-aarch64)
-#      and played through from the host (scripts/image-test.sh).
+#      and played through from the host by tests/image.rs (scripts/image-test.sh).
 # `scripts/test.sh host` stops after step 2. It installs what it needs (scripts/setup.sh,
 # scripts/browser-setup.sh, scripts/cross-setup.sh, scripts/musl-setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/install.sh
 scope=${1:-all}
 
 # Each stage's heading says how long the run has taken so far.
@@ -29,10 +30,10 @@ cargo clippy --locked --all-targets -- -D warnings
 # four at a time on two cores finish sooner without starving each other (measured: the host
 # suite 130 -> 89 s, each qemu suite 150 -> 100 s; no failure in four runs across the three).
 export RUST_TEST_THREADS=${RUST_TEST_THREADS:-4}
-export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
-if ! /usr/bin/rustc --version 2>/dev/null | grep -q '^rustc 1\.85\.'; then
+if debian_rust; then
+  use_debian_rust
+else
   echo "== Rust 1.85 not found at /usr/bin/rustc (not a Debian host?): using $(rustc --version)"
-  unset RUSTC RUSTDOC
 fi
 stage "host: cargo test with $(${RUSTC:-rustc} --version)"
 CARGO_TARGET_DIR=target/msrv cargo test --locked
@@ -84,5 +85,6 @@ for board in rpi-aarch64 rpi-armv7; do
 done
 
 stage "image test: openwrt-aarch64 in a QEMU aarch64 VM"
-scripts/image-test.sh dist/openwrt-aarch64/acebox
+# Its players are tests/image.rs, built by the host stage in target/msrv.
+CARGO_TARGET_DIR=target/msrv scripts/image-test.sh dist/openwrt-aarch64/acebox
 stage "done"

@@ -12,6 +12,7 @@
 #   try: ready acebox=URL engine=URL hls=URL ts=URL dir=TEMPDIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/install.sh
 
 listen=${ACEBOX_LISTEN:-127.0.0.1:6880}
 if (($# == 2)) && [[ $1 == --listen ]]; then
@@ -66,7 +67,7 @@ if [[ -z $acebox || -z $sim ]]; then
   acebox=${CARGO_TARGET_DIR:-target}/release/acebox sim=${CARGO_TARGET_DIR:-target}/release/acebox-sim
 fi
 
-command -v ffmpeg >/dev/null 2>&1 || scripts/apt-install.sh try ffmpeg
+install_missing try ffmpeg@ffmpeg
 say "making 60 s of test video in $tmp/media (ffmpeg)"
 mkdir "$tmp/media"
 ffmpeg -nostdin -v error -f lavfi -i testsrc2=size=640x360:rate=25 -f lavfi -i sine=frequency=440 \

@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
-use crate::allow::{AllowList, Cidr};
-use crate::http::Origin;
+use crate::http::{AllowList, Cidr, CidrError, Origin};
 
 pub const DEFAULT_ENGINE: &str = "http://127.0.0.1:6878";
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:6880";
@@ -232,7 +231,7 @@ pub fn parse(
 fn allow_list(
     flags: Vec<String>,
     env: Option<String>,
-) -> Result<AllowList, (String, String, crate::allow::CidrError)> {
+) -> Result<AllowList, (String, String, CidrError)> {
     let (values, source): (Vec<String>, &str) = match env {
         Some(env) if flags.is_empty() => (
             env.split([',', ' '])

@@ -2,25 +2,42 @@
 //!
 //! The binary (`src/main.rs`) parses the command line and wires these modules together; the
 //! engine simulator (`src/bin/acebox-sim/`) reuses the transport.
+//!
+//! Data flows one way: each module imports only modules of a lower layer (ARCHITECTURE.md has
+//! the picture; `tests/layout.rs` checks it).
+//! 0. [`board`], [`clock`], [`logger`], [`lock`]: constants, time, the log sink, the lock helper;
+//! 1. [`http`] (the transport), [`session`] (the slot), [`storage`] (the ring and the typed
+//!    stores of segments and chunks), [`counters`];
+//! 2. [`engine`]: the engine's API on the transport;
+//! 3. [`feed`]: the small context every feed gets;
+//! 4. the feeds, [`hls`] and [`ts`]: each fills its own store and never sees the channel;
+//! 5. [`channel`]: content ids, clients, session supervision and the registry; it builds each
+//!    feed's context and spawns the feed;
+//! 6. [`channel_list`] and [`config`]; 7. [`app`], the shared state; 8. [`report`], what acebox
+//!    is doing and its views; 9. [`router`], requests to responses.
+//!
+//! Rules the compiler keeps: no `unsafe`, and no `unwrap`/`expect` outside tests (an error is a
+//! value with a message, a lock goes through [`lock`]).
 
-pub mod allow;
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod app;
 pub mod board;
 pub mod channel;
 pub mod channel_list;
-pub mod clients;
+pub mod clock;
 pub mod config;
+pub mod counters;
 pub mod engine;
+pub mod feed;
 pub mod hls;
 pub mod http;
 pub mod logger;
-pub mod metrics;
-pub mod page;
-pub mod ring;
+pub mod report;
 pub mod router;
-pub mod segmenter;
-pub mod serve_io;
 pub mod session;
-pub mod status;
+pub mod storage;
 pub mod ts;
 
 /// The 64-bit atomic behind acebox's counters, timestamps and ids: std's wherever the target
@@ -33,3 +50,12 @@ pub mod ts;
 pub use portable_atomic::AtomicU64;
 #[cfg(target_has_atomic = "64")]
 pub use std::sync::atomic::AtomicU64;
+
+/// Locks `mutex`, the one way acebox takes a std lock. Nothing under acebox's locks can panic
+/// half-way through an update (they guard plain copies and pushes), so a lock poisoned by a
+/// panic elsewhere still holds a consistent value and is used as it is.
+pub fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

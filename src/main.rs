@@ -1,6 +1,9 @@
 //! The `acebox` binary: reads the configuration, binds the listener, serves until SIGTERM or
 //! SIGINT, then stops every engine session and exits.
 
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,12 +11,13 @@ use std::time::{Duration, Instant};
 use async_signal::{Signal, Signals};
 use futures_lite::StreamExt;
 
+use acebox::app::App;
 use acebox::channel::Registry;
 use acebox::channel_list::ChannelList;
 use acebox::config::{self, Command, Config};
 use acebox::engine::Engine;
 use acebox::http::{self, Gate};
-use acebox::router::{self, App};
+use acebox::router;
 use acebox::{board, logger};
 
 /// How long shutdown waits for engine starts and stops under way before it exits anyway.
@@ -50,7 +54,7 @@ fn run(config: Config) -> ExitCode {
     let channel_list = match config
         .channels
         .as_deref()
-        .map(ChannelList::open)
+        .map(|path| ChannelList::open(path, Instant::now()))
         .transpose()
     {
         Ok(list) => list,

@@ -31,9 +31,6 @@ pub struct Session {
     pub command: EnginePath,
     /// The engine's id for this start; empty when the engine only answered a redirect.
     pub playback_session_id: heapless::String<ID_CAP>,
-    pub is_live: bool,
-    /// How many sessions the slot has held before this one (set by the slot on store).
-    pub generation: u32,
 }
 
 /// The channel's current session, replaced atomically as a whole.
@@ -48,13 +45,9 @@ impl SessionSlot {
         self.current.lock().clone()
     }
 
-    /// Replaces the session; returns the generation it was given.
-    pub fn store(&self, mut session: Session) -> u32 {
-        let mut current = self.current.lock();
-        session.generation = current.as_ref().map_or(0, |s| s.generation.wrapping_add(1));
-        let generation = session.generation;
-        *current = Some(session);
-        generation
+    /// Replaces the session.
+    pub fn store(&self, session: Session) {
+        *self.current.lock() = Some(session);
     }
 
     /// Empties the slot and hands back what it held, so the caller can stop it.
@@ -74,7 +67,7 @@ struct FlightState<E> {
     /// Runs begun and runs finished; `begun > finished` while one is under way.
     begun: u64,
     finished: u64,
-    last: Option<Result<u32, E>>,
+    last: Option<Result<(), E>>,
 }
 
 impl<E: Clone> Default for Flight<E> {
@@ -92,10 +85,10 @@ impl<E: Clone> Default for Flight<E> {
 
 impl<E: Clone> Flight<E> {
     /// Runs `start` and stores its session in `slot`, unless a run is already under way, in which
-    /// case this waits for that one. Either way, returns the outcome of the run (the generation
+    /// case this waits for that one. Either way, returns the outcome of the run (the session
     /// stored, or the error). A run whose caller went away before it finished (a client hung up
     /// during a start) lands as abandoned, and whoever was waiting for it runs the start itself.
-    pub async fn refresh<F, S>(&self, slot: &SessionSlot, start: S) -> Result<u32, E>
+    pub async fn refresh<F, S>(&self, slot: &SessionSlot, start: S) -> Result<(), E>
     where
         S: FnOnce() -> F,
         F: Future<Output = Result<Session, E>>,
@@ -139,13 +132,14 @@ impl<E: Clone> Flight<E> {
         }
     }
 
-    /// Runs begun so far: a test and the status page can tell how many engine starts there were.
-    pub fn runs(&self) -> u64 {
+    /// Runs begun so far: a test can tell how many engine starts there were.
+    #[cfg(test)]
+    fn runs(&self) -> u64 {
         self.lock().begun
     }
 
     /// The outcome of run `ticket`; `None` if it was abandoned.
-    async fn wait_for(&self, ticket: u64) -> Option<Result<u32, E>> {
+    async fn wait_for(&self, ticket: u64) -> Option<Result<(), E>> {
         loop {
             let listener = self.landed.listen();
             {
@@ -159,9 +153,7 @@ impl<E: Clone> Flight<E> {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, FlightState<E>> {
-        // A panic cannot happen while the lock is held (plain field updates), so a poisoned lock
-        // still holds consistent counters.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock(&self.state)
     }
 }
 
@@ -172,7 +164,7 @@ struct Landing<'a, E: Clone> {
 }
 
 impl<E: Clone> Landing<'_, E> {
-    fn land(mut self, outcome: Option<Result<u32, E>>) {
+    fn land(mut self, outcome: Option<Result<(), E>>) {
         self.landed = true;
         let mut state = self.flight.lock();
         state.finished = state.begun;
@@ -210,7 +202,6 @@ mod tests {
         s.stat.push_str(&format!("/ace/stat/{text}/p")).unwrap();
         s.command.push_str(&format!("/ace/cmd/{text}/p")).unwrap();
         s.playback_session_id.push_str(&text).unwrap();
-        s.is_live = true;
         s
     }
 
@@ -250,12 +241,12 @@ mod tests {
     }
 
     #[test]
-    fn each_store_advances_the_generation_and_take_empties() {
+    fn each_store_replaces_the_session_and_take_empties() {
         let slot = SessionSlot::default();
         assert_eq!(slot.load(), None);
-        assert_eq!(slot.store(session(1)), 0);
-        assert_eq!(slot.store(session(2)), 1);
-        assert_eq!(slot.load().unwrap().generation, 1);
+        slot.store(session(1));
+        slot.store(session(2));
+        assert_eq!(slot.load(), Some(session(2)));
         assert_eq!(
             slot.take().unwrap().playback_session_id,
             session(2).playback_session_id
@@ -294,7 +285,7 @@ mod tests {
             let all = futures_lite::future::zip(join_all(callers), release)
                 .await
                 .0;
-            assert!(all.iter().all(|r| *r == Ok(0)), "{all:?}");
+            assert!(all.iter().all(|r| *r == Ok(())), "{all:?}");
         });
         assert_eq!(starts.load(Ordering::SeqCst), 1);
         assert_eq!(flight.runs(), 1);
@@ -313,11 +304,11 @@ mod tests {
         smol::block_on(async {
             assert_eq!(
                 flight.refresh(&slot, || async { Ok(session(1)) }).await,
-                Ok(0)
+                Ok(())
             );
             assert_eq!(
                 flight.refresh(&slot, || async { Ok(session(2)) }).await,
-                Ok(1)
+                Ok(())
             );
             let failed = flight.refresh(&slot, || async { Err("engine down".to_owned()) });
             assert_eq!(failed.await, Err("engine down".to_owned()));
@@ -329,7 +320,6 @@ mod tests {
             session(2).playback_session_id,
             "a failed run keeps the last session"
         );
-        assert_eq!(s.generation, 1);
     }
 
     /// A client that hangs up while its connect runs the engine start must not leave the
@@ -348,7 +338,7 @@ mod tests {
                 async_io::Timer::after(std::time::Duration::from_secs(5)).await;
                 Err("wedged".to_owned())
             });
-            assert_eq!(outcome.await, Ok(0));
+            assert_eq!(outcome.await, Ok(()));
         });
         assert_eq!(flight.runs(), 2);
     }

@@ -3,9 +3,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{Codecs, TempDir, acebox, content, have, make_media};
+use common::{Codecs, Ffmpeg, TempDir, acebox, content, have, make_media};
 
 #[test]
 fn ffmpeg_plays_ten_seconds_of_hls_through_acebox_without_an_error() {
@@ -18,14 +16,9 @@ fn ffmpeg_plays_ten_seconds_of_hls_through_acebox_without_an_error() {
     let engine = common::sim(&["--segment-ms", "1000", "--media-dir", dir.arg()]);
     let proxy = acebox(engine.addr, &[]);
     let url = format!("http://{}/ace/manifest.m3u8?id={}", proxy.addr, content(1));
-    let out = Command::new("ffmpeg")
-        .args([
-            "-nostdin", "-v", "error", "-i", &url, "-t", "10", "-f", "null", "-",
-        ])
-        .output()
-        .expect("ffmpeg runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "ffmpeg failed: {stderr}");
+    let played = Ffmpeg::play(&url, 10).finish();
+    let stderr = played.said;
+    assert!(played.status.success(), "ffmpeg failed: {stderr}");
     assert!(stderr.trim().is_empty(), "ffmpeg reported: {stderr}");
     let stats = engine.json("/sim/stats");
     assert_eq!(stats["starts"], 1);

@@ -3,6 +3,9 @@
 //! never parses), costs no engine start, reaches nothing but the engine (with everything taken
 //! from the client percent-encoded), and leaves acebox serving with no session left behind.
 //! `errors.rs` has the plainer cases (missing ids, `..` under `/ace/`, unknown methods).
+//!
+//! One file of a little over 400 lines on purpose: its eight cases are one theme and all lean on
+//! the harness at the top (`setup`, `refused`, `assert_unharmed`), which no other test uses.
 
 mod common;
 

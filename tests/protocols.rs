@@ -7,8 +7,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    Codecs, Player, TempDir, TsClient, acebox, banner_seq, content, follows, have, make_media, sim,
-    sim_at, video_indices,
+    Codecs, Ffmpeg, Player, TempDir, TsClient, acebox, banner_seq, content, follows, have,
+    make_media, sim, sim_at, video_indices,
 };
 
 const PACKET: usize = 188;
@@ -252,17 +252,7 @@ fn ffmpeg_plays_ts_and_hls_of_one_channel_at_once() {
     make_media(dir.path(), 20, Codecs::H264);
     let engine = sim(&["--segment-ms", "1000", "--media-dir", dir.arg()]);
     let proxy = acebox(engine.addr, &[]);
-    let play = |path: String| {
-        let url = format!("http://{}{path}", proxy.addr);
-        std::process::Command::new("ffmpeg")
-            .args([
-                "-nostdin", "-v", "error", "-i", &url, "-t", "8", "-f", "null", "-",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("ffmpeg runs")
-    };
+    let play = |path: String| Ffmpeg::play(&format!("http://{}{path}", proxy.addr), 8);
     let (tv_first, phone_first) = (content(5), content(6));
     let mut players = vec![
         play(getstream(&tv_first)),
@@ -275,10 +265,10 @@ fn ffmpeg_plays_ts_and_hls_of_one_channel_at_once() {
     });
     players.push(play(format!("/ace/manifest.m3u8?id={tv_first}")));
     players.push(play(getstream(&phone_first)));
-    for player in players {
-        let out = player.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "ffmpeg failed: {stderr}");
+    for mut player in players {
+        let played = player.finish();
+        let stderr = played.said;
+        assert!(played.status.success(), "ffmpeg failed: {stderr}");
         assert!(stderr.trim().is_empty(), "ffmpeg reported: {stderr}");
     }
     let status = proxy.json("/status");

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{TsClient, drain, get, have, wait_for};
+use common::{Ffmpeg, TsClient, drain, get, have, wait_for};
 
 /// What the script's ready line, `try: ready key=value ...`, says.
 type Ready = HashMap<String, String>;
@@ -103,12 +103,8 @@ fn try_sh_plays_hls_and_ts_and_ctrl_c_stops_everything_it_started() {
     let ready = script.ready();
     let (proxy, engine) = (addr(&ready, "acebox"), addr(&ready, "engine"));
 
-    let played = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i", &ready["hls"]])
-        .args(["-t", "5", "-f", "null", "-"])
-        .output()
-        .expect("ffmpeg runs");
-    let said = String::from_utf8_lossy(&played.stderr);
+    let played = Ffmpeg::play(&ready["hls"], 5).finish();
+    let said = played.said;
     assert!(played.status.success(), "ffmpeg failed: {said}");
     assert!(said.trim().is_empty(), "ffmpeg reported: {said}");
 

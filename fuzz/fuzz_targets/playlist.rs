@@ -3,7 +3,7 @@
 //! An input is one or more engine playlists, one per poll, separated by NUL bytes (which no
 //! playlist holds). Each goes through `hls::parse_upstream` as the fetch loop reads it, then
 //! `hls::plan` against the upstream number of the last segment stored, then the planned segments
-//! go into a channel's `hls::Segments` ring: one the playlist names on the engine is stored
+//! go into a channel's `storage::Segments` ring: one the playlist names on the engine is stored
 //! (empty: no engine is asked), one it names elsewhere is passed over and the next stored one
 //! follows a break, as the fetch loop does. After each poll `hls::render` writes the client's
 //! playlist from the ring's window, as the router does.
@@ -20,10 +20,11 @@
 
 #![no_main]
 
-use acebox::board::PLAYLIST_WINDOW;
+use acebox::board::{PLAYLIST_WINDOW, RING_BYTES};
 use acebox::engine::rebase;
-use acebox::hls::{SegmentMeta, Segments, Upstream, parse_upstream, plan, render};
+use acebox::hls::{Upstream, parse_upstream, plan, render};
 use acebox::http::Origin;
+use acebox::storage::{SegmentMeta, Segments};
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 
@@ -42,7 +43,7 @@ type Shown = (u64, u64, u64);
 
 fuzz_target!(|data: &[u8]| {
     let engine = Origin::parse(ENGINE).expect("a valid origin");
-    let segments = Segments::default();
+    let segments = Segments::new(RING_BYTES, 0);
     let mut last = None;
     let mut shown = None;
     for body in data.split(|&b| b == 0) {

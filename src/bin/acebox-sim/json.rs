@@ -114,7 +114,7 @@ fn quoted(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Counters, Engine, Session, Settings, Starter};
+    use crate::engine::{Counters, Engine, Session, Settings, Starter, Wall};
     use std::time::Instant;
 
     #[test]
@@ -170,7 +170,11 @@ mod tests {
             ts_bitrate: 1504,
             ts_burst_packets: 0,
         };
-        let mut engine = Engine::new(settings, 1);
+        let wall = Wall {
+            at: Instant::now(),
+            unix_secs: 0,
+        };
+        let mut engine = Engine::new(settings, 1, wall);
         let now = Instant::now();
         engine.start("a\"b", "c", Starter::Json, now);
         engine.begin_start("id=c&pid=a%22b");

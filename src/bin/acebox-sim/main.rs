@@ -7,6 +7,9 @@
 //! each request to `api` or `control`. It never answers a request itself and never sleeps a
 //! thread.
 
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 mod api;
 mod config;
 mod control;
@@ -22,15 +25,14 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use acebox::allow::AllowList;
-use acebox::http::{Body, Gate, bind, serve};
+use acebox::http::{AllowList, Body, Gate, bind, serve};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 
 use crate::config::{Command, Config, USAGE};
-use crate::engine::{Engine, Settings};
+use crate::engine::{Engine, Settings, Wall};
 use crate::media::Media;
 
 /// Everything a request handler reaches: the engine state behind its lock, the segment and
@@ -58,8 +60,16 @@ impl Sim {
             ts_bitrate: config.ts_bitrate,
             ts_burst_packets: config.ts_burst_bytes / config::TS_PACKET as u64,
         };
+        // The one read of the system clock: it seeds session ids and dates the stat timestamps.
+        let since_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let wall = Wall {
+            at: Instant::now(),
+            unix_secs: since_epoch.as_secs(),
+        };
         Sim {
-            engine: Mutex::new(Engine::new(settings, seed())),
+            engine: Mutex::new(Engine::new(settings, seed(since_epoch), wall)),
             media,
             start_timeout: Duration::from_millis(config.start_timeout_ms),
             fail_delay: Duration::from_millis(config.fail_delay_ms),
@@ -159,10 +169,8 @@ async fn route(
     }
 }
 
-/// Differs between runs so that playback session ids do.
-fn seed() -> u64 {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    nanos ^ (u64::from(std::process::id()) << 32)
+/// Differs between runs so that playback session ids do: the time since the Unix epoch, mixed
+/// with the process id.
+fn seed(since_epoch: Duration) -> u64 {
+    (since_epoch.as_nanos() as u64) ^ (u64::from(std::process::id()) << 32)
 }

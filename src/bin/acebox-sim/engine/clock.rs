@@ -1,0 +1,93 @@
+//! A content's live clock: from its start and prebuffer, which segments and which TS packets
+//! exist at an instant, and what a stat says of them.
+//!
+//! This module owns the arithmetic of live time. It never reads a clock (every instant is passed
+//! in, the wall-clock time too, through [`Wall`]) and never knows of sessions or players.
+
+use std::time::{Duration, Instant};
+
+use super::{Settings, Stat};
+use crate::playlist;
+
+/// The wall-clock time at one instant, so that a stat's Unix timestamps follow the instants
+/// handed in instead of reading the system clock.
+#[derive(Clone, Copy, Debug)]
+pub struct Wall {
+    pub at: Instant,
+    pub unix_secs: u64,
+}
+
+impl Wall {
+    /// Unix seconds at `now`.
+    fn unix_secs_at(&self, now: Instant) -> u64 {
+        self.unix_secs + now.saturating_duration_since(self.at).as_secs()
+    }
+}
+
+/// A content's live clock: segment n exists from `start + prebuffer + (n + 1) * segment`.
+pub(super) struct Clock {
+    start: Instant,
+    unix_start: u64,
+    prebuffer: Duration,
+}
+
+impl Clock {
+    /// A clock that starts at `now`, `wall` telling the Unix time then.
+    pub(super) fn new(now: Instant, prebuffer: Duration, wall: &Wall) -> Clock {
+        let unix_start = wall.unix_secs_at(now);
+        Clock {
+            start: now,
+            unix_start,
+            prebuffer,
+        }
+    }
+
+    /// How many segments exist at `now`.
+    pub(super) fn available(&self, segment_ms: u64, now: Instant) -> u64 {
+        let elapsed = now.saturating_duration_since(self.start);
+        let live = elapsed.saturating_sub(self.prebuffer).as_millis();
+        u64::try_from(live / u128::from(segment_ms)).unwrap_or(u64::MAX)
+    }
+
+    /// When the content's first media, and its TS packet 0, exist.
+    pub(super) fn live_at(&self) -> Instant {
+        self.start + self.prebuffer
+    }
+
+    /// How many TS packets exist at `now`.
+    pub(super) fn ts_packets(&self, bitrate: u64, now: Instant) -> u64 {
+        match now.checked_duration_since(self.live_at()) {
+            Some(elapsed) => crate::ts::packets_by(elapsed, bitrate),
+            None => 0,
+        }
+    }
+
+    /// When `media_ms` of media exists.
+    pub(super) fn ready_at(&self, media_ms: u64) -> Instant {
+        self.start + self.prebuffer + Duration::from_millis(media_ms)
+    }
+
+    pub(super) fn stat(&self, settings: &Settings, burst: u64, now: Instant) -> Stat {
+        let segment_ms = settings.segment_ms;
+        let available = self.available(segment_ms, now);
+        let prebuffer_progress = playlist::window(available, burst, settings.window)
+            .is_none()
+            .then(|| self.progress(segment_ms * burst, now));
+        let live_ms = self.prebuffer.as_millis() as u64 + available * segment_ms;
+        let last_ts = self.unix_start + live_ms / 1000;
+        Stat {
+            prebuffer_progress,
+            downloaded: available * settings.segment_bytes,
+            first_ts: last_ts - available.min(settings.window) * segment_ms / 1000,
+            last_ts,
+        }
+    }
+
+    /// Percent of the way to the first playable `media_ms`, below 100.
+    fn progress(&self, media_ms: u64, now: Instant) -> u64 {
+        let total = self.ready_at(media_ms) - self.start;
+        let done = now.saturating_duration_since(self.start);
+        let percent = done.as_millis() * 100 / total.as_millis().max(1);
+        percent.min(99) as u64
+    }
+}

@@ -1,0 +1,287 @@
+//! Channels: one per content id, each with its session slot, its store and its clients.
+//!
+//! - [`id`]: [`ContentId`], the checked id a client names a channel by;
+//! - [`clients`]: who is watching a channel, and whether a request is a new player;
+//! - [`supervise`]: a channel's engine session: starting and refreshing it, healing it when the
+//!   feed fails, the engine's stat poll, stopping it;
+//! - [`derived`]: the HLS segments a TS channel cuts for its HLS players;
+//! - [`registry`]: every channel, created once and forgotten when idle.
+//!
+//! A [`Channel`] owns what one content id needs to be played by many clients through one engine
+//! session, and is the one place that knows every part: it builds each feed's [`Context`] and
+//! spawns the feed with its store. The rule of this layer: `channel` imports the feeds (`hls`,
+//! `ts`, `feed`), `storage`, `counters` and `clock`; none of those imports `channel`. Decisions
+//! by time take `now` (milliseconds of [`crate::clock`]); only async code and guards read the
+//! clock.
+
+pub mod clients;
+pub mod derived;
+pub mod id;
+pub mod registry;
+pub mod supervise;
+
+pub use id::{ContentId, IdError};
+pub use registry::{Activity, Full, Open, Registry};
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use crate::AtomicU64;
+use crate::counters::Counters;
+use crate::engine::{Engine, EngineError, EngineStat, Mode, Selector};
+use crate::feed::{Context, Events};
+use crate::http::Stalled;
+use crate::session::{Flight, SessionSlot};
+use crate::storage::{Chunks, Segments, Store};
+use crate::ts::stream::{Source, TsStream};
+use clients::{ClientInfo, Clients, Joined, PlayerKey, TableFull};
+
+/// An HLS player that has not been heard from for this long (or three target durations, if
+/// longer) is gone; back after that, it is a new player.
+const CLIENT_TTL: Duration = Duration::from_secs(15);
+/// The longest query fragment of engine options (`transcode_audio`...) a channel passes on.
+pub const EXTRA_CAP: usize = 256;
+
+/// One content id played through one engine session.
+pub struct Channel {
+    pub id: ContentId,
+    pub mode: Mode,
+    selector: Selector,
+    pid: heapless::String<48>,
+    /// Engine options from the first client, encoded (`&transcode_audio=1`...).
+    extra: heapless::String<EXTRA_CAP>,
+    engine: Engine,
+    pub slot: SessionSlot,
+    flight: Flight<EngineError>,
+    /// What the engine session feeds: segments for HLS, chunks for MPEG-TS.
+    pub store: Store,
+    /// HLS segments cut from a TS channel's stream, for its HLS players: made, and the
+    /// segmenter started, by the first of them ([`Channel::hls_segments`]).
+    cut: OnceLock<Arc<Segments>>,
+    /// The segmenter runs: from the first HLS player of a TS channel until none is left.
+    cutting: AtomicBool,
+    clients: Clients,
+    pub counters: Counters,
+    events: Events,
+    /// The feed's latest error, cleared by its next success.
+    health: Mutex<Option<EngineError>>,
+    /// The engine's latest stat of the session, and the error of the last engine call that
+    /// failed, with when (kept after recovery, for the status page).
+    engine_stat: Mutex<Option<EngineStat>>,
+    last_error: Mutex<Option<(EngineError, u64)>>,
+    opened_ms: u64,
+    /// Requests under way, and when the last one ended: the registry's idleness.
+    in_flight: AtomicUsize,
+    active_ms: AtomicU64,
+    /// Engine stops being answered now.
+    stopping: AtomicUsize,
+    /// When the last engine start landed.
+    started_ms: AtomicU64,
+}
+
+impl Channel {
+    fn new(request: &Open<'_>, engine: Engine, now: u64) -> Channel {
+        let id = request.id.clone();
+        let extra = heapless::String::try_from(request.extra).unwrap_or_default();
+        let mut pid = heapless::String::new();
+        // Cannot fail: 7 + 40 bytes. One player id per channel: all its clients share a session.
+        let _ = pid.push_str("acebox-");
+        let _ = pid.push_str(id.as_str());
+        let store = match request.mode {
+            Mode::Hls => {
+                let first = crate::hls::first_media_sequence(crate::clock::unix_ms());
+                Store::Hls(Arc::new(Segments::new(crate::board::RING_BYTES, first)))
+            }
+            Mode::Ts => Store::Ts(Arc::new(Chunks::default())),
+        };
+        Channel {
+            id,
+            mode: request.mode,
+            selector: request.selector,
+            pid,
+            extra,
+            engine,
+            slot: SessionSlot::default(),
+            flight: Flight::default(),
+            store,
+            cut: OnceLock::new(),
+            cutting: AtomicBool::new(false),
+            clients: Clients::default(),
+            counters: Counters::default(),
+            events: Events::default(),
+            health: Mutex::new(None),
+            engine_stat: Mutex::new(None),
+            last_error: Mutex::new(None),
+            opened_ms: now,
+            in_flight: AtomicUsize::new(0),
+            active_ms: AtomicU64::new(now),
+            stopping: AtomicUsize::new(0),
+            started_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// What a feed of this channel may use of it.
+    fn context(&self) -> Context<'_> {
+        Context {
+            id: self.id.as_str(),
+            engine: &self.engine,
+            counters: &self.counters,
+            events: &self.events,
+        }
+    }
+
+    /// The channel's stop flag and change event.
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.events.is_stopped()
+    }
+
+    /// The feed's latest error, if its last step failed.
+    pub fn health(&self) -> Option<EngineError> {
+        crate::lock(&self.health).clone()
+    }
+
+    fn set_health(&self, error: Option<EngineError>) {
+        *crate::lock(&self.health) = error;
+        self.events.notify();
+    }
+
+    /// The last engine error, and how many milliseconds before `now` it happened.
+    pub fn last_error(&self, now: u64) -> Option<(EngineError, u64)> {
+        crate::lock(&self.last_error)
+            .clone()
+            .map(|(e, at)| (e, now.saturating_sub(at)))
+    }
+
+    /// The engine's latest stat of the session, if it gave one.
+    pub fn engine_stat(&self) -> Option<EngineStat> {
+        crate::lock(&self.engine_stat).clone()
+    }
+
+    /// Milliseconds from the channel's opening to `now`.
+    pub fn age_ms(&self, now: u64) -> u64 {
+        now.saturating_sub(self.opened_ms)
+    }
+
+    /// The current engine `playback_session_id` (empty before the first start).
+    pub fn session_id(&self) -> heapless::String<40> {
+        self.slot
+            .load()
+            .map(|s| s.playback_session_id)
+            .unwrap_or_default()
+    }
+
+    /// An HLS player asks for the entry URL at `now`: a new client, or one already watching
+    /// (a reload; see [`Clients::join`]).
+    pub fn join(&self, player: PlayerKey, addr: SocketAddr, now: u64) -> Result<Joined, Full> {
+        self.clients
+            .join(player, addr, now, self.client_ttl_ms())
+            .map_err(|TableFull| Full::Clients)
+    }
+
+    /// The token of `player` if it is an HLS player already watching this channel.
+    pub fn known_player(&self, player: PlayerKey, addr: SocketAddr, now: u64) -> Option<u64> {
+        self.clients.known(player, addr, now, self.client_ttl_ms())
+    }
+
+    /// An HLS player polled its playlist or fetched a segment (see [`Clients::touch`]).
+    pub fn touch_client(&self, token: u64, player: PlayerKey, addr: SocketAddr, now: u64) {
+        let lease = self.client_ttl_ms();
+        self.clients.touch(token, player, addr, (now, lease));
+    }
+
+    /// Clients at `now`: HLS players heard from within their lease, and open TS streams.
+    pub fn client_count(&self, now: u64) -> usize {
+        self.clients.count(now, self.client_ttl_ms())
+    }
+
+    /// The clients at `now`, oldest first, for the status page.
+    pub fn client_list(&self, now: u64) -> Vec<ClientInfo> {
+        self.clients.list(now, self.client_ttl_ms())
+    }
+
+    /// How long an HLS player stays a client (and known by its [`PlayerKey`]) without a
+    /// request: [`CLIENT_TTL`], or three target durations if longer.
+    fn client_ttl_ms(&self) -> u64 {
+        let target = self.segments().map_or(0, Segments::target_duration);
+        (CLIENT_TTL.as_millis() as u64).max(3_000 * u64::from(target))
+    }
+
+    /// The HLS segments this channel holds, if any: an HLS channel's, or those already cut
+    /// from a TS channel's stream.
+    pub fn segments(&self) -> Option<&Segments> {
+        match &self.store {
+            Store::Hls(segments) => Some(segments),
+            Store::Ts(_) => self.cut.get().map(|cut| &**cut),
+        }
+    }
+
+    /// Marks a request under way for this channel, from `now` until the guard drops.
+    fn activity(self: &Arc<Self>, now: u64) -> Activity {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.active_ms.store(now, Ordering::Release);
+        Activity(self.clone())
+    }
+
+    /// How long the channel has been idle at `now`; `None` while a request is under way.
+    fn idle_for(&self, now: u64) -> Option<Duration> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        Some(Duration::from_millis(
+            now.saturating_sub(self.active_ms.load(Ordering::Acquire)),
+        ))
+    }
+}
+
+impl Activity {
+    /// An MPEG-TS client at `addr` opens a stream of this channel at `now`: it is one of the
+    /// channel's clients until the stream is dropped. Fails when the channel already has its
+    /// maximum of clients.
+    pub fn into_stream(
+        self,
+        player: PlayerKey,
+        addr: SocketAddr,
+        stalled: Stalled,
+        now: u64,
+    ) -> Result<TsStream<StreamLease>, Full> {
+        let lease = self.client_ttl_ms();
+        let token = self
+            .clients
+            .open_stream(player, addr, now, lease)
+            .map_err(|TableFull| Full::Clients)?;
+        let lease = StreamLease {
+            channel: self,
+            token,
+        };
+        Ok(TsStream::new(lease, stalled))
+    }
+}
+
+/// A TS client's hold on its channel: keeps the channel busy and the client in its table until
+/// dropped.
+pub struct StreamLease {
+    channel: Activity,
+    token: u64,
+}
+
+impl Source for StreamLease {
+    fn store(&self) -> &Store {
+        &self.channel.store
+    }
+
+    fn context(&self) -> Context<'_> {
+        self.channel.context()
+    }
+}
+
+impl Drop for StreamLease {
+    fn drop(&mut self) {
+        self.channel.clients.remove(self.token);
+    }
+}

@@ -1,0 +1,395 @@
+//! The registry: every channel acebox plays, created once per content id and forgotten when
+//! idle.
+//!
+//! [`Registry`] owns the list of at most [`MAX_CHANNELS`] channels and decides idleness under its
+//! lock, so a request that found a channel (and holds its [`Activity`]) can never see it
+//! reaped. It keeps the counters of channels that are gone, so totals never go backwards. It
+//! never fetches and never serves; a channel it creates spawns its own feed and stat poll.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_io::Timer;
+use event_listener::Event;
+use futures_lite::FutureExt;
+
+use super::clients::TableFull;
+use super::{Channel, ContentId};
+use crate::board::MAX_CHANNELS;
+use crate::clock;
+use crate::counters::{Counters, Counts};
+use crate::engine::{Engine, Mode, Selector};
+
+/// Why a client or channel could not be added.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Full {
+    Channels,
+    Clients,
+    /// acebox is shutting down and opens no channel.
+    ShuttingDown,
+}
+
+impl fmt::Display for Full {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Full::Channels => write!(
+                f,
+                "acebox is already playing its maximum of {MAX_CHANNELS} channels"
+            ),
+            Full::Clients => TableFull.fmt(f),
+            Full::ShuttingDown => f.write_str("acebox is shutting down; try again in a moment"),
+        }
+    }
+}
+
+impl std::error::Error for Full {}
+
+/// What a client asks to play.
+pub struct Open<'a> {
+    pub id: &'a ContentId,
+    pub selector: Selector,
+    pub mode: Mode,
+    /// Engine options to pass on, an encoded query fragment (`&transcode_audio=1`...).
+    pub extra: &'a str,
+}
+
+/// A request under way for a channel: while one exists, the channel is not idle.
+pub struct Activity(pub(super) Arc<Channel>);
+
+impl std::ops::Deref for Activity {
+    type Target = Arc<Channel>;
+    fn deref(&self) -> &Arc<Channel> {
+        &self.0
+    }
+}
+
+impl Drop for Activity {
+    fn drop(&mut self) {
+        // A guard's drop is an edge: it reads the clock.
+        self.0.active_ms.store(clock::now_ms(), Ordering::Release);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Every channel acebox plays.
+pub struct Registry {
+    channels: Mutex<heapless::Vec<Arc<Channel>, MAX_CHANNELS>>,
+    engine: Engine,
+    idle_timeout: Duration,
+    /// Fires when a stopped channel leaves the list.
+    removed: Event,
+    /// The counters of channels that are gone.
+    retired: Counters,
+    /// Set by [`Registry::stop_all`]: no channel is opened any more.
+    closing: AtomicBool,
+}
+
+impl Registry {
+    pub fn new(engine: Engine, idle_timeout: Duration) -> Registry {
+        Registry {
+            channels: Mutex::new(heapless::Vec::new()),
+            engine,
+            idle_timeout,
+            removed: Event::new(),
+            retired: Counters::default(),
+            closing: AtomicBool::new(false),
+        }
+    }
+
+    /// The channel for `id`, created (and its fetch loop started) if there is none. A channel
+    /// being stopped stays listed until its engine session is stopped; opening it again waits
+    /// for that, because the new channel's session has the same player id, which a late stop
+    /// would kill.
+    pub async fn open(&self, request: &Open<'_>) -> Result<Activity, Full> {
+        loop {
+            let listener = self.removed.listen();
+            match self.find_or_create(request, clock::now_ms()) {
+                Some(outcome) => return outcome,
+                None => listener.await,
+            }
+        }
+    }
+
+    /// The channel for the request, created if there is none; `None` while one is stopping.
+    fn find_or_create(&self, request: &Open<'_>, now: u64) -> Option<Result<Activity, Full>> {
+        let mut channels = self.channels();
+        if self.closing.load(Ordering::Acquire) {
+            return Some(Err(Full::ShuttingDown));
+        }
+        match channels.iter().find(|c| c.id == *request.id) {
+            Some(found) if found.is_stopped() => return None,
+            // Whatever mode its session plays in: clients of the other mode are served from it.
+            Some(found) => return Some(Ok(found.activity(now))),
+            None => {}
+        }
+        let channel = Arc::new(Channel::new(request, self.engine.clone(), now));
+        if channels.push(channel.clone()).is_err() {
+            return Some(Err(Full::Channels));
+        }
+        let activity = channel.activity(now);
+        drop(channels);
+        log::info!(
+            "channel {}: opened ({:?})",
+            request.id.as_str(),
+            request.mode
+        );
+        let watched = channel.clone();
+        smol::spawn(async move { watched.watch_engine().await }).detach();
+        smol::spawn(async move { channel.feed().await }).detach();
+        Some(Ok(activity))
+    }
+
+    /// The channel for `id`, if it exists and is not being stopped; a request for it is under
+    /// way from `now`.
+    pub fn find(&self, id: &ContentId, now: u64) -> Option<Activity> {
+        self.channels()
+            .iter()
+            .find(|c| c.id == *id && !c.is_stopped())
+            .map(|c| c.activity(now))
+    }
+
+    /// Forgets a channel whose first start failed, unless another client has since got it going.
+    pub fn discard_unstarted(&self, channel: &Arc<Channel>) {
+        let mut channels = self.channels();
+        if channel.slot.load().is_none() {
+            self.unlist(&mut channels, channel);
+            channel.events.mark_stopped();
+            channel.events.notify();
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Every channel, and a copy of the counters of those that are gone (for the status page),
+    /// taken under the one lock that moves a channel from the first to the second, so no
+    /// channel is counted in both.
+    pub fn snapshot_with_retired(&self) -> (heapless::Vec<Arc<Channel>, MAX_CHANNELS>, Counts) {
+        let channels = self.channels();
+        (channels.clone(), self.retired.snapshot())
+    }
+
+    /// Stops and forgets the channels idle for the idle timeout. Runs forever.
+    pub async fn reap_idle(&self) {
+        let tick =
+            (self.idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
+        loop {
+            async_io::Timer::after(tick).await;
+            for channel in self.take_idle(clock::now_ms()) {
+                channel.stop("idle").await;
+                self.forget(&channel);
+            }
+        }
+    }
+
+    /// Takes a stopped channel off the list (its counters go to the retired totals) and wakes
+    /// whoever waits to open it again.
+    fn forget(&self, channel: &Arc<Channel>) {
+        self.unlist(&mut self.channels(), channel);
+        self.removed.notify(usize::MAX);
+    }
+
+    /// Takes `channel` off the locked list `channels`, its counters going to the retired
+    /// totals; a channel already off the list is not counted again.
+    fn unlist(
+        &self,
+        channels: &mut heapless::Vec<Arc<Channel>, MAX_CHANNELS>,
+        channel: &Arc<Channel>,
+    ) {
+        let before = channels.len();
+        channels.retain(|c| !Arc::ptr_eq(c, channel));
+        if channels.len() < before {
+            self.retired.absorb(&channel.counters.snapshot());
+        }
+    }
+
+    /// Stops every channel and its engine session, all at once; for shutdown. Opens no channel
+    /// from then on. Waits, for at most `grace`, for engine starts under way to land (and stops
+    /// what they started) and for idle stops under way to be answered; says what it could not
+    /// wait for.
+    pub async fn stop_all(&self, grace: Duration) {
+        self.closing.store(true, Ordering::Release);
+        let stops: Vec<_> = self
+            .channels()
+            .iter()
+            .map(|channel| {
+                // Marked at once, so the reaper and late starts see it before the stops run.
+                channel.events.mark_stopped();
+                let channel = channel.clone();
+                smol::spawn(async move {
+                    channel.stop("shutting down").await;
+                    // A start under way lands in a stopped channel, whose start then stops what
+                    // it started (or this does); wait for that stop too.
+                    channel.flight.idle().await;
+                    channel.stop_session("shutting down").await;
+                    channel.settled().await;
+                    channel
+                })
+            })
+            .collect();
+        let settle = async {
+            for stop in stops {
+                let channel = stop.await;
+                self.forget(&channel);
+            }
+            // Channels the reaper is stopping leave the list when their stop is answered.
+            loop {
+                let listener = self.removed.listen();
+                if self.channels().is_empty() {
+                    return;
+                }
+                listener.await;
+            }
+        };
+        let late = async {
+            Timer::after(grace).await;
+            for channel in self.channels().iter() {
+                log::warn!(
+                    "channel {}: its engine start or stop was still under way at exit; the \
+                     engine ends that session by its own timeout",
+                    channel.id.as_str()
+                );
+            }
+        };
+        settle.or(late).await;
+    }
+
+    /// Marks the channels idle for the idle timeout as stopped (they stay listed until their
+    /// stop is done) and returns them.
+    fn take_idle(&self, now: u64) -> heapless::Vec<Arc<Channel>, MAX_CHANNELS> {
+        let channels = self.channels();
+        let idle = |c: &&Arc<Channel>| {
+            !c.is_stopped() && c.idle_for(now).is_some_and(|d| d >= self.idle_timeout)
+        };
+        let mut taken = heapless::Vec::new();
+        for channel in channels.iter().filter(idle) {
+            channel.events.mark_stopped();
+            // Cannot fail: at most as many as the registry holds.
+            let _ = taken.push(channel.clone());
+        }
+        taken
+    }
+
+    fn channels(&self) -> MutexGuard<'_, heapless::Vec<Arc<Channel>, MAX_CHANNELS>> {
+        crate::lock(&self.channels)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::board::MAX_CLIENTS_PER_CHANNEL;
+    use crate::channel::clients::{Joined, PlayerKey};
+    use std::net::SocketAddr;
+
+    const PEER: SocketAddr =
+        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 5000);
+    const IDLE: Duration = Duration::from_secs(60);
+    const IDLE_MS: u64 = IDLE.as_millis() as u64;
+
+    fn hls(id: &ContentId) -> Open<'_> {
+        Open {
+            id,
+            selector: Selector::ContentId,
+            mode: Mode::Hls,
+            extra: "",
+        }
+    }
+
+    fn registry() -> Registry {
+        let engine = Engine::new(crate::http::Origin::parse("http://127.0.0.1:9").unwrap());
+        Registry::new(engine, IDLE)
+    }
+
+    /// A moment when every channel opened so far has been idle for the idle timeout.
+    fn later() -> u64 {
+        clock::now_ms() + IDLE_MS
+    }
+
+    #[test]
+    fn one_channel_per_id_and_busy_channels_are_not_reaped() {
+        let reg = registry();
+        let id = ContentId::parse(&"a".repeat(40)).unwrap();
+        let first = smol::block_on(reg.open(&hls(&id))).unwrap();
+        let second = smol::block_on(reg.open(&hls(&id))).unwrap();
+        assert!(Arc::ptr_eq(&first, &second));
+        let ts = Open {
+            mode: Mode::Ts,
+            ..hls(&id)
+        };
+        let third = smol::block_on(reg.open(&ts)).unwrap();
+        assert!(Arc::ptr_eq(&first, &third), "a TS client of an HLS channel");
+        assert_eq!(third.mode, Mode::Hls, "the session plays as it was started");
+        assert_eq!(reg.snapshot_with_retired().0.len(), 1);
+        assert!(reg.take_idle(later()).is_empty(), "requests are under way");
+        drop((first, second, third));
+        let done = clock::now_ms();
+        assert!(
+            reg.take_idle(done + IDLE_MS - 1).is_empty(),
+            "not idle for the whole timeout yet"
+        );
+        assert_eq!(reg.take_idle(done + IDLE_MS).len(), 1);
+        assert!(reg.find(&id, later()).is_none());
+    }
+
+    /// A channel being stopped is not reused, and opening it again waits until it is gone:
+    /// the new session shares the old one's player id, which a late stop would kill.
+    #[test]
+    fn opening_a_channel_being_stopped_waits_for_the_stop() {
+        let reg = registry();
+        let id = ContentId::parse(&"c".repeat(40)).unwrap();
+        let old = smol::block_on(reg.open(&hls(&id))).unwrap();
+        let old_channel = Arc::clone(&old);
+        drop(old);
+        let stopping = reg.take_idle(later());
+        assert_eq!(stopping.len(), 1);
+        assert!(
+            reg.find(&id, later()).is_none(),
+            "not handed to new requests"
+        );
+        smol::block_on(async {
+            let request = hls(&id);
+            let mut reopen = Box::pin(reg.open(&request));
+            assert!(
+                futures_lite::future::poll_once(&mut reopen).await.is_none(),
+                "waits"
+            );
+            reg.forget(&stopping[0]);
+            let new = reopen.await.unwrap();
+            assert!(!Arc::ptr_eq(&new, &old_channel), "a fresh channel");
+        });
+    }
+
+    #[test]
+    fn channels_and_clients_are_bounded() {
+        let reg = registry();
+        let held: Vec<_> = (0..MAX_CHANNELS)
+            .map(|n| {
+                let id = ContentId::parse(&format!("{n:040x}")).unwrap();
+                smol::block_on(reg.open(&hls(&id))).unwrap()
+            })
+            .collect();
+        let one_more = ContentId::parse(&"f".repeat(40)).unwrap();
+        assert_eq!(
+            smol::block_on(reg.open(&hls(&one_more))).err(),
+            Some(Full::Channels)
+        );
+        let now = clock::now_ms();
+        for n in 0..MAX_CLIENTS_PER_CHANNEL {
+            let player = PlayerKey::new(PEER.ip(), format!("player {n}").as_bytes(), b"");
+            assert!(matches!(
+                held[0].join(player, PEER, now),
+                Ok(Joined::New(_))
+            ));
+        }
+        let one_more = PlayerKey::new(PEER.ip(), b"one more", b"");
+        assert_eq!(held[0].join(one_more, PEER, now), Err(Full::Clients));
+        let first = reg.find(&held[0].id, now).unwrap();
+        let stream = first.into_stream(one_more, PEER, Default::default(), now);
+        assert!(matches!(stream, Err(Full::Clients)));
+        assert_eq!(held[0].client_count(now), MAX_CLIENTS_PER_CHANNEL);
+    }
+}

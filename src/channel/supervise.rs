@@ -1,0 +1,239 @@
+//! Session supervision: a channel's one engine session, from its start to its stop.
+//!
+//! Owns when the session is started again (a new player, a failed feed step: 403, expiry, an
+//! engine restart), the single-flight start that makes concurrent refreshes share one engine
+//! call, the feed loop that reads the session slot before every step and heals after failures,
+//! the engine's stat poll, and the stop. It never reads or stores stream data itself: the
+//! feed's step does, through the context the channel lends it.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use async_io::Timer;
+use futures_lite::FutureExt;
+
+use super::Channel;
+use crate::clock;
+use crate::engine::{EngineError, StartRequest};
+use crate::feed::Feeder;
+use crate::hls::fetch::Fetcher;
+use crate::storage::Store;
+use crate::ts::reader::Reader;
+
+/// A connect within this time of the last successful start shares that start: ten players
+/// opening a channel together cause one engine start, not ten.
+const CONNECT_FRESH: Duration = Duration::from_secs(2);
+/// How often a channel asks the engine for its session's stat.
+const STAT_EVERY: Duration = Duration::from_secs(5);
+/// Waits between failed reads of the engine grow from the first to the last.
+const BACKOFF: [Duration; 5] = [
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+];
+
+impl Channel {
+    /// A client connects: refresh the session, unless a start is under way (share it), one
+    /// landed a moment ago (it is fresh), or, for TS, the reader is streaming from it: a new
+    /// start would make the engine replace the session and cut the one stream every client
+    /// shares, and a live stream proves the session is alive.
+    pub async fn connect(&self, now: u64) -> Result<(), EngineError> {
+        if self.slot.load().is_none() {
+            return self.refresh().await;
+        }
+        let since_start = now.saturating_sub(self.started_ms.load(Ordering::Acquire));
+        let streaming =
+            matches!(self.store, Store::Ts(_)) && self.store.held() > 0 && self.health().is_none();
+        if since_start < CONNECT_FRESH.as_millis() as u64 || streaming {
+            Ok(())
+        } else {
+            self.refresh().await
+        }
+    }
+
+    /// Starts the engine session again under the channel's player id and stores it in the slot;
+    /// concurrent calls share one start.
+    pub(super) async fn refresh(&self) -> Result<(), EngineError> {
+        let request = StartRequest {
+            mode: self.mode,
+            selector: self.selector,
+            id: self.id.as_str(),
+            pid: &self.pid,
+            extra: &self.extra,
+        };
+        let id = self.id.as_str();
+        // Logged by the one caller that runs the start, not by those sharing it.
+        let start = || async {
+            let outcome = self.engine.start(&request).await;
+            match &outcome {
+                Ok(s) => {
+                    self.counters.engine_starts.add(1);
+                    log::info!(
+                        "channel {id}: engine session {} started",
+                        s.playback_session_id
+                    )
+                }
+                Err(e) => {
+                    self.note_error(e, clock::now_ms());
+                    log::warn!("channel {id}: engine start failed: {e}")
+                }
+            }
+            outcome
+        };
+        let outcome = self.flight.refresh(&self.slot, start).await;
+        if outcome.is_ok() {
+            self.started_ms.store(clock::now_ms(), Ordering::Release);
+            // Stopped while the start ran: nobody will play or stop this session but us.
+            if self.is_stopped() {
+                self.stop_session("stopped during a start").await;
+            }
+        }
+        self.events.notify();
+        outcome.map(drop)
+    }
+
+    /// Feeds the channel's store from its session until the channel is stopped: the HLS fetch
+    /// loop or the TS reader, by the mode the channel was opened in.
+    pub(super) async fn feed(&self) {
+        match &self.store {
+            Store::Hls(segments) => self.supervise(Fetcher::new(segments)).await,
+            Store::Ts(chunks) => self.supervise(Reader::new(chunks)).await,
+        }
+    }
+
+    /// Feeds the channel from its session with `feeder` until the channel is stopped: reads the
+    /// slot before every step (so the newest session is always used) and heals after failures.
+    async fn supervise(&self, mut feeder: impl Feeder) {
+        let id = self.id.as_str();
+        let cx = self.context();
+        let mut failures = 0usize;
+        while !self.is_stopped() {
+            let Some(session) = self.slot.load() else {
+                // No session yet: the first connect is starting one.
+                let listener = self.events.listen();
+                if self.slot.load().is_none() && !self.is_stopped() {
+                    listener.await;
+                }
+                continue;
+            };
+            let pause = match feeder.step(&cx, &session).await {
+                Ok(pause) => {
+                    if failures > 0 {
+                        log::info!("channel {id}: engine stream back");
+                    }
+                    failures = 0;
+                    self.set_health(None);
+                    pause
+                }
+                // Stopped while the step ran: the error is the stop's doing; starting a
+                // session again would leave one nobody stops.
+                Err(_) if self.is_stopped() => break,
+                Err(e) => {
+                    failures += 1;
+                    self.heal(e, failures).await
+                }
+            };
+            self.pause(pause).await;
+        }
+        log::debug!("channel {id}: feed ended");
+    }
+
+    /// After a failed step: log it (once per run of failures), refresh the session unless the
+    /// engine is only still starting it, and return how long to wait before the next step.
+    async fn heal(&self, error: EngineError, failures: usize) -> Duration {
+        if failures == 1 {
+            log::warn!("channel {}: {error}; healing the session", self.id.as_str());
+        }
+        self.note_error(&error, clock::now_ms());
+        // The engine answers 500 "start timeout" while it prebuffers: give it a few tries.
+        let still_starting =
+            matches!(error, EngineError::Status(500)) && self.store.held() == 0 && failures < 3;
+        self.set_health(Some(error));
+        if !still_starting {
+            if let Err(e) = self.refresh().await {
+                self.set_health(Some(e));
+            }
+        }
+        // The failures-th wait, or the last one once they run out.
+        BACKOFF
+            .into_iter()
+            .take(failures)
+            .next_back()
+            .unwrap_or_default()
+    }
+
+    /// Waits `pause`, or less if the channel is stopped meanwhile.
+    async fn pause(&self, pause: Duration) {
+        self.events
+            .stopped()
+            .or(async {
+                Timer::after(pause).await;
+            })
+            .await;
+    }
+
+    /// Counts a failed engine call and keeps it as the channel's last error, made at `now`.
+    fn note_error(&self, error: &EngineError, now: u64) {
+        self.counters.engine_errors.add(1);
+        *crate::lock(&self.last_error) = Some((error.clone(), now));
+    }
+
+    /// Asks the engine for the session's stat every `STAT_EVERY` until the channel stops (it
+    /// notices within one period). A failed poll clears the stat; it is not an engine error (the
+    /// feed judges the session).
+    pub(super) async fn watch_engine(&self) {
+        while !self.is_stopped() {
+            if let Some(session) = self.slot.load().filter(|s| !s.stat.is_empty()) {
+                let stat = self.engine.stat(&session).await;
+                if let Err(e) = &stat {
+                    log::debug!("channel {}: stat poll failed: {e}", self.id.as_str());
+                }
+                *crate::lock(&self.engine_stat) = stat.ok();
+            }
+            // A plain timer: the channel's change event fires on every TS frame.
+            Timer::after(STAT_EVERY).await;
+        }
+    }
+
+    /// Stops the fetch loop, frees the ring and stops the engine session (once, short timeout).
+    pub(super) async fn stop(&self, why: &str) {
+        self.events.mark_stopped();
+        self.store.clear();
+        if let Some(cut) = self.cut.get() {
+            cut.ring.clear();
+        }
+        self.events.notify();
+        self.stop_session(why).await;
+    }
+
+    /// Stops the engine session the slot holds, if any, saying `why` in the log.
+    pub(super) async fn stop_session(&self, why: &str) {
+        let id = self.id.as_str();
+        // Counted before the slot is taken, so whoever finds it empty can wait for this stop.
+        self.stopping.fetch_add(1, Ordering::AcqRel);
+        if let Some(session) = self.slot.take() {
+            match self.engine.stop(&session).await {
+                Ok(()) => log::info!("channel {id}: {why}, engine session stopped"),
+                Err(e) => {
+                    log::warn!("channel {id}: {why}; stopping the engine session failed: {e}")
+                }
+            }
+        }
+        self.stopping.fetch_sub(1, Ordering::AcqRel);
+        self.events.notify();
+    }
+
+    /// Waits until no engine start is under way and no stop is being answered.
+    pub(super) async fn settled(&self) {
+        self.flight.idle().await;
+        loop {
+            let listener = self.events.listen();
+            if self.stopping.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            listener.await;
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! The channel list: an M3U of AceStream channels read from `--channels FILE` and served at
+//! `GET /playlist.m3u` with every AceStream entry pointing at acebox, so a TV app needs one URL.
+//!
+//! This folder owns the file and what is served from it. It never starts a channel or talks to
+//! the engine, never writes the file, and never copies a client's bytes into the playlist other
+//! than a `Host` that is a plain `host[:port]`.
+//!
+//! - `link`: what content a link or a start URL's query names (the router reads its own start
+//!   URLs with it too);
+//! - `m3u`: parsing the list's text and rendering it for acebox;
+//! - `watch`: the file, its stamp, reading it again when it changes;
+//! - `host`: which `host[:port]` the rendered list points at;
+//! - this file: the `/playlist.m3u` answer.
+//!
+//! It imports `channel` (the content id), `engine` (the mode and selector words) and `http` (the
+//! request helpers); never the router or the views.
+
+mod host;
+mod link;
+mod m3u;
+mod watch;
+
+use std::time::Instant;
+
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+
+use crate::engine::Mode;
+use crate::http::{Body, LocalAddr, json_error, query_param, respond};
+
+pub use link::{LinkError, selector};
+pub use watch::{ChannelList, LoadError};
+
+const CONTENT_TYPE: &str = "audio/x-mpegurl";
+
+/// `GET /playlist.m3u[?hls=1]`: the channel list for the host the client used. `list` is
+/// `None` when acebox runs without `--channels`.
+pub fn serve<B>(list: Option<&ChannelList>, req: &Request<B>) -> Response<Body> {
+    let Some(list) = list else {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "no channel list: start acebox with --channels FILE (an M3U of acestream:// links)",
+        );
+    };
+    let mode = match query_param(req.uri().query().unwrap_or(""), "hls").as_deref() {
+        None | Some("0") => Mode::Ts,
+        Some("1") => Mode::Hls,
+        Some(_) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "hls= takes 1 (HLS URLs) or 0 (MPEG-TS URLs, the default)",
+            );
+        }
+    };
+    let local = req.extensions().get::<LocalAddr>().map(|l| l.0);
+    let Some(authority) = host::authority(req.headers().get(header::HOST), local) else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "send a Host header naming this server, like Host: 192.168.1.10:6880",
+        );
+    };
+    let mut response = respond(
+        StatusCode::OK,
+        CONTENT_TYPE,
+        list.rendered(&authority, mode, Instant::now()),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}

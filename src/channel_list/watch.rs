@@ -1,0 +1,325 @@
+//! The channel list file: reading it (bounded in size, UTF-8), noticing when it changes, and
+//! keeping the last list that read well and the last rendering of it.
+//!
+//! This module owns the file, its stamp (modification time and length) and when it is read
+//! again: at most once every [`CHECK_EVERY`] of the time it is handed, and only when the stamp
+//! changed. It never writes the file, never reads the clock itself (callers pass the time in)
+//! and never serves a bad file: the list read before stays until the file reads well again.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+
+use super::m3u::{Playlist, parse};
+use crate::engine::Mode;
+
+/// The largest channel list read (about 1,200 channels with names, logos and groups; 6,000
+/// bare ids). With the longest `Host` accepted (`host`) it bounds a rendered list to about 1 MB.
+const MAX_FILE_BYTES: u64 = 256 * 1024;
+/// How often, at most, the file is checked for changes.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// Dropped entries warned about one by one in a load; the rest are counted in one line.
+const DROPPED_WARNINGS: usize = 10;
+
+/// Why a channel list could not be used.
+#[derive(Debug)]
+pub struct LoadError {
+    path: PathBuf,
+    problem: Problem,
+}
+
+#[derive(Debug)]
+enum Problem {
+    Read(io::Error),
+    TooLarge(u64),
+    /// Not UTF-8 from this line on.
+    NotText(usize),
+    NoChannels,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ", named(&self.path))?;
+        match &self.problem {
+            Problem::Read(e) => write!(f, "cannot be read: {e}"),
+            Problem::TooLarge(len) => write!(
+                f,
+                "is too large ({len} bytes); a channel list may be at most {MAX_FILE_BYTES} bytes"
+            ),
+            Problem::NotText(line) => {
+                write!(f, "is not UTF-8 text (line {line}); save it as UTF-8")
+            }
+            Problem::NoChannels => f.write_str(
+                "holds no channels: list acestream://<content id> links, 40-hex content ids or \
+                 engine URLs, one per line",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// How logs and errors name the list: `channel list "/etc/acebox/channels.m3u"`.
+fn named(path: &Path) -> String {
+    format!("channel list {:?}", path.display().to_string())
+}
+
+/// The file's modification time and length: when either differs, the file is read again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    modified: Option<SystemTime>,
+    len: u64,
+}
+
+impl Stamp {
+    /// The stamp of the file at `path` now; `None` when it cannot be looked at.
+    fn of(path: &Path) -> Option<Stamp> {
+        let meta = std::fs::metadata(path).ok()?;
+        Some(Stamp {
+            modified: meta.modified().ok(),
+            len: meta.len(),
+        })
+    }
+}
+
+/// Reads and parses the list at `path`, warning about each dropped entry (the first
+/// [`DROPPED_WARNINGS`]; the rest are counted).
+fn load(path: &Path) -> Result<Playlist, LoadError> {
+    let fail = |problem| LoadError {
+        path: path.to_owned(),
+        problem,
+    };
+    let file = File::open(path).map_err(|e| fail(Problem::Read(e)))?;
+    let len = file.metadata().map_err(|e| fail(Problem::Read(e)))?.len();
+    if len > MAX_FILE_BYTES {
+        return Err(fail(Problem::TooLarge(len)));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    // One byte more than allowed tells a file that grew since its length was read.
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(Problem::Read(e)))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(fail(Problem::TooLarge(bytes.len() as u64)));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        fail(Problem::NotText(
+            1 + valid.iter().filter(|b| **b == b'\n').count(),
+        ))
+    })?;
+    let (playlist, dropped) = parse(&text);
+    let name = named(path);
+    for d in dropped.iter().take(DROPPED_WARNINGS) {
+        log::warn!(
+            "{name}: line {} dropped ({:?}): {}",
+            d.line,
+            d.text,
+            d.reason
+        );
+    }
+    if dropped.len() > DROPPED_WARNINGS {
+        let more = dropped.len() - DROPPED_WARNINGS;
+        log::warn!("{name}: {more} more malformed entries dropped");
+    }
+    if playlist.channels == 0 {
+        return Err(fail(Problem::NoChannels));
+    }
+    Ok(playlist)
+}
+
+/// The list served at `/playlist.m3u`, re-read when its file changes.
+pub struct ChannelList {
+    path: PathBuf,
+    state: Mutex<State>,
+    /// The last list rendered, shared by every response that asks for the same one: a TV
+    /// app's polls cost no copy of the list.
+    rendered: Mutex<Option<Rendered>>,
+}
+
+/// A list rendered for one authority and mode.
+struct Rendered {
+    playlist: Arc<Playlist>,
+    authority: String,
+    mode: Mode,
+    body: Bytes,
+}
+
+struct State {
+    /// The last list read well: served while the file is missing or bad.
+    playlist: Arc<Playlist>,
+    /// The file as last looked at, read well or not: a bad file is read once, not every check.
+    seen: Option<Stamp>,
+    checked: Instant,
+    /// What is wrong with the file now, already warned about; `None` while it is fine.
+    problem: Option<String>,
+}
+
+impl ChannelList {
+    /// Reads the list at `path` at `now`; an unreadable or unusable file is an error, never an
+    /// empty list.
+    pub fn open(path: &Path, now: Instant) -> Result<ChannelList, LoadError> {
+        let seen = Stamp::of(path);
+        let playlist = load(path)?;
+        log::info!("{}: {} channels", named(path), playlist.channels);
+        Ok(ChannelList {
+            path: path.to_owned(),
+            state: Mutex::new(State {
+                playlist: Arc::new(playlist),
+                seen,
+                checked: now,
+                problem: None,
+            }),
+            rendered: Mutex::new(None),
+        })
+    }
+
+    /// The list to serve at `now`: read again first if the file changed (checked at most once
+    /// every [`CHECK_EVERY`], by its metadata only).
+    pub(super) fn current(&self, now: Instant) -> Arc<Playlist> {
+        let mut state = crate::lock(&self.state);
+        if now.saturating_duration_since(state.checked) >= CHECK_EVERY {
+            state.checked = now;
+            self.refresh(&mut state);
+        }
+        Arc::clone(&state.playlist)
+    }
+
+    /// The list at `now` rendered for `authority` and `mode`: the one rendered last if it is
+    /// the same, else rendered now (and kept in its place).
+    pub(super) fn rendered(&self, authority: &str, mode: Mode, now: Instant) -> Bytes {
+        let playlist = self.current(now);
+        let mut last = crate::lock(&self.rendered);
+        if let Some(r) = last.as_ref().filter(|r| {
+            Arc::ptr_eq(&r.playlist, &playlist) && r.authority == authority && r.mode == mode
+        }) {
+            return r.body.clone();
+        }
+        let body = Bytes::from(playlist.render(authority, mode));
+        *last = Some(Rendered {
+            playlist,
+            authority: authority.to_owned(),
+            mode,
+            body: body.clone(),
+        });
+        body
+    }
+
+    fn refresh(&self, state: &mut State) {
+        let stamp = Stamp::of(&self.path);
+        // A file that cannot be looked at is tried every time: `load` says what is wrong.
+        if stamp.is_some() && stamp == state.seen {
+            return;
+        }
+        state.seen = stamp;
+        match load(&self.path) {
+            Ok(playlist) => {
+                let name = named(&self.path);
+                log::info!("{name} changed: {} channels", playlist.channels);
+                state.playlist = Arc::new(playlist);
+                state.problem = None;
+            }
+            Err(e) => {
+                let problem = e.to_string();
+                if state.problem.as_ref() != Some(&problem) {
+                    log::warn!("{problem}; serving the list read before");
+                    state.problem = Some(problem);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "0123456789abcdef0123456789abcdef01234567";
+    const B: &str = "89abcdef0123456789abcdef0123456789abcdef";
+
+    /// A path in a directory of `test`'s own, so that tests running at once never share one.
+    fn scratch(test: &str, name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("acebox-channel-list-{}-{test}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(name)
+    }
+
+    #[test]
+    fn files_that_cannot_be_served_are_errors_naming_the_file() {
+        let t0 = Instant::now();
+        let missing = scratch("errors", "missing.m3u");
+        let err = ChannelList::open(&missing, t0).err().unwrap().to_string();
+        assert!(
+            err.contains("missing.m3u") && err.contains("cannot be read"),
+            "{err}"
+        );
+
+        let large = scratch("errors", "large.m3u");
+        let line = format!("acestream://{A}\n");
+        let lines = MAX_FILE_BYTES as usize / line.len() + 1;
+        std::fs::write(&large, line.repeat(lines)).unwrap();
+        let err = ChannelList::open(&large, t0).err().unwrap().to_string();
+        assert!(err.contains("too large"), "{err}");
+
+        let binary = scratch("errors", "binary.m3u");
+        std::fs::write(&binary, b"#EXTM3U\n\n#EXTINF:-1,\xff\n").unwrap();
+        let err = ChannelList::open(&binary, t0).err().unwrap().to_string();
+        assert!(err.contains("not UTF-8 text (line 3)"), "{err}");
+
+        let empty = scratch("errors", "empty.m3u");
+        std::fs::write(&empty, "#EXTM3U\n#EXTINF:-1,Bad\nacestream://x\n").unwrap();
+        let err = ChannelList::open(&empty, t0).err().unwrap().to_string();
+        assert!(err.contains("holds no channels"), "{err}");
+
+        let good = scratch("errors", "good.m3u");
+        std::fs::write(&good, &line[..line.len() - 1]).unwrap();
+        let list = ChannelList::open(&good, t0).unwrap();
+        assert_eq!(list.current(t0).channels, 1);
+
+        // One rendering is shared while the address and mode stay the same.
+        let first = list.rendered("tv.lan:6880", Mode::Ts, t0);
+        let again = list.rendered("tv.lan:6880", Mode::Ts, t0);
+        assert_eq!(first.as_ptr(), again.as_ptr(), "not rendered again");
+        let other = list.rendered("10.0.0.2:6880", Mode::Ts, t0);
+        assert!(
+            std::str::from_utf8(&other)
+                .unwrap()
+                .contains("http://10.0.0.2:6880/ace/getstream?id=")
+        );
+        let hls = list.rendered("10.0.0.2:6880", Mode::Hls, t0);
+        assert!(
+            std::str::from_utf8(&hls)
+                .unwrap()
+                .contains("/ace/manifest.m3u8?id=")
+        );
+        let _ = std::fs::remove_dir_all(good.parent().unwrap());
+    }
+
+    #[test]
+    fn the_file_is_looked_at_again_once_a_second_of_the_time_handed_in() {
+        let path = scratch("reload", "reload.m3u");
+        std::fs::write(&path, format!("acestream://{A}\n")).unwrap();
+        let t0 = Instant::now();
+        let list = ChannelList::open(&path, t0).unwrap();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        std::fs::write(&path, format!("acestream://{A}\nacestream://{B}\n")).unwrap();
+        assert_eq!(list.current(at(999)).channels, 1, "not looked at yet");
+        assert_eq!(list.current(at(1000)).channels, 2, "read again");
+        std::fs::write(&path, "#EXTM3U\n").unwrap();
+        assert_eq!(list.current(at(1500)).channels, 2, "not looked at yet");
+        assert_eq!(
+            list.current(at(2000)).channels,
+            2,
+            "a list with no channels is not served: the one read before stays"
+        );
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(list.current(at(3000)).channels, 2, "nor is a missing file");
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+}

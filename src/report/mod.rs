@@ -1,0 +1,281 @@
+//! What acebox is doing, gathered once per request into a [`Report`]: the one source of the
+//! JSON at `GET /status` ([`json`]), the page at `GET /` ([`page`]) and the metrics at
+//! `GET /metrics` ([`metrics`]).
+//!
+//! This module owns gathering: it reads the registry, each channel's slot, ring, clients and
+//! counters, the gate and the process's memory, and copies them out. It changes nothing and
+//! never calls the engine (the channels poll its stat themselves). The views render a
+//! [`Report`] into text; they never see the [`App`] or the router, and never build a response.
+
+use serde::Serialize;
+
+use crate::app::App;
+use crate::board;
+use crate::channel::Channel;
+use crate::clock;
+use crate::counters::Counts;
+use crate::engine::{EngineStat, Mode};
+use crate::http::GateCounts;
+
+pub mod json;
+pub mod metrics;
+pub mod page;
+
+/// Characters of the last engine error shown; 4 bytes each at most.
+const ERROR_CHARS: usize = 200;
+
+/// Everything the status outputs show, copied out so that nothing is locked while they are
+/// written.
+#[derive(Serialize)]
+pub struct Report {
+    pub version: &'static str,
+    pub uptime_secs: u64,
+    pub engine: String,
+    pub board: Board,
+    pub memory: Memory,
+    pub connections: Connections,
+    /// Every channel's counters since start, channels that are gone included.
+    pub totals: Counts,
+    /// The counters of the channels that are gone.
+    pub closed: Counts,
+    pub channels: Vec<ChannelReport>,
+}
+
+/// The board profile's capacities.
+#[derive(Serialize)]
+pub struct Board {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub max_channels: usize,
+    pub max_clients_per_channel: usize,
+    pub max_connections: usize,
+}
+
+#[derive(Serialize)]
+pub struct Memory {
+    /// The most stream data and connection buffers this build can ever hold.
+    pub budget_bytes: usize,
+    /// Stream data held now, all channels.
+    pub ring_bytes: usize,
+    /// The process's resident memory, from /proc (absent where there is none).
+    pub rss_bytes: Option<u64>,
+}
+
+#[derive(Serialize)]
+pub struct Connections {
+    pub open: usize,
+    pub max: usize,
+    pub accepted: u64,
+    /// Turned away because `max` were open, each with a request under way, or because
+    /// `--allow` does not list the address.
+    pub refused_full: u64,
+    pub refused_forbidden: u64,
+    /// Connections with no request under way closed to make room for a new one.
+    pub evicted: u64,
+}
+
+#[derive(Serialize)]
+pub struct ChannelReport {
+    pub content_id: heapless::String<40>,
+    pub mode: &'static str,
+    pub open_secs: u64,
+    /// Clients now; `client_list` says who.
+    pub clients: usize,
+    pub client_list: Vec<ClientReport>,
+    pub playback_session_id: heapless::String<40>,
+    /// What the engine last said of the session (`None` until it answered a stat poll).
+    pub engine: Option<EngineReport>,
+    /// Segments (HLS) or chunks (TS) held, of `slots`; bytes alive, of `budget_bytes`.
+    pub ring: RingReport,
+    /// HLS segments cut from a TS channel's stream for its HLS players; `None` when there are
+    /// none (an HLS channel, or no HLS player yet).
+    pub segments_cut: Option<RingReport>,
+    pub counters: Counts,
+    /// Whether the channel's latest read of the engine worked.
+    pub healthy: bool,
+    pub last_error: Option<ErrorReport>,
+}
+
+#[derive(Serialize)]
+pub struct ClientReport {
+    pub address: heapless::String<48>,
+    /// `hls` (a player polling playlists) or `ts` (an MPEG-TS stream).
+    pub protocol: &'static str,
+    /// How long ago the client connected, and when (Unix time, seconds).
+    pub connected_secs: u64,
+    pub connected_since: u64,
+}
+
+#[derive(Serialize)]
+pub struct EngineReport {
+    pub status: heapless::String<16>,
+    pub peers: u32,
+    pub speed_down_kbps: u32,
+    pub speed_up_kbps: u32,
+    pub progress: Option<u32>,
+    pub error: Option<heapless::String<160>>,
+}
+
+#[derive(Serialize)]
+pub struct RingReport {
+    pub held: usize,
+    pub slots: usize,
+    pub bytes: usize,
+    pub budget_bytes: usize,
+}
+
+#[derive(Serialize)]
+pub struct ErrorReport {
+    pub message: heapless::String<{ 4 * ERROR_CHARS }>,
+    pub secs_ago: u64,
+}
+
+impl Report {
+    /// Gathers the report from what `app` holds now.
+    pub fn gather(app: &App) -> Report {
+        let (live, closed) = app.registry.snapshot_with_retired();
+        let now = clock::now_ms();
+        let channels: Vec<ChannelReport> = live.iter().map(|c| channel_report(c, now)).collect();
+        let mut totals = closed;
+        for channel in &channels {
+            totals += &channel.counters;
+        }
+        let GateCounts {
+            open,
+            max,
+            accepted,
+            refused_full,
+            refused_forbidden,
+            evicted,
+        } = app.gate.counts();
+        Report {
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_secs: app.started.elapsed().as_secs(),
+            engine: app.registry.engine().origin().to_string(),
+            board: Board {
+                name: board::BOARD,
+                description: board::DESCRIPTION,
+                max_channels: board::MAX_CHANNELS,
+                max_clients_per_channel: board::MAX_CLIENTS_PER_CHANNEL,
+                max_connections: board::MAX_CONNECTIONS,
+            },
+            memory: Memory {
+                budget_bytes: board::MEMORY_BUDGET,
+                ring_bytes: channels
+                    .iter()
+                    .map(|c| c.ring.bytes + c.segments_cut.as_ref().map_or(0, |r| r.bytes))
+                    .sum(),
+                rss_bytes: rss_bytes(),
+            },
+            connections: Connections {
+                open,
+                max,
+                accepted,
+                refused_full,
+                refused_forbidden,
+                evicted,
+            },
+            totals,
+            closed,
+            channels,
+        }
+    }
+}
+
+/// The report of channel `c` at `now` (milliseconds of [`clock`]).
+fn channel_report(c: &Channel, now: u64) -> ChannelReport {
+    let unix_secs = clock::unix_ms() / 1000;
+    let client_list: Vec<ClientReport> = c
+        .client_list(now)
+        .iter()
+        .map(|client| ClientReport {
+            address: clipped(&client.addr.to_string()),
+            protocol: client.protocol.name(),
+            connected_secs: client.connected_ms / 1000,
+            connected_since: unix_secs.saturating_sub(client.connected_ms / 1000),
+        })
+        .collect();
+    let (slots, budget_bytes) = c.store.capacity();
+    ChannelReport {
+        content_id: clipped(c.id.as_str()),
+        mode: match c.mode {
+            Mode::Hls => "hls",
+            Mode::Ts => "ts",
+        },
+        open_secs: c.age_ms(now) / 1000,
+        clients: client_list.len(),
+        client_list,
+        playback_session_id: c.session_id(),
+        engine: c.engine_stat().map(engine_report),
+        ring: RingReport {
+            held: c.store.held(),
+            slots,
+            bytes: c.store.bytes(),
+            budget_bytes,
+        },
+        segments_cut: c
+            .segments()
+            .filter(|_| c.mode == Mode::Ts)
+            .map(|cut| RingReport {
+                held: cut.ring.len(),
+                slots: crate::board::RING_SLOTS,
+                bytes: cut.ring.alive(),
+                budget_bytes: crate::storage::CUT_RING_BYTES,
+            }),
+        counters: c.counters.snapshot(),
+        healthy: c.health().is_none(),
+        last_error: c.last_error(now).map(|(e, ago_ms)| ErrorReport {
+            message: clipped(&e.to_string()),
+            secs_ago: ago_ms / 1000,
+        }),
+    }
+}
+
+fn engine_report(stat: EngineStat) -> EngineReport {
+    EngineReport {
+        status: stat.status,
+        peers: stat.peers,
+        speed_down_kbps: stat.speed_down,
+        speed_up_kbps: stat.speed_up,
+        progress: stat.progress,
+        error: (!stat.error.is_empty()).then_some(stat.error),
+    }
+}
+
+/// The first [`ERROR_CHARS`] characters of `text` that fit in `N` bytes.
+fn clipped<const N: usize>(text: &str) -> heapless::String<N> {
+    let mut out = heapless::String::new();
+    for c in text.chars().take(ERROR_CHARS) {
+        if out.push(c).is_err() {
+            break;
+        }
+    }
+    out
+}
+
+/// The process's resident set, from `/proc/self/status`.
+fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clipping_keeps_whole_characters() {
+        let long = "é".repeat(300);
+        let short: heapless::String<{ 4 * ERROR_CHARS }> = clipped(&long);
+        assert_eq!(short.chars().count(), ERROR_CHARS);
+        let tiny: heapless::String<5> = clipped("ééé");
+        assert_eq!(tiny.as_str(), "éé");
+    }
+
+    #[test]
+    fn this_process_has_a_resident_set() {
+        assert!(rss_bytes().is_some_and(|b| b > 0));
+    }
+}

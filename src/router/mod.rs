@@ -1,0 +1,156 @@
+//! Requests to responses: which URL means what, and what a client gets for bad input.
+//!
+//! The router owns the URL scheme clients see (the engine's own `/ace/manifest.m3u8` for a
+//! connect, then per-client playlist and segment URLs) and every status code. It never talks to
+//! the engine directly and never puts client input into an engine URL unencoded: content ids are
+//! checked to be 40 hex digits and engine options are percent-encoded.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+
+use crate::app::App;
+use crate::channel::clients::PlayerKey;
+use crate::http::{Body, Stalled, json_error, respond};
+use crate::report::{self, Report};
+
+mod hls;
+mod open;
+mod ts;
+
+/// Answers one request.
+pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    if req.method() == Method::OPTIONS {
+        return preflight();
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut response = json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "only GET, HEAD and OPTIONS are served",
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(METHODS));
+        return response;
+    }
+    let head = req.method() == Method::HEAD;
+    let player = player_key(&req, peer);
+    let path = req.uri().path();
+    let query = req.uri().query().unwrap_or("");
+    let mut parts = heapless::Vec::<&str, 6>::new();
+    for part in path.split('/').skip(1) {
+        if parts.push(part).is_err() {
+            return not_found();
+        }
+    }
+    match parts.as_slice() {
+        ["ace", "manifest.m3u8"] => hls::connect(&app, query, peer, player, head).await,
+        ["ace", "getstream"] => {
+            let stalled = req
+                .extensions()
+                .get::<Stalled>()
+                .cloned()
+                .unwrap_or_default();
+            ts::stream(&app, query, head, stalled, (player, peer)).await
+        }
+        ["ace", "m", id, file] => match file.strip_suffix(".m3u8").and_then(parse_token) {
+            Some(token) => hls::playlist(&app, id, token, query, (player, peer)).await,
+            None => not_found(),
+        },
+        ["ace", "c", id, token, file] => match (
+            parse_token(token),
+            file.strip_suffix(".ts").and_then(|s| s.parse().ok()),
+        ) {
+            (Some(token), Some(seq)) => hls::segment(&app, id, token, seq, (player, peer), head),
+            _ => not_found(),
+        },
+        [""] => page(&Report::gather(&app)),
+        ["status"] => status(&Report::gather(&app)),
+        ["metrics"] => metrics(&Report::gather(&app)),
+        ["playlist.m3u"] => crate::channel_list::serve(app.channel_list.as_ref(), &req),
+        _ => not_found(),
+    }
+}
+
+/// The methods acebox answers.
+const METHODS: &str = "GET, HEAD, OPTIONS";
+/// Request headers a web page may send: `Range` (players fetch parts of segments), Apple's
+/// playback session id, and what browsers and players add to a GET.
+const ALLOWED_HEADERS: &str = "Range, X-Playback-Session-Id, Accept, Accept-Language, \
+     Cache-Control, Pragma, If-None-Match, If-Modified-Since, Content-Type";
+
+/// `OPTIONS`: a browser's CORS preflight, for any path. 204 with what may be asked; the
+/// transport adds `Access-Control-Allow-Origin` to this as to every response.
+fn preflight() -> Response<Body> {
+    let mut response = respond(StatusCode::NO_CONTENT, "text/plain", "");
+    let headers = response.headers_mut();
+    headers.remove(header::CONTENT_TYPE);
+    headers.insert(header::ALLOW, HeaderValue::from_static(METHODS));
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(METHODS),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(ALLOWED_HEADERS),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    response
+}
+
+/// `GET /`: the status page, never cached.
+fn page(report: &Report) -> Response<Body> {
+    let html = report::page::render(report);
+    let mut response = respond(StatusCode::OK, "text/html; charset=utf-8", html);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// `GET /status`: the report as JSON.
+fn status(report: &Report) -> Response<Body> {
+    match report::json::render(report) {
+        Ok(json) => respond(StatusCode::OK, "application/json", json),
+        Err(e) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("status too large to write: {e}"),
+        ),
+    }
+}
+
+/// `GET /metrics`: the report in Prometheus's text format.
+fn metrics(report: &Report) -> Response<Body> {
+    let text = report::metrics::render(report);
+    respond(StatusCode::OK, report::metrics::CONTENT_TYPE, text)
+}
+
+pub(super) fn not_found() -> Response<Body> {
+    json_error(StatusCode::NOT_FOUND, "no such resource on acebox")
+}
+
+/// Who sent `req`, as far as it tells (see [`PlayerKey`]).
+fn player_key(req: &Request<Incoming>, peer: SocketAddr) -> PlayerKey {
+    let header = |name| {
+        req.headers()
+            .get(name)
+            .map_or(&b""[..], HeaderValue::as_bytes)
+    };
+    PlayerKey::new(
+        peer.ip(),
+        header(header::USER_AGENT.as_str()),
+        header("x-playback-session-id"),
+    )
+}
+
+fn parse_token(text: &str) -> Option<u64> {
+    (text.len() == 16)
+        .then(|| u64::from_str_radix(text, 16).ok())
+        .flatten()
+}

@@ -1,0 +1,277 @@
+//! The ring: one channel's newest stream data (HLS segments or TS chunks), held once and served
+//! to every client.
+//!
+//! A [`Ring`] owns at most `N` items and a byte budget. The budget counts every item still
+//! alive: those in the ring and those evicted while a client was still being sent one (an item
+//! handed to a response stays valid until that send ends; the transport cuts off a client that
+//! stops reading, which releases it). Oldest out first. Each item carries the caller's metadata
+//! `M` (a segment's duration, a chunk's join point). The ring never fetches and never decides
+//! what an item means; the feeds push, the clients read.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+
+/// One stored item. `data` is shared: cloning it for a response copies no bytes.
+#[derive(Clone, Debug)]
+pub struct Item<M> {
+    /// The channel's own sequence number, continuous for the life of the channel.
+    pub seq: u64,
+    pub meta: M,
+    pub data: Bytes,
+}
+
+/// Why an item was not stored.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PushError {
+    /// Larger than the whole budget.
+    TooLarge { bytes: usize, budget: usize },
+}
+
+impl std::fmt::Display for PushError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PushError::TooLarge { bytes, budget } => {
+                write!(
+                    f,
+                    "{bytes} bytes is more than the ring's whole budget of {budget} bytes"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for PushError {}
+
+/// Bytes alive for one ring, decremented when the last holder of an item lets go.
+#[derive(Default)]
+struct Budget {
+    alive: AtomicUsize,
+}
+
+/// An item's bytes, charged to its ring's budget until dropped.
+struct Charged {
+    bytes: Bytes,
+    budget: Arc<Budget>,
+}
+
+impl AsRef<[u8]> for Charged {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for Charged {
+    fn drop(&mut self) {
+        self.budget
+            .alive
+            .fetch_sub(self.bytes.len(), Ordering::AcqRel);
+    }
+}
+
+struct Slots<M, const N: usize> {
+    items: heapless::Deque<Item<M>, N>,
+    next_seq: u64,
+}
+
+/// A channel's ring of at most `N` items and `limit` bytes, shared between its fetch loop and
+/// its clients.
+pub struct Ring<M, const N: usize> {
+    slots: Mutex<Slots<M, N>>,
+    budget: Arc<Budget>,
+    limit: usize,
+}
+
+impl<M: Clone, const N: usize> Ring<M, N> {
+    /// An empty ring whose first item will be numbered `first_seq`.
+    pub fn new(limit: usize, first_seq: u64) -> Self {
+        Ring {
+            slots: Mutex::new(Slots {
+                items: heapless::Deque::new(),
+                next_seq: first_seq,
+            }),
+            budget: Arc::default(),
+            limit,
+        }
+    }
+
+    /// Stores an item as the newest, evicting the oldest until it fits. Returns its sequence
+    /// number. An item that would not fit an empty ring is refused.
+    pub fn push(&self, bytes: Bytes, meta: M) -> Result<u64, PushError> {
+        let len = bytes.len();
+        if len > self.limit {
+            return Err(PushError::TooLarge {
+                bytes: len,
+                budget: self.limit,
+            });
+        }
+        self.budget.alive.fetch_add(len, Ordering::AcqRel);
+        let data = Bytes::from_owner(Charged {
+            bytes,
+            budget: self.budget.clone(),
+        });
+        let mut slots = self.lock();
+        while slots.items.is_full() || self.alive() > self.limit {
+            if slots.items.pop_front().is_none() {
+                // Only items still being sent are over budget; they go when their sends end.
+                log::warn!(
+                    "ring budget exceeded by {} bytes still being sent to slow clients",
+                    self.alive() - self.limit
+                );
+                break;
+            }
+        }
+        let seq = slots.next_seq;
+        slots.next_seq += 1;
+        // Cannot fail: the loop above made room.
+        let _ = slots.items.push_back(Item { seq, meta, data });
+        Ok(seq)
+    }
+
+    /// The item with sequence number `seq`, if still held. Indexes the deque's two slices
+    /// directly: its iterator's `nth` walks item by item, and a TS client reading at the
+    /// newest end of 256 chunks asks for one every frame.
+    pub fn get(&self, seq: u64) -> Option<Item<M>> {
+        let slots = self.lock();
+        let first = slots.items.front()?.seq;
+        let index = usize::try_from(seq.checked_sub(first)?).ok()?;
+        let (older, newer) = slots.items.as_slices();
+        match index.checked_sub(older.len()) {
+            None => older.get(index),
+            Some(index) => newer.get(index),
+        }
+        .cloned()
+    }
+
+    /// The sequence number of the oldest item held and of the next item to come.
+    pub fn bounds(&self) -> (u64, u64) {
+        let slots = self.lock();
+        (
+            slots.items.front().map_or(slots.next_seq, |i| i.seq),
+            slots.next_seq,
+        )
+    }
+
+    /// The newest `K` items' sequence numbers and metadata, oldest first.
+    pub fn window<const K: usize>(&self) -> heapless::Vec<(u64, M), K> {
+        let slots = self.lock();
+        let skip = slots.items.len().saturating_sub(K);
+        let mut out = heapless::Vec::new();
+        for item in slots.items.iter().skip(skip) {
+            // Cannot fail: at most K are taken.
+            let _ = out.push((item.seq, item.meta.clone()));
+        }
+        out
+    }
+
+    /// The newest item whose metadata satisfies `pick`, with what `pick` found in it.
+    pub fn newest<T>(&self, pick: impl Fn(&M) -> Option<T>) -> Option<(u64, T)> {
+        let slots = self.lock();
+        slots
+            .items
+            .iter()
+            .rev()
+            .find_map(|i| pick(&i.meta).map(|t| (i.seq, t)))
+    }
+
+    /// Items held in the ring now.
+    pub fn len(&self) -> usize {
+        self.lock().items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes alive: in the ring or still being sent.
+    pub fn alive(&self) -> usize {
+        self.budget.alive.load(Ordering::Acquire)
+    }
+
+    /// Drops every item the ring holds (items still being sent live until their sends end).
+    pub fn clear(&self) {
+        self.lock().items.clear();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Slots<M, N>> {
+        crate::lock(&self.slots)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SLOTS: usize = 8;
+    const LIMIT: usize = 4000;
+    type TestRing = Ring<u32, SLOTS>;
+
+    fn bytes(fill: u8, len: usize) -> Bytes {
+        Bytes::from(vec![fill; len])
+    }
+
+    #[test]
+    fn keeps_the_newest_slots_oldest_out_first() {
+        let ring = TestRing::new(LIMIT, 0);
+        for n in 0..(SLOTS as u64 + 5) {
+            assert_eq!(ring.push(bytes(n as u8, 10), n as u32 * 10), Ok(n));
+        }
+        assert_eq!(ring.len(), SLOTS);
+        assert_eq!(ring.bounds(), (5, SLOTS as u64 + 5));
+        assert!(ring.get(4).is_none(), "evicted");
+        assert_eq!(ring.get(5).unwrap().data[0], 5);
+        let last = SLOTS as u64 + 4;
+        assert_eq!(ring.get(last).unwrap().data[..], [last as u8; 10]);
+        assert_eq!(ring.get(last).unwrap().meta, last as u32 * 10);
+        assert!(ring.get(last + 1).is_none());
+        let window = ring.window::<3>();
+        let seqs: Vec<u64> = window.iter().map(|(s, _)| *s).collect();
+        assert_eq!(seqs, [last - 2, last - 1, last]);
+        assert_eq!(
+            ring.newest(|m| (m % 20 == 0).then_some(*m)),
+            Some((last, 120))
+        );
+        assert_eq!(
+            ring.newest(|m| (*m < 100 && m % 30 == 0).then_some(*m)),
+            Some((last - 3, 90))
+        );
+        assert_eq!(ring.newest(|m| (*m == 7).then_some(())), None);
+    }
+
+    #[test]
+    fn byte_budget_evicts_and_counts_items_still_being_sent() {
+        let ring = TestRing::new(LIMIT, 0);
+        for _ in 0..4 {
+            ring.push(bytes(0, 1000), 0).unwrap();
+        }
+        assert_eq!(ring.alive(), 4000);
+        // A client is still being sent the oldest item.
+        let in_flight = ring.get(0).unwrap().data;
+        ring.push(bytes(1, 1000), 0).unwrap();
+        assert!(ring.get(0).is_none(), "oldest out first");
+        // The evicted one is still counted, so a second, unpinned item had to go too.
+        assert!(ring.get(1).is_none());
+        assert!(ring.alive() <= LIMIT, "{} > {LIMIT}", ring.alive());
+        assert_eq!(in_flight.len(), 1000, "an item being sent stays valid");
+        drop(in_flight);
+        assert_eq!(ring.alive(), 3000);
+        ring.clear();
+        assert_eq!(ring.alive(), 0);
+        assert!(ring.is_empty());
+        assert_eq!(ring.bounds(), (5, 5), "numbering goes on after a clear");
+    }
+
+    #[test]
+    fn refuses_an_item_larger_than_the_budget() {
+        let ring = TestRing::new(LIMIT, 0);
+        assert_eq!(
+            ring.push(bytes(0, LIMIT + 1), 0),
+            Err(PushError::TooLarge {
+                bytes: LIMIT + 1,
+                budget: LIMIT
+            })
+        );
+        assert_eq!(ring.alive(), 0);
+    }
+}

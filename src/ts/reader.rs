@@ -1,0 +1,283 @@
+//! The TS reader: the one connection the engine allows to a session's MPEG-TS playback URL,
+//! read into the channel's chunk store.
+//!
+//! [`Packetizer`] owns the bytes read but not yet stored: it cuts them into chunks of whole
+//! 188-byte packets (resynchronising after garbage) and marks where a player can start decoding
+//! (the newest PAT followed by a video keyframe). [`Reader`] is the feed step: one upstream
+//! connection, read until it ends or stalls. Neither serves a client nor heals the session (the
+//! channel's supervisor does, after an error), and neither parses beyond packet headers.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+
+use crate::board::{TS_CHUNK_BYTES, TS_FLUSH_BYTES};
+use crate::engine::EngineError;
+use crate::feed::{Context, Feeder};
+use crate::session::Session;
+use crate::storage::{ChunkMeta, Chunks};
+use crate::ts::packet::{PACKET, Packet, SYNC};
+
+/// No byte from the engine for this long: the stream is stalled; reconnect.
+pub const READ_STALL: Duration = Duration::from_secs(10);
+
+/// Cuts an upstream byte stream into chunks of whole packets and finds their start points.
+/// Owns the bytes read but not yet handed to the ring.
+#[derive(Default)]
+pub struct Packetizer {
+    pending: BytesMut,
+    /// Bytes of `pending` already checked packet by packet.
+    scanned: usize,
+    /// The newest PAT not yet followed by a keyframe, as an offset in `pending`.
+    candidate: Option<usize>,
+    meta: ChunkMeta,
+}
+
+impl Packetizer {
+    /// Takes bytes as they came from the engine; returns the chunks ready for the ring.
+    pub fn feed(&mut self, mut data: &[u8]) -> Vec<(Bytes, ChunkMeta)> {
+        let mut ready = Vec::new();
+        while !data.is_empty() {
+            if self.pending.is_empty() {
+                // Resynchronise: a chunk always starts on a sync byte.
+                let skip = data.iter().position(|b| *b == SYNC).unwrap_or(data.len());
+                data = data.split_at(skip).1;
+            }
+            let room = TS_CHUNK_BYTES.saturating_sub(self.pending.len());
+            let (taken, rest) = data.split_at(room.min(data.len()));
+            self.pending.extend_from_slice(taken);
+            data = rest;
+            self.scan();
+            if let Some(chunk) = self.cut() {
+                ready.push(chunk);
+            }
+        }
+        ready
+    }
+
+    /// Checks each whole packet not yet scanned. A packet counts once the next packet's sync
+    /// byte is seen too: a torn packet may start with a sync byte, but is not followed by one.
+    fn scan(&mut self) {
+        while self.scanned + PACKET < self.pending.len() {
+            let at = self.scanned;
+            let next_synced = self.pending.get(at + PACKET) == Some(&SYNC);
+            let packet = self.pending.get(at..at + PACKET).and_then(Packet::new);
+            let Some(packet) = packet.filter(|p| p.is_synced() && next_synced) else {
+                self.resync(at);
+                continue;
+            };
+            if packet.is_pat_start() {
+                self.candidate = Some(at);
+                self.meta.pat = Some(at as u32);
+            } else if packet.is_video_keyframe() {
+                if let Some(pat) = self.candidate.take() {
+                    self.meta.join = Some(pat as u32);
+                }
+            }
+            self.scanned += PACKET;
+        }
+    }
+
+    /// Drops bytes from `at` up to the next sync byte that a sync byte follows a packet later.
+    fn resync(&mut self, at: usize) {
+        let rest = self.pending.split_off(at);
+        let synced_at = |i: usize| rest.get(i) == Some(&SYNC);
+        let good = (1..rest.len())
+            .find(|&i| synced_at(i) && (i + PACKET >= rest.len() || synced_at(i + PACKET)))
+            .unwrap_or(rest.len());
+        self.pending.extend_from_slice(rest.split_at(good).1);
+    }
+
+    /// A chunk, if enough whole packets are pending. A PAT still waiting for its keyframe stays
+    /// pending (it will start the next chunk) unless the buffer is full.
+    fn cut(&mut self) -> Option<(Bytes, ChunkMeta)> {
+        let whole = self.scanned;
+        let full = self.pending.len() >= TS_CHUNK_BYTES;
+        let end = match self.candidate {
+            Some(pat) if pat > 0 && !full => pat,
+            Some(_) if !full => return None,
+            _ => whole,
+        };
+        if end == 0 || (end < TS_FLUSH_BYTES && !full) {
+            return None;
+        }
+        let chunk = self.pending.split_to(end).freeze();
+        let meta = ChunkMeta {
+            join: self.meta.join.filter(|o| (*o as usize) < end),
+            pat: self.meta.pat.filter(|o| (*o as usize) < end),
+            fresh: false,
+        };
+        self.scanned -= end;
+        self.candidate = self.candidate.and_then(|c| c.checked_sub(end));
+        self.meta = ChunkMeta {
+            join: None,
+            pat: self.candidate.map(|c| c as u32),
+            fresh: false,
+        };
+        Some((chunk, meta))
+    }
+}
+
+/// Reads a session's TS stream into `chunks`, one connection per step.
+pub struct Reader<'a> {
+    chunks: &'a Chunks,
+}
+
+impl Reader<'_> {
+    pub fn new(chunks: &Chunks) -> Reader<'_> {
+        Reader { chunks }
+    }
+}
+
+impl Feeder for Reader<'_> {
+    /// One upstream connection, read until it ends or stalls. Ok when it delivered anything
+    /// (the next step reconnects at once), an error when it delivered nothing.
+    async fn step(&mut self, cx: &Context<'_>, session: &Session) -> Result<Duration, EngineError> {
+        let mut body = cx.engine.stream(&session.playback).await?;
+        let mut packets = Packetizer::default();
+        let mut delivered = false;
+        let ended = loop {
+            if cx.events.is_stopped() {
+                return Ok(Duration::ZERO);
+            }
+            let frame = crate::http::with_timeout(READ_STALL, async {
+                body.frame()
+                    .await
+                    .transpose()
+                    .map_err(|e| crate::http::FetchError::Protocol(e.to_string()))
+            });
+            match frame.await {
+                Ok(Some(frame)) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    cx.counters.bytes_in.add(data.len());
+                    for (chunk, meta) in packets.feed(&data) {
+                        let meta = ChunkMeta {
+                            fresh: !delivered,
+                            ..meta
+                        };
+                        // Cannot fail: a chunk is far smaller than the ring's budget.
+                        let _ = self.chunks.ring.push(chunk, meta);
+                        delivered = true;
+                    }
+                    cx.events.notify();
+                }
+                Ok(None) => break EngineError::BadAnswer("the engine ended the stream".into()),
+                Err(e) => break EngineError::from(e),
+            }
+        };
+        if delivered {
+            log::warn!(
+                "channel {}: TS stream interrupted ({ended}); reconnecting",
+                cx.id
+            );
+            Ok(Duration::ZERO)
+        } else {
+            Err(ended)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ts::packet::tests::packet;
+
+    fn pat() -> Vec<u8> {
+        packet(0, true, None, 0)
+    }
+
+    fn video(n: u8) -> Vec<u8> {
+        packet(0x100, false, None, n)
+    }
+
+    fn keyframe() -> Vec<u8> {
+        packet(0x100, true, Some(0xe0), 0xee)
+    }
+
+    #[test]
+    fn chunks_are_whole_packets_and_resync_after_garbage() {
+        let mut p = Packetizer::default();
+        let mut input = vec![0xffu8; 100]; // mid-packet start: no sync byte
+        for n in 0..100 {
+            input.extend(video(n));
+        }
+        input.extend(&[SYNC, 1, 2]); // a torn packet...
+        for n in 0..100 {
+            input.extend(video(n)); // ...then whole ones again
+        }
+        // Fed in awkward pieces, as a socket delivers.
+        let chunks: Vec<_> = input.chunks(1000).flat_map(|piece| p.feed(piece)).collect();
+        assert!(!chunks.is_empty());
+        let all: Vec<u8> = chunks.iter().flat_map(|(c, _)| c.iter().copied()).collect();
+        assert_eq!(all.len() % PACKET, 0);
+        assert!(
+            all.chunks(PACKET)
+                .all(|pk| Packet::new(pk).is_some_and(|p| p.is_synced() && p.pid() == 0x100)),
+            "every packet whole"
+        );
+        assert!(
+            chunks
+                .iter()
+                .all(|(c, _)| c.len() <= TS_CHUNK_BYTES && c.len() % PACKET == 0)
+        );
+    }
+
+    #[test]
+    fn a_pat_followed_by_a_keyframe_is_a_join_point_at_the_start_of_a_chunk() {
+        let mut p = Packetizer::default();
+        let mut input = Vec::new();
+        for n in 0..40 {
+            input.extend(video(n));
+        }
+        input.extend(pat());
+        input.extend(packet(0x1000, true, None, 0)); // PMT
+        input.extend(packet(0x101, true, Some(0xc0), 0)); // audio, flagged: not a join
+        input.extend(keyframe());
+        for n in 0..40 {
+            input.extend(video(n));
+        }
+        input.extend(pat()); // no keyframe yet: stays pending
+        let chunks = p.feed(&input);
+        assert_eq!(
+            chunks.len(),
+            1,
+            "cut before the PAT still waiting for a keyframe"
+        );
+        assert_eq!(chunks[0].0.len(), 84 * PACKET);
+        assert_eq!(chunks[0].1.join, Some(40 * PACKET as u32));
+        let mut input = keyframe();
+        for n in 0..40 {
+            input.extend(video(n));
+        }
+        let chunks = p.feed(&input);
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(
+            chunks[0].1.join,
+            Some(0),
+            "the waiting PAT starts the next chunk"
+        );
+        assert!(Packet::new(&chunks[0].0[..PACKET]).is_some_and(Packet::is_pat_start));
+        assert_eq!(
+            chunks[0].0.len(),
+            41 * PACKET,
+            "the last packet waits for its successor"
+        );
+    }
+
+    #[test]
+    fn a_full_buffer_is_cut_even_while_a_pat_waits_for_its_keyframe() {
+        let mut p = Packetizer::default();
+        let mut input = pat();
+        for n in 0..(2 * TS_CHUNK_BYTES / PACKET) {
+            input.extend(video(n as u8));
+        }
+        let chunks = p.feed(&input);
+        assert!(!chunks.is_empty(), "no stall on a stream without keyframes");
+        assert!(chunks.iter().all(|(c, _)| c.len() <= TS_CHUNK_BYTES));
+        assert_eq!(chunks[0].1.pat, Some(0));
+        assert_eq!(chunks[0].1.join, None);
+    }
+}
