@@ -4,7 +4,7 @@
 # docs/bench.svg and every run's raw figures (one JSON line each) into docs/bench.jsonl, with
 # the machine, the date and the command.
 #
-#   scripts/bench.sh            the standard set (about 9 minutes; the block says how long)
+#   scripts/bench.sh            the standard set (7m7s here; the block says how long)
 #   ACEBOX_BENCH_SECS=10 scripts/bench.sh    shorter paced runs
 #
 # The set: 1, 10, 100 and 500 paced HLS players; 1, 50 and 200 MPEG-TS readers; a join storm
