@@ -3,7 +3,7 @@
 //! reference for the limit. Each run prints its figures as one JSON line on stdout;
 //! `report` turns those lines into BENCHMARKS.md's tables and an SVG plot.
 //!
-//! `cargo bench --bench load -- <hls|ts|saturate|flood|soak|wrk> [--clients N] [--channels C] [--stagger-ms MS]
+//! `cargo bench --bench load -- <hls|ts|fanout|saturate|flood|soak|wrk> [--clients N] [--channels C] [--stagger-ms MS]
 //! [--secs S] [--poll-ms MS] [--reload followed|entry|mixed] [--segment-bytes B] [--threads T]
 //! [--nginx PATH] [--label TEXT]`, or
 //! `cargo bench --bench load -- report RESULTS.jsonl SVG` (`soak-report` for soak runs).
@@ -11,6 +11,7 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+mod fanout;
 mod flood;
 mod hls;
 mod net;
@@ -88,6 +89,7 @@ fn main() -> ExitCode {
         "flood" => run_flood(ex, &options),
         "soak" => run_soak(ex, &options),
         "wrk" => run_wrk(ex, &options),
+        "fanout" => run_fanout(ex, &options),
         _ => run_saturate(ex, &options),
     };
     let mut line = json!({
@@ -108,11 +110,11 @@ fn parse(args: &[String]) -> Result<Options, String> {
     let mode = args.first().cloned().unwrap_or_default();
     if !matches!(
         mode.as_str(),
-        "hls" | "ts" | "saturate" | "flood" | "soak" | "wrk"
+        "hls" | "ts" | "fanout" | "saturate" | "flood" | "soak" | "wrk"
     ) {
         return Err(format!(
-            "the first argument is hls, ts, saturate, flood, soak, wrk, report or soak-report, \
-             not {mode:?}"
+            "the first argument is hls, ts, fanout, saturate, flood, soak, wrk, report or \
+             soak-report, not {mode:?}"
         ));
     }
     let mut options = Options {
@@ -283,18 +285,7 @@ fn reload_of(i: usize, reload: &str) -> hls::Reload {
 fn run_ts(ex: &'static Executor<'static>, o: &Options) -> Value {
     let (engine, proxy, idle_rss) = start();
     let (readers, cpu) = smol::block_on(ex.run(async {
-        // A first viewer makes each channel warm: its reader runs, its ring holds a join point.
-        let warm = Instant::now();
-        let warm = (warm, warm + Duration::from_secs(2));
-        let viewers: Vec<_> = (0..o.channels)
-            .map(|c| {
-                let (addr, content) = (proxy.addr, content_of(c, o.channels));
-                ex.spawn(async move { ts::read(ex, addr, &content, warm).await })
-            })
-            .collect();
-        for viewer in viewers {
-            viewer.await;
-        }
+        warm_ts(ex, &proxy, o.channels).await;
         let cpu = proxy.cpu_seconds();
         let start = Instant::now();
         let end = start + o.stagger + Duration::from_secs(o.secs);
@@ -335,6 +326,56 @@ fn run_ts(ex: &'static Executor<'static>, o: &Options) -> Value {
         "acebox_drops": total("client_drops"),
         "engine_ts_streams": stats["ts_streams"],
         "engine_ts_max_readers": stats["ts_max_concurrent_per_session"],
+        "acebox": usage(&proxy, idle_rss, cpu),
+    })
+}
+
+/// A first viewer makes each TS channel warm: its reader runs, its ring holds a join point.
+async fn warm_ts(ex: &'static Executor<'static>, proxy: &Process, channels: usize) {
+    let warm = Instant::now();
+    let warm = (warm, warm + Duration::from_secs(2));
+    let viewers: Vec<_> = (0..channels)
+        .map(|c| {
+            let (addr, content) = (proxy.addr, content_of(c, channels));
+            ex.spawn(async move { ts::read(ex, addr, &content, warm).await })
+        })
+        .collect();
+    for viewer in viewers {
+        viewer.await;
+    }
+}
+
+/// MPEG-TS fan-out to `--clients` readers that only count bytes (see `fanout`): whether each
+/// gets the stream at its rate, and acebox's CPU per GB sent.
+fn run_fanout(ex: &'static Executor<'static>, o: &Options) -> Value {
+    let (_engine, proxy, idle_rss) = start();
+    let (counts, cpu) = smol::block_on(ex.run(async {
+        warm_ts(ex, &proxy, o.channels).await;
+        let cpu = proxy.cpu_seconds();
+        let start = Instant::now();
+        let times = (start, start + Duration::from_secs(o.secs));
+        let tasks: Vec<_> = (0..o.clients)
+            .map(|i| {
+                let (addr, content) = (proxy.addr, content_of(i, o.channels));
+                ex.spawn(async move { fanout::read(addr, &content, times).await })
+            })
+            .collect();
+        let mut counts = Vec::new();
+        for task in tasks {
+            counts.push(task.await);
+        }
+        (counts, proxy.cpu_seconds() - cpu)
+    }));
+    let bytes: u64 = counts.iter().map(|c| c.bytes).sum();
+    let line_rate = TS_BITRATE.parse::<f64>().expect("a bit rate") / 8.0;
+    let slowest = counts.iter().map(|c| c.bytes).min().unwrap_or(0);
+    json!({
+        "served": counts.iter().filter(|c| c.bytes > 0).count(),
+        "bytes": bytes,
+        "rate_mbyte_s": bytes as f64 / 1e6 / o.secs as f64,
+        "slowest_of_line_rate": slowest as f64 / o.secs as f64 / line_rate,
+        "errors": counts.iter().map(|c| c.errors).sum::<u64>(),
+        "cpu_s_per_gb": cpu / (bytes as f64 / 1e9).max(f64::EPSILON),
         "acebox": usage(&proxy, idle_rss, cpu),
     })
 }

@@ -23,6 +23,10 @@ pub fn write(args: &[String]) -> Result<(), String> {
     print!("{}", saturate_table(&runs));
     println!();
     print!("{}", wrk_table(&runs));
+    println!();
+    print!("{}", fanout_table(&runs));
+    println!();
+    print!("{}", targets_table(&runs));
     std::fs::write(svg, plot(&runs)).map_err(|e| format!("{svg}: {e}"))
 }
 
@@ -108,6 +112,121 @@ fn wrk_table(runs: &[Value]) -> String {
             ours["errors"],
             theirs["errors"],
             r["loadavg"].as_str().unwrap_or(""),
+        );
+    }
+    out
+}
+
+/// TS fan-out with count-only readers, next to what the HLS path spends per GB: paced players
+/// (the same kind of load) and wrk (the server-bound path).
+fn fanout_table(runs: &[Value]) -> String {
+    let mut out = String::from(
+        "| readers | delivered | slowest reader, of the stream's rate | errors | acebox CPU | \
+         acebox CPU per GB | HLS players' CPU per GB | wrk's CPU per GB | load |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
+    );
+    let hls = hls_cpu_per_gb(runs);
+    let wrk = wrk_cpu_per_gb(runs);
+    for r in of(runs, "fanout") {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1}% | {} | {} | {} | {} | {} | {} |",
+            clients(r),
+            megabytes(&r["bytes"]),
+            r["slowest_of_line_rate"].as_f64().unwrap_or(0.0) * 100.0,
+            r["errors"],
+            seconds(&r["acebox"]["cpu_s"]),
+            seconds(&r["cpu_s_per_gb"]),
+            hls.map_or("–".into(), |v| format!("{v:.2} s")),
+            wrk.map_or("–".into(), |v| format!("{v:.2} s")),
+            r["loadavg"].as_str().unwrap_or(""),
+        );
+    }
+    out
+}
+
+/// acebox's CPU per GB for the paced run of 100 HLS players on one channel.
+fn hls_cpu_per_gb(runs: &[Value]) -> Option<f64> {
+    let r = hundred_players(runs)?;
+    Some(r["acebox"]["cpu_s"].as_f64()? / (r["bytes"].as_f64()? / 1e9))
+}
+
+/// The paced run of 100 HLS players joining at once on one channel.
+fn hundred_players(runs: &[Value]) -> Option<&Value> {
+    of(runs, "hls").find(|r| {
+        r["clients"] == 100 && r["channels"] == 1 && r["stagger_ms"] == 0 && r["label"] == "hls"
+    })
+}
+
+/// acebox's CPU per GB under wrk: 2 MB segments, 200 connections.
+fn wrk_cpu_per_gb(runs: &[Value]) -> Option<f64> {
+    of(runs, "wrk").find(|r| r["segment_bytes"] == 2_000_000 && r["clients"] == 200)?["acebox_wrk"]
+        ["cpu_s_per_gb"]
+        .as_f64()
+}
+
+/// Issue 12's targets against this run's figures.
+fn targets_table(runs: &[Value]) -> String {
+    let mut out = String::from("| target | figure | met |\n| --- | --- | --- |\n");
+    let met = |ok: bool| if ok { "**met**" } else { "**missed**" };
+    let mut row = |target: &str, figure: String, verdict: String| {
+        let _ = writeln!(out, "| {target} | {figure} | {verdict} |");
+    };
+    for r in of(runs, "wrk") {
+        let ratio = r["ratio"].as_f64().unwrap_or(0.0);
+        let (ours, theirs) = (
+            r["acebox_wrk"]["cpu_s_per_gb"].as_f64().unwrap_or(f64::NAN),
+            r["nginx_wrk"]["cpu_s_per_gb"].as_f64().unwrap_or(f64::NAN),
+        );
+        row(
+            &format!(
+                "{} kB segments, {} connections: at least 1.0x nginx, CPU per GB at most nginx's",
+                r["segment_bytes"].as_u64().unwrap_or(0) / 1000,
+                r["clients"]
+            ),
+            format!("{ratio:.2}x; {ours:.2} s against {theirs:.2} s per GB"),
+            format!(
+                "throughput {}; CPU {}",
+                met(ratio >= 1.0),
+                met(ours <= theirs)
+            ),
+        );
+    }
+    if let (Some(r), Some(hls)) = (of(runs, "fanout").next(), hls_cpu_per_gb(runs)) {
+        let rate = r["slowest_of_line_rate"].as_f64().unwrap_or(0.0);
+        let cpu = r["cpu_s_per_gb"].as_f64().unwrap_or(f64::NAN);
+        row(
+            &format!(
+                "TS fan-out to {} readers at the stream's rate, CPU per GB within 1.5x of HLS players'",
+                r["clients"]
+            ),
+            format!(
+                "slowest reader {:.1}% of the rate; {cpu:.2} s per GB, {:.2}x the HLS players' {hls:.2} s",
+                rate * 100.0,
+                cpu / hls
+            ),
+            format!("rate {}; CPU {}", met(rate >= 0.99), met(cpu <= 1.5 * hls)),
+        );
+    }
+    if let Some(r) = hundred_players(runs) {
+        let per_10s = r["acebox"]["cpu_s"].as_f64().unwrap_or(f64::NAN) * 10.0
+            / r["secs"].as_f64().unwrap_or(f64::NAN);
+        row(
+            "100 HLS players on one channel: under 0.2 CPU-s per 10 s",
+            format!("{per_10s:.3} CPU-s per 10 s"),
+            met(per_10s < 0.2).into(),
+        );
+        let (peak, ring) = (
+            r["acebox"]["peak_rss_kib"].as_f64().unwrap_or(f64::NAN) / 1024.0,
+            r["acebox"]["ring_kib"].as_f64().unwrap_or(f64::NAN) / 1024.0,
+        );
+        row(
+            "peak RSS (100 players, one channel) at most the ring's bytes + 4 MiB",
+            format!(
+                "{peak:.1} MiB against {ring:.1} MiB held + 4 MiB ({:+.1} MiB)",
+                peak - ring - 4.0
+            ),
+            met(peak <= ring + 4.0).into(),
         );
     }
     out

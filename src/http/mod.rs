@@ -11,6 +11,7 @@
 //! - `allow`: the `--allow` prefixes and matching a peer against them;
 //! - `gate`: who may connect and how many at once, built on `allow`;
 //! - `server`: binding, the accept loop, serving a connection, refusing one;
+//! - `serve_io`: a served connection's socket as hyper reads and writes it;
 //! - `stall`: the write-stall guard around a client's socket;
 //! - `origin`: the engine's fixed host and port;
 //! - `client`: a request to an origin and reading its answer;
@@ -25,6 +26,7 @@ mod gate;
 mod origin;
 mod query;
 mod response;
+mod serve_io;
 mod server;
 mod stall;
 
