@@ -2,10 +2,9 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use common::{acebox, content, get, send, sim};
+use common::{ClosedPort, acebox, content, get, send, sim};
 
 #[test]
 fn missing_or_malformed_ids_are_400_with_a_json_error_and_no_engine_call() {
@@ -35,12 +34,14 @@ fn missing_or_malformed_ids_are_400_with_a_json_error_and_no_engine_call() {
 
 #[test]
 fn an_unreachable_engine_is_a_clear_502_within_seconds() {
-    // A port nothing listens on.
-    let closed = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let proxy = acebox(closed, &[]);
+    let closed = ClosedPort::new();
+    let connect = std::net::TcpStream::connect(closed.addr).map(|_| ());
+    assert_eq!(
+        connect.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionRefused),
+        "the port refuses"
+    );
+    let proxy = acebox(closed.addr, &[]);
     let began = Instant::now();
     let reply = get(proxy.addr, &format!("/ace/manifest.m3u8?id={}", content(1)));
     assert_eq!(reply.status, 502, "{}", reply.text());

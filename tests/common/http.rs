@@ -169,3 +169,25 @@ impl Trap {
         self.caught
     }
 }
+
+/// A loopback port that refuses connections for as long as this lives, and that nothing else
+/// can take meanwhile: the local port of a connection held open. A port bound and let go may be
+/// taken by a listener of a test running beside this one, which then does not answer.
+pub struct ClosedPort {
+    pub addr: SocketAddr,
+    _held: (TcpListener, TcpStream, TcpStream),
+}
+
+impl ClosedPort {
+    pub fn new() -> ClosedPort {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let client = TcpStream::connect(listener.local_addr().expect("its address"))
+            .expect("a loopback connection");
+        let (server, _) = listener.accept().expect("the connection accepted");
+        let addr = client.local_addr().expect("the client's address");
+        ClosedPort {
+            addr,
+            _held: (listener, client, server),
+        }
+    }
+}
