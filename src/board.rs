@@ -7,9 +7,14 @@
 
 include!(concat!(env!("OUT_DIR"), "/board.rs"));
 
-/// A TS chunk is handed to clients once this much is read (32 packets, about 25 ms at
-/// 2 Mbit/s), which bounds the latency acebox adds. Not a board knob: it is about latency.
+/// A TS chunk is handed to clients once it holds this much (32 packets) and its first byte
+/// came [`TS_FLUSH_MS`] ago, or once it is full. Not board knobs: they are about latency. The
+/// time bounds what acebox adds at the live edge (100 ms; players of MPEG-TS buffer a second
+/// or more) and makes each client woken and written to at most about ten times a second,
+/// however finely the engine writes: 200 readers cost about 30% less CPU per GB than with a
+/// chunk per read (BENCHMARKS.md, "MPEG-TS fan-out").
 pub const TS_FLUSH_BYTES: usize = 188 * 32;
+pub const TS_FLUSH_MS: u64 = 100;
 
 const _: () = assert!(TS_FLUSH_BYTES <= TS_CHUNK_BYTES && TS_CHUNK_BYTES <= TS_RING_BYTES);
 const _: () = assert!(PLAYLIST_WINDOW > 0 && PLAYLIST_WINDOW * 2 <= RING_SLOTS);

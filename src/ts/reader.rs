@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 
-use crate::board::{TS_CHUNK_BYTES, TS_FLUSH_BYTES};
+use crate::board::{TS_CHUNK_BYTES, TS_FLUSH_BYTES, TS_FLUSH_MS};
 use crate::engine::EngineError;
 use crate::feed::{Context, Feeder};
 use crate::session::Session;
@@ -32,12 +32,18 @@ pub struct Packetizer {
     /// The newest PAT not yet followed by a keyframe, as an offset in `pending`.
     candidate: Option<usize>,
     meta: ChunkMeta,
+    /// When the oldest byte of `pending` came, in milliseconds of the caller's clock.
+    since: Option<u64>,
 }
 
 impl Packetizer {
-    /// Takes bytes as they came from the engine; returns the chunks ready for the ring.
-    pub fn feed(&mut self, mut data: &[u8]) -> Vec<(Bytes, ChunkMeta)> {
+    /// Takes bytes as they came from the engine at `now` (milliseconds); returns the chunks
+    /// ready for the ring (see [`TS_FLUSH_MS`]). Empty `data` hands over what has become due.
+    pub fn feed(&mut self, mut data: &[u8], now: u64) -> Vec<(Bytes, ChunkMeta)> {
         let mut ready = Vec::new();
+        if let Some(chunk) = self.cut(now) {
+            ready.push(chunk);
+        }
         while !data.is_empty() {
             if self.pending.is_empty() {
                 // Resynchronise: a chunk always starts on a sync byte.
@@ -49,7 +55,10 @@ impl Packetizer {
             self.pending.extend_from_slice(taken);
             data = rest;
             self.scan();
-            if let Some(chunk) = self.cut() {
+            if !self.pending.is_empty() {
+                self.since.get_or_insert(now);
+            }
+            if let Some(chunk) = self.cut(now) {
                 ready.push(chunk);
             }
         }
@@ -89,9 +98,10 @@ impl Packetizer {
         self.pending.extend_from_slice(rest.split_at(good).1);
     }
 
-    /// A chunk, if enough whole packets are pending. A PAT still waiting for its keyframe stays
-    /// pending (it will start the next chunk) unless the buffer is full.
-    fn cut(&mut self) -> Option<(Bytes, ChunkMeta)> {
+    /// A chunk, if enough whole packets are pending and the oldest came [`TS_FLUSH_MS`] before
+    /// `now`, or the buffer is full. A PAT still waiting for its keyframe stays pending (it will
+    /// start the next chunk) unless the buffer is full.
+    fn cut(&mut self, now: u64) -> Option<(Bytes, ChunkMeta)> {
         let whole = self.scanned;
         let full = self.pending.len() >= TS_CHUNK_BYTES;
         let end = match self.candidate {
@@ -99,7 +109,8 @@ impl Packetizer {
             Some(_) if !full => return None,
             _ => whole,
         };
-        if end == 0 || (end < TS_FLUSH_BYTES && !full) {
+        let aged = self.since.is_some_and(|since| now >= since + TS_FLUSH_MS);
+        if end == 0 || ((end < TS_FLUSH_BYTES || !aged) && !full) {
             return None;
         }
         let chunk = self.pending.split_to(end).freeze();
@@ -115,6 +126,8 @@ impl Packetizer {
             pat: self.candidate.map(|c| c as u32),
             fresh: false,
         };
+        // What stays pending came just now, as far as the next cut is concerned.
+        self.since = (!self.pending.is_empty()).then_some(now);
         Some((chunk, meta))
     }
 }
@@ -153,7 +166,7 @@ impl Feeder for Reader<'_> {
                         continue;
                     };
                     cx.counters.bytes_in.add(data.len());
-                    for (chunk, meta) in packets.feed(&data) {
+                    for (chunk, meta) in packets.feed(&data, crate::clock::now_ms()) {
                         let meta = ChunkMeta {
                             fresh: !delivered,
                             ..meta
@@ -208,8 +221,11 @@ mod tests {
         for n in 0..100 {
             input.extend(video(n)); // ...then whole ones again
         }
-        // Fed in awkward pieces, as a socket delivers.
-        let chunks: Vec<_> = input.chunks(1000).flat_map(|piece| p.feed(piece)).collect();
+        // Fed in awkward pieces, as a socket delivers, 10 ms apart.
+        let chunks: Vec<_> = (0u64..)
+            .zip(input.chunks(1000))
+            .flat_map(|(n, piece)| p.feed(piece, n * 10))
+            .collect();
         assert!(!chunks.is_empty());
         let all: Vec<u8> = chunks.iter().flat_map(|(c, _)| c.iter().copied()).collect();
         assert_eq!(all.len() % PACKET, 0);
@@ -240,7 +256,11 @@ mod tests {
             input.extend(video(n));
         }
         input.extend(pat()); // no keyframe yet: stays pending
-        let chunks = p.feed(&input);
+        assert!(
+            p.feed(&input, 0).is_empty(),
+            "nothing before the flush time"
+        );
+        let chunks = p.feed(&[], TS_FLUSH_MS);
         assert_eq!(
             chunks.len(),
             1,
@@ -252,7 +272,8 @@ mod tests {
         for n in 0..40 {
             input.extend(video(n));
         }
-        let chunks = p.feed(&input);
+        assert!(p.feed(&input, TS_FLUSH_MS + 1).is_empty());
+        let chunks = p.feed(&[], 2 * TS_FLUSH_MS);
         assert_eq!(chunks.len(), 1);
         assert_eq!(
             chunks[0].1.join,
@@ -268,13 +289,42 @@ mod tests {
     }
 
     #[test]
+    fn a_chunk_is_handed_over_once_its_oldest_byte_is_old_enough_or_it_is_full() {
+        let mut p = Packetizer::default();
+        let forty: Vec<u8> = (0..40).flat_map(video).collect();
+        assert!(p.feed(&forty, 1_000).is_empty(), "just came");
+        assert!(
+            p.feed(&forty, 1_000 + TS_FLUSH_MS - 1).is_empty(),
+            "1 ms short"
+        );
+        let chunks = p.feed(&[], 1_000 + TS_FLUSH_MS);
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(
+            chunks[0].0.len(),
+            79 * PACKET,
+            "all but the packet awaiting its successor"
+        );
+        // A few packets, however old, wait for more: a chunk is at least TS_FLUSH_BYTES.
+        let few: Vec<u8> = (0..4).flat_map(video).collect();
+        assert!(p.feed(&few, 5_000).is_empty());
+        assert!(p.feed(&[], 10_000).is_empty());
+        // A full buffer goes at once.
+        let full: Vec<u8> = (0..TS_CHUNK_BYTES / PACKET)
+            .flat_map(|n| video(n as u8))
+            .collect();
+        let chunks = p.feed(&full, 10_000);
+        assert!(!chunks.is_empty());
+        assert!(chunks.iter().all(|(c, _)| c.len() <= TS_CHUNK_BYTES));
+    }
+
+    #[test]
     fn a_full_buffer_is_cut_even_while_a_pat_waits_for_its_keyframe() {
         let mut p = Packetizer::default();
         let mut input = pat();
         for n in 0..(2 * TS_CHUNK_BYTES / PACKET) {
             input.extend(video(n as u8));
         }
-        let chunks = p.feed(&input);
+        let chunks = p.feed(&input, 0);
         assert!(!chunks.is_empty(), "no stall on a stream without keyframes");
         assert!(chunks.iter().all(|(c, _)| c.len() <= TS_CHUNK_BYTES));
         assert_eq!(chunks[0].1.pat, Some(0));
