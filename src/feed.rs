@@ -1,9 +1,10 @@
 //! What every feed shares: the narrow [`Context`] a channel lends it, the [`Feeder`] step its
 //! supervisor drives, and the [`Events`] (stop flag and change event) feeds and clients wait on.
 //!
-//! A feed (the HLS fetch loop, the TS reader, the segmenter that derives HLS from TS, a TS
-//! client's stream) gets its own store and this context, never the channel: it reads the
-//! engine, fills its store, counts and wakes whoever waits. Healing the session after a failed
+//! A feed (the HLS fetch loop, the TS reader, the segmenter that derives HLS from TS) gets its
+//! own store and this context, never the channel: it reads the engine, fills its store, counts
+//! and wakes whoever waits. A TS client's stream gets less (`ts::stream::Lent`: no engine).
+//! Neither may stop the channel: that takes the channel's [`Stop`]. Healing the session after a failed
 //! step is the channel's (`channel::supervise`). This module imports the layers below it
 //! (`counters`) and the engine client, never `channel`.
 
