@@ -5,6 +5,8 @@
 //! again: at most once every [`CHECK_EVERY`] of the time it is handed, and only when the stamp
 //! changed. It never writes the file, never reads the clock itself (callers pass the time in)
 //! and never serves a bad file: the list read before stays until the file reads well again.
+//!
+//! Over 400 lines: the last 120 are its tests, which write the file and move time by hand.
 
 use std::fmt;
 use std::fs::File;
