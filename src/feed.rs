@@ -1,9 +1,10 @@
 //! What every feed shares: the narrow [`Context`] a channel lends it, the [`Feeder`] step its
 //! supervisor drives, and the [`Events`] (stop flag and change event) feeds and clients wait on.
 //!
-//! A feed (the HLS fetch loop, the TS reader, the segmenter that derives HLS from TS, a TS
-//! client's stream) gets its own store and this context, never the channel: it reads the
-//! engine, fills its store, counts and wakes whoever waits. Healing the session after a failed
+//! A feed (the HLS fetch loop, the TS reader, the segmenter that derives HLS from TS) gets its
+//! own store and this context, never the channel: it reads the engine, fills its store, counts
+//! and wakes whoever waits. A TS client's stream gets less (`ts::stream::Lent`: no engine).
+//! Neither may stop the channel: that takes the channel's [`Stop`]. Healing the session after a failed
 //! step is the channel's (`channel::supervise`). This module imports the layers below it
 //! (`counters`) and the engine client, never `channel`.
 
@@ -40,14 +41,24 @@ pub trait Feeder {
 }
 
 /// A channel's stop flag and change event: set once when the channel stops; fired on every
-/// change (new data, an error, a session, a stop).
+/// change (new data, an error, a session, a stop). Anyone lent them may wait; only the holder
+/// of their [`Stop`] (the channel) may set the flag.
 #[derive(Default)]
 pub struct Events {
     stopped: AtomicBool,
     changed: Event,
 }
 
+/// The right to stop a channel: made only with its [`Events`] ([`Events::new`]) and kept by the
+/// channel, never lent to a feed or a client.
+pub struct Stop(());
+
 impl Events {
+    /// A channel's events, unstopped, and the right to stop it.
+    pub fn new() -> (Events, Stop) {
+        (Events::default(), Stop(()))
+    }
+
     /// Wakes whoever waits for the channel to change.
     pub fn notify(&self) {
         self.changed.notify(usize::MAX);
@@ -62,8 +73,9 @@ impl Events {
         self.stopped.load(Ordering::Acquire)
     }
 
-    /// Marks the channel stopped (for good); whoever must know at once is notified by the caller.
-    pub fn mark_stopped(&self) {
+    /// Marks the channel stopped (for good), by the holder of its [`Stop`]; whoever must know at
+    /// once is notified by the caller.
+    pub fn mark_stopped(&self, _: &Stop) {
         self.stopped.store(true, Ordering::Release);
     }
 

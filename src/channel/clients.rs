@@ -208,7 +208,9 @@ impl Clients {
 
     /// The clients now, oldest first, for the status page.
     pub fn list(&self, now: u64, lease: u64) -> Vec<ClientInfo> {
-        self.lock()
+        // The table is copied out under the lock; the list is made after it is released.
+        let table = self.lock().clone();
+        table
             .iter()
             .filter(|c| c.is_live(now, lease))
             .map(|c| ClientInfo {

@@ -32,11 +32,11 @@ use std::time::Duration;
 use crate::AtomicU64;
 use crate::counters::Counters;
 use crate::engine::{Engine, EngineError, EngineStat, Mode, Selector};
-use crate::feed::{Context, Events};
+use crate::feed::{Context, Events, Stop};
 use crate::http::Stalled;
 use crate::session::{Flight, SessionSlot};
 use crate::storage::{Chunks, Segments, Store};
-use crate::ts::stream::{Source, TsStream};
+use crate::ts::stream::{Lent, Source, TsStream};
 use clients::{ClientInfo, Clients, Joined, PlayerKey, TableFull};
 
 /// An HLS player that has not been heard from for this long (or three target durations, if
@@ -66,6 +66,8 @@ pub struct Channel {
     clients: Clients,
     pub counters: Counters,
     events: Events,
+    /// The right to stop the channel, which no feed or client has.
+    stop: Stop,
     /// The feed's latest error, cleared by its next success.
     health: Mutex<Option<EngineError>>,
     /// The engine's latest stat of the session, and the error of the last engine call that
@@ -83,7 +85,10 @@ pub struct Channel {
 }
 
 impl Channel {
-    fn new(request: &Open<'_>, engine: Engine, now: u64) -> Channel {
+    /// A channel for `request`, opened at `now` (milliseconds of [`crate::clock`]) and
+    /// `wall_ms` (Unix time, for an HLS channel's first media sequence). Starts nothing: the
+    /// registry starts its feed once it is listed.
+    fn new(request: &Open<'_>, engine: Engine, now: u64, wall_ms: u64) -> Channel {
         let id = request.id.clone();
         let extra = heapless::String::try_from(request.extra).unwrap_or_default();
         let mut pid = heapless::String::new();
@@ -92,11 +97,12 @@ impl Channel {
         let _ = pid.push_str(id.as_str());
         let store = match request.mode {
             Mode::Hls => {
-                let first = crate::hls::first_media_sequence(crate::clock::unix_ms());
+                let first = crate::hls::first_media_sequence(wall_ms);
                 Store::Hls(Arc::new(Segments::new(crate::board::RING_BYTES, first)))
             }
             Mode::Ts => Store::Ts(Arc::new(Chunks::default())),
         };
+        let (events, stop) = Events::new();
         Channel {
             id,
             mode: request.mode,
@@ -111,7 +117,8 @@ impl Channel {
             cutting: AtomicBool::new(false),
             clients: Clients::default(),
             counters: Counters::default(),
-            events: Events::default(),
+            events,
+            stop,
             health: Mutex::new(None),
             engine_stat: Mutex::new(None),
             last_error: Mutex::new(None),
@@ -140,6 +147,12 @@ impl Channel {
 
     pub fn is_stopped(&self) -> bool {
         self.events.is_stopped()
+    }
+
+    /// Marks the channel stopped (for good); whoever must know at once is notified by the
+    /// caller.
+    fn mark_stopped(&self) {
+        self.events.mark_stopped(&self.stop);
     }
 
     /// The feed's latest error, if its last step failed.
@@ -272,12 +285,14 @@ pub struct StreamLease {
 }
 
 impl Source for StreamLease {
-    fn store(&self) -> &Store {
-        &self.channel.store
-    }
-
-    fn context(&self) -> Context<'_> {
-        self.channel.context()
+    fn lent(&self) -> Lent<'_> {
+        let channel = &self.channel;
+        Lent {
+            id: channel.id.as_str(),
+            store: &channel.store,
+            counters: &channel.counters,
+            events: &channel.events,
+        }
     }
 }
 

@@ -4,7 +4,10 @@
 //! [`Registry`] owns the list of at most [`MAX_CHANNELS`] channels and decides idleness under its
 //! lock, so a request that found a channel (and holds its [`Activity`]) can never see it
 //! reaped. It keeps the counters of channels that are gone, so totals never go backwards. It
-//! never fetches and never serves; a channel it creates spawns its own feed and stat poll.
+//! never fetches and never serves. A channel is built outside the lock and started (its feed
+//! and stat poll spawned) only once it is listed, after the lock is released.
+//!
+//! Over 400 lines: the last 160 are its tests, which race for one id and stop channels by hand.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,6 +56,15 @@ pub struct Open<'a> {
     pub mode: Mode,
     /// Engine options to pass on, an encoded query fragment (`&transcode_audio=1`...).
     pub extra: &'a str,
+}
+
+/// What the registry's list says of a content id.
+enum Listed {
+    /// The list decides: its channel (`Some(Ok)`), a refusal, or `None` to wait while it is
+    /// being stopped.
+    Decided(Option<Result<Activity, Full>>),
+    /// No channel for the id (or, from [`Registry::list`], the new one listed).
+    Absent,
 }
 
 /// A request under way for a channel: while one exists, the channel is not idle.
@@ -105,7 +117,10 @@ impl Registry {
     pub async fn open(&self, request: &Open<'_>) -> Result<Activity, Full> {
         loop {
             let listener = self.removed.listen();
-            match self.find_or_create(request, clock::now_ms()) {
+            // Read once here, the async edge: the channel's clock and the wall clock (an HLS
+            // channel's first media sequence).
+            let now = clock::now_ms();
+            match self.find_or_create(request, now, clock::unix_ms()) {
                 Some(outcome) => return outcome,
                 None => listener.await,
             }
@@ -113,23 +128,23 @@ impl Registry {
     }
 
     /// The channel for the request, created if there is none; `None` while one is stopping.
-    fn find_or_create(&self, request: &Open<'_>, now: u64) -> Option<Result<Activity, Full>> {
-        let mut channels = self.channels();
-        if self.closing.load(Ordering::Acquire) {
-            return Some(Err(Full::ShuttingDown));
+    /// A new channel is built outside the lock (it starts nothing until listed) and listed
+    /// only if no other request listed one for the id meanwhile.
+    fn find_or_create(
+        &self,
+        request: &Open<'_>,
+        now: u64,
+        wall_ms: u64,
+    ) -> Option<Result<Activity, Full>> {
+        if let Listed::Decided(outcome) = self.look_up(&self.channels(), request.id, now) {
+            return outcome;
         }
-        match channels.iter().find(|c| c.id == *request.id) {
-            Some(found) if found.is_stopped() => return None,
-            // Whatever mode its session plays in: clients of the other mode are served from it.
-            Some(found) => return Some(Ok(found.activity(now))),
-            None => {}
-        }
-        let channel = Arc::new(Channel::new(request, self.engine.clone(), now));
-        if channels.push(channel.clone()).is_err() {
-            return Some(Err(Full::Channels));
-        }
-        let activity = channel.activity(now);
-        drop(channels);
+        let channel = Arc::new(Channel::new(request, self.engine.clone(), now, wall_ms));
+        let activity = match self.list(&channel, now) {
+            Listed::Absent => channel.activity(now),
+            // Another request listed its channel first: this one is dropped unstarted.
+            Listed::Decided(outcome) => return outcome,
+        };
         log::info!(
             "channel {}: opened ({:?})",
             request.id.as_str(),
@@ -139,6 +154,33 @@ impl Registry {
         smol::spawn(async move { watched.watch_engine().await }).detach();
         smol::spawn(async move { channel.feed().await }).detach();
         Some(Ok(activity))
+    }
+
+    /// What the locked list `channels` says of `id` at `now`.
+    fn look_up(&self, channels: &[Arc<Channel>], id: &ContentId, now: u64) -> Listed {
+        if self.closing.load(Ordering::Acquire) {
+            return Listed::Decided(Some(Err(Full::ShuttingDown)));
+        }
+        match channels.iter().find(|c| c.id == *id) {
+            Some(found) if found.is_stopped() => Listed::Decided(None),
+            // Whatever mode its session plays in: clients of the other mode are served from it.
+            Some(found) => Listed::Decided(Some(Ok(found.activity(now)))),
+            None => Listed::Absent,
+        }
+    }
+
+    /// Lists `channel`, built outside the lock, unless the list has decided otherwise
+    /// meanwhile (another request listed a channel for its id, or shutdown began): one id, one
+    /// channel. [`Listed::Absent`] means it was listed, and the caller starts it.
+    fn list(&self, channel: &Arc<Channel>, now: u64) -> Listed {
+        let mut channels = self.channels();
+        if let decided @ Listed::Decided(_) = self.look_up(&channels, &channel.id, now) {
+            return decided;
+        }
+        if channels.push(channel.clone()).is_err() {
+            return Listed::Decided(Some(Err(Full::Channels)));
+        }
+        Listed::Absent
     }
 
     /// The channel for `id`, if it exists and is not being stopped; a request for it is under
@@ -155,7 +197,7 @@ impl Registry {
         let mut channels = self.channels();
         if channel.slot.load().is_none() {
             self.unlist(&mut channels, channel);
-            channel.events.mark_stopped();
+            channel.mark_stopped();
             channel.events.notify();
         }
     }
@@ -212,13 +254,12 @@ impl Registry {
     /// wait for.
     pub async fn stop_all(&self, grace: Duration) {
         self.closing.store(true, Ordering::Release);
-        let stops: Vec<_> = self
-            .channels()
-            .iter()
+        // Marked at once, under the lock, so the reaper and late starts see it before the
+        // stops run; spawned after it is released.
+        let stopping = self.mark_all_stopped();
+        let stops: Vec<_> = stopping
+            .into_iter()
             .map(|channel| {
-                // Marked at once, so the reaper and late starts see it before the stops run.
-                channel.events.mark_stopped();
-                let channel = channel.clone();
                 smol::spawn(async move {
                     channel.stop("shutting down").await;
                     // A start under way lands in a stopped channel, whose start then stops what
@@ -246,7 +287,8 @@ impl Registry {
         };
         let late = async {
             Timer::after(grace).await;
-            for channel in self.channels().iter() {
+            let left = self.channels().clone();
+            for channel in left.iter() {
                 log::warn!(
                     "channel {}: its engine start or stop was still under way at exit; the \
                      engine ends that session by its own timeout",
@@ -255,6 +297,15 @@ impl Registry {
             }
         };
         settle.or(late).await;
+    }
+
+    /// Marks every listed channel stopped and returns them.
+    fn mark_all_stopped(&self) -> heapless::Vec<Arc<Channel>, MAX_CHANNELS> {
+        let channels = self.channels();
+        for channel in channels.iter() {
+            channel.mark_stopped();
+        }
+        channels.clone()
     }
 
     /// Marks the channels idle for the idle timeout as stopped (they stay listed until their
@@ -266,7 +317,7 @@ impl Registry {
         };
         let mut taken = heapless::Vec::new();
         for channel in channels.iter().filter(idle) {
-            channel.events.mark_stopped();
+            channel.mark_stopped();
             // Cannot fail: at most as many as the registry holds.
             let _ = taken.push(channel.clone());
         }
@@ -391,5 +442,49 @@ mod tests {
         let stream = first.into_stream(one_more, PEER, Default::default(), now);
         assert!(matches!(stream, Err(Full::Clients)));
         assert_eq!(held[0].client_count(now), MAX_CLIENTS_PER_CHANNEL);
+    }
+
+    /// A channel is built outside the lock; if another request listed one for the same id
+    /// meanwhile, that one is handed out and the one built is dropped, never started.
+    #[test]
+    fn a_channel_built_outside_the_lock_loses_to_one_listed_meanwhile() {
+        let reg = registry();
+        let id = ContentId::parse(&"d".repeat(40)).unwrap();
+        let now = clock::now_ms();
+        let build = || Arc::new(Channel::new(&hls(&id), reg.engine.clone(), now, 0));
+        let (first, second) = (build(), build());
+        assert!(matches!(reg.list(&first, now), Listed::Absent), "listed");
+        let Listed::Decided(Some(Ok(found))) = reg.list(&second, now) else {
+            panic!("the channel listed first is handed out")
+        };
+        assert!(Arc::ptr_eq(&found, &first));
+        assert_eq!(Arc::strong_count(&second), 1, "nothing holds the loser");
+        assert_eq!(reg.snapshot_with_retired().0.len(), 1);
+    }
+
+    /// The wall time is read at the edge and handed in: the first media sequence of an HLS
+    /// channel comes from it.
+    #[test]
+    fn a_channel_takes_the_wall_time_it_is_given() {
+        let reg = registry();
+        let id = ContentId::parse(&"e".repeat(40)).unwrap();
+        let wall_ms = 1_700_000_000_000;
+        let channel = Channel::new(&hls(&id), reg.engine.clone(), 0, wall_ms);
+        let first = crate::hls::first_media_sequence(wall_ms);
+        assert_eq!(channel.segments().unwrap().ring.bounds(), (first, first));
+    }
+
+    #[test]
+    fn shutdown_marks_every_channel_stopped_and_hands_them_out() {
+        let reg = registry();
+        let ids = ["1", "2"].map(|c| ContentId::parse(&c.repeat(40)).unwrap());
+        let held: Vec<_> = ids
+            .iter()
+            .map(|id| smol::block_on(reg.open(&hls(id))).unwrap())
+            .collect();
+        let stopping = reg.mark_all_stopped();
+        assert_eq!(stopping.len(), 2);
+        assert!(held.iter().all(|c| c.is_stopped()));
+        assert!(reg.find(&ids[0], clock::now_ms()).is_none());
     }
 }

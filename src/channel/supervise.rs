@@ -199,7 +199,7 @@ impl Channel {
 
     /// Stops the fetch loop, frees the ring and stops the engine session (once, short timeout).
     pub(super) async fn stop(&self, why: &str) {
-        self.events.mark_stopped();
+        self.mark_stopped();
         self.store.clear();
         if let Some(cut) = self.cut.get() {
             cut.ring.clear();

@@ -5,6 +5,8 @@
 //! again: at most once every [`CHECK_EVERY`] of the time it is handed, and only when the stamp
 //! changed. It never writes the file, never reads the clock itself (callers pass the time in)
 //! and never serves a bad file: the list read before stays until the file reads well again.
+//!
+//! Over 400 lines: the last 120 are its tests, which write the file and move time by hand.
 
 use std::fmt;
 use std::fs::File;
@@ -158,6 +160,10 @@ struct State {
     checked: Instant,
     /// What is wrong with the file now, already warned about; `None` while it is fine.
     problem: Option<String>,
+    /// Checks begun, and the number of the latest one swapped in: an earlier check that ends
+    /// after a later one is not swapped in.
+    looks: u64,
+    settled: u64,
 }
 
 impl ChannelList {
@@ -174,65 +180,141 @@ impl ChannelList {
                 seen,
                 checked: now,
                 problem: None,
+                looks: 0,
+                settled: 0,
             }),
             rendered: Mutex::new(None),
         })
     }
 
     /// The list to serve at `now`: read again first if the file changed (checked at most once
-    /// every [`CHECK_EVERY`], by its metadata only).
+    /// every [`CHECK_EVERY`], by its metadata only). The file is looked at and read outside
+    /// the lock; two callers may both read it, and the later look wins.
     pub(super) fn current(&self, now: Instant) -> Arc<Playlist> {
-        let mut state = crate::lock(&self.state);
-        if now.saturating_duration_since(state.checked) >= CHECK_EVERY {
-            state.checked = now;
-            self.refresh(&mut state);
+        match self.due(now) {
+            Ok(playlist) => playlist,
+            Err(look) => {
+                let read = self.look(look);
+                self.settle(read)
+            }
         }
-        Arc::clone(&state.playlist)
+    }
+
+    /// Under the lock: the list to serve, or, when a check is due at `now`, a [`Look`] to make.
+    fn due(&self, now: Instant) -> Result<Arc<Playlist>, Look> {
+        let mut state = crate::lock(&self.state);
+        if now.saturating_duration_since(state.checked) < CHECK_EVERY {
+            return Ok(Arc::clone(&state.playlist));
+        }
+        state.checked = now;
+        state.looks += 1;
+        Err(Look {
+            number: state.looks,
+            seen: state.seen,
+        })
+    }
+
+    /// Looks at the file and reads it if its stamp changed; no lock is held.
+    fn look(&self, look: Look) -> Found {
+        let stamp = Stamp::of(&self.path);
+        // A file that cannot be looked at is tried every time: `load` says what is wrong.
+        let loaded = if stamp.is_some() && stamp == look.seen {
+            None
+        } else {
+            Some(load(&self.path).map(Arc::new).map_err(|e| e.to_string()))
+        };
+        Found {
+            number: look.number,
+            stamp,
+            loaded,
+        }
+    }
+
+    /// Swaps what `read` found in under the lock, unless a later look settled first; logs what
+    /// changed after the lock is released. Returns the list to serve.
+    fn settle(&self, read: Found) -> Arc<Playlist> {
+        let Some(loaded) = read.loaded else {
+            return Arc::clone(&crate::lock(&self.state).playlist);
+        };
+        // The warning's copy is made before the lock: none is made under it.
+        let warning = loaded.as_ref().err().cloned();
+        let mut state = crate::lock(&self.state);
+        if read.number < state.settled {
+            return Arc::clone(&state.playlist);
+        }
+        state.settled = read.number;
+        state.seen = read.stamp;
+        // What the lock swaps out is dropped, and what is news logged, once it is released.
+        let (note, _old) = match loaded {
+            Ok(playlist) => {
+                let channels = playlist.channels;
+                let old = std::mem::replace(&mut state.playlist, playlist);
+                (
+                    Some(Note::Changed(channels)),
+                    (Some(old), state.problem.take()),
+                )
+            }
+            Err(problem) if state.problem.as_ref() == Some(&problem) => {
+                (None, (None, Some(problem)))
+            }
+            Err(problem) => {
+                let old = state.problem.replace(problem);
+                (warning.map(Note::Problem), (None, old))
+            }
+        };
+        let playlist = Arc::clone(&state.playlist);
+        drop(state);
+        match note {
+            Some(Note::Changed(channels)) => {
+                log::info!("{} changed: {channels} channels", named(&self.path));
+            }
+            Some(Note::Problem(problem)) => log::warn!("{problem}; serving the list read before"),
+            None => {}
+        }
+        playlist
     }
 
     /// The list at `now` rendered for `authority` and `mode`: the one rendered last if it is
-    /// the same, else rendered now (and kept in its place).
+    /// the same, else rendered now, outside the lock, and kept in its place.
     pub(super) fn rendered(&self, authority: &str, mode: Mode, now: Instant) -> Bytes {
         let playlist = self.current(now);
-        let mut last = crate::lock(&self.rendered);
-        if let Some(r) = last.as_ref().filter(|r| {
+        if let Some(r) = crate::lock(&self.rendered).as_ref().filter(|r| {
             Arc::ptr_eq(&r.playlist, &playlist) && r.authority == authority && r.mode == mode
         }) {
             return r.body.clone();
         }
         let body = Bytes::from(playlist.render(authority, mode));
-        *last = Some(Rendered {
+        let new = Rendered {
             playlist,
             authority: authority.to_owned(),
             mode,
             body: body.clone(),
-        });
+        };
+        // The rendering replaced is dropped after the lock is released.
+        let _old = crate::lock(&self.rendered).replace(new);
         body
     }
+}
 
-    fn refresh(&self, state: &mut State) {
-        let stamp = Stamp::of(&self.path);
-        // A file that cannot be looked at is tried every time: `load` says what is wrong.
-        if stamp.is_some() && stamp == state.seen {
-            return;
-        }
-        state.seen = stamp;
-        match load(&self.path) {
-            Ok(playlist) => {
-                let name = named(&self.path);
-                log::info!("{name} changed: {} channels", playlist.channels);
-                state.playlist = Arc::new(playlist);
-                state.problem = None;
-            }
-            Err(e) => {
-                let problem = e.to_string();
-                if state.problem.as_ref() != Some(&problem) {
-                    log::warn!("{problem}; serving the list read before");
-                    state.problem = Some(problem);
-                }
-            }
-        }
-    }
+/// A check of the file that is due: its number, and the stamp seen before it.
+struct Look {
+    number: u64,
+    seen: Option<Stamp>,
+}
+
+/// What a [`Look`] found: the file's stamp, and what reading it gave if the stamp changed.
+struct Found {
+    number: u64,
+    stamp: Option<Stamp>,
+    loaded: Option<Result<Arc<Playlist>, String>>,
+}
+
+/// What [`ChannelList::settle`] logs once the lock is released.
+enum Note {
+    /// The file read well: its channels.
+    Changed(usize),
+    /// What is newly wrong with the file.
+    Problem(String),
 }
 
 #[cfg(test)]
@@ -320,6 +402,35 @@ mod tests {
         );
         std::fs::remove_file(&path).unwrap();
         assert_eq!(list.current(at(3000)).channels, 2, "nor is a missing file");
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn the_file_is_read_outside_the_lock_and_the_later_look_wins() {
+        let path = scratch("race", "race.m3u");
+        std::fs::write(&path, format!("acestream://{A}\n")).unwrap();
+        let t0 = Instant::now();
+        let list = ChannelList::open(&path, t0).unwrap();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        std::fs::write(&path, format!("acestream://{A}\nacestream://{B}\n")).unwrap();
+        let Err(earlier) = list.due(at(1000)) else {
+            panic!("a check is due")
+        };
+        // While a look is under way the lock is free: other callers are served at once.
+        assert_eq!(list.current(at(1500)).channels, 1, "not due again yet");
+        let Err(later) = list.due(at(2000)) else {
+            panic!("a check is due")
+        };
+        let earlier = list.look(earlier);
+        std::fs::write(&path, format!("acestream://{B}\n")).unwrap();
+        let later = list.look(later);
+        assert_eq!(list.settle(later).channels, 1, "the later look's list");
+        assert_eq!(
+            list.settle(earlier).channels,
+            1,
+            "an earlier look ending last is not swapped in"
+        );
+        assert_eq!(list.current(at(2500)).channels, 1);
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 }

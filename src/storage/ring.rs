@@ -112,13 +112,11 @@ impl<M: Clone, const N: usize> Ring<M, N> {
             budget: self.budget.clone(),
         });
         let mut slots = self.lock();
+        let mut over = None;
         while slots.items.is_full() || self.alive() > self.limit {
             if slots.items.pop_front().is_none() {
                 // Only items still being sent are over budget; they go when their sends end.
-                log::warn!(
-                    "ring budget exceeded by {} bytes still being sent to slow clients",
-                    self.alive() - self.limit
-                );
+                over = Some(self.alive().saturating_sub(self.limit));
                 break;
             }
         }
@@ -126,6 +124,10 @@ impl<M: Clone, const N: usize> Ring<M, N> {
         slots.next_seq += 1;
         // Cannot fail: the loop above made room.
         let _ = slots.items.push_back(Item { seq, meta, data });
+        drop(slots);
+        if let Some(bytes) = over {
+            log::warn!("ring budget exceeded by {bytes} bytes still being sent to slow clients");
+        }
         Ok(seq)
     }
 

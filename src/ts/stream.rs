@@ -18,7 +18,8 @@ use bytes::Bytes;
 use event_listener::EventListener;
 use hyper::body::{Body, Frame, SizeHint};
 
-use crate::feed::Context;
+use crate::counters::Counters;
+use crate::feed::Events;
 use crate::http::Stalled;
 use crate::storage::Store;
 
@@ -26,11 +27,21 @@ use crate::storage::Store;
 const MAX_SKIPS: usize = 3;
 const SKIP_WINDOW: Duration = Duration::from_secs(60);
 
-/// What a TS client reads, lent by its channel: the store and the feed context. The client is
-/// one of the channel's until the source is dropped.
+/// What a TS client reads, lent by its channel. The client is one of the channel's until the
+/// source is dropped.
 pub trait Source: Send + Sync + Unpin + 'static {
-    fn store(&self) -> &Store;
-    fn context(&self) -> Context<'_>;
+    fn lent(&self) -> Lent<'_>;
+}
+
+/// What a TS client uses of its channel: the store it reads, the counters it adds to and the
+/// events it waits on (never the engine, nor the right to stop the channel).
+#[derive(Clone, Copy)]
+pub struct Lent<'a> {
+    /// The channel's content id, for the log.
+    pub id: &'a str,
+    pub store: &'a Store,
+    pub counters: &'a Counters,
+    pub events: &'a Events,
 }
 
 /// When a client last had to skip: the rule that drops one that cannot keep up.
@@ -85,7 +96,7 @@ impl<S: Source> TsStream<S> {
     /// Moves to the newest start point after falling off the ring. Returns false when the
     /// client has skipped too often to keep it.
     fn skip(&mut self, now: u64) -> bool {
-        let cx = self.source.context();
+        let cx = self.source.lent();
         cx.counters.client_skips.add(1);
         if !self.skips.allow(now) {
             cx.counters.client_drops.add(1);
@@ -99,7 +110,7 @@ impl<S: Source> TsStream<S> {
     /// The next frame if one is held, `None` to wait.
     fn next(&mut self) -> Option<Result<Bytes, io::Error>> {
         loop {
-            let store = self.source.store();
+            let store = self.source.lent().store;
             let cursor = match self.cursor {
                 Some(cursor) => cursor,
                 None => {
@@ -140,14 +151,14 @@ impl<S: Source> Body for TsStream<S> {
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = &mut *self;
         loop {
-            if this.ended || this.source.context().events.is_stopped() {
+            if this.ended || this.source.lent().events.is_stopped() {
                 this.ended = true;
                 return Poll::Ready(None);
             }
             match this.next() {
                 Some(Ok(data)) => {
                     this.listener = None;
-                    this.source.context().counters.bytes_out.add(data.len());
+                    this.source.lent().counters.bytes_out.add(data.len());
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
                 Some(Err(e)) => {
@@ -160,7 +171,7 @@ impl<S: Source> Body for TsStream<S> {
                         Poll::Pending => return Poll::Pending,
                     },
                     // Listen, then look again: a chunk may have come in between.
-                    None => this.listener = Some(this.source.context().events.listen()),
+                    None => this.listener = Some(this.source.lent().events.listen()),
                 },
             }
         }
@@ -178,7 +189,7 @@ impl<S: Source> Body for TsStream<S> {
 impl<S: Source> Drop for TsStream<S> {
     fn drop(&mut self) {
         if !self.ended && self.stalled.is_set() {
-            let cx = self.source.context();
+            let cx = self.source.lent();
             cx.counters.client_drops.add(1);
             log::info!(
                 "channel {}: dropped a TS client that stopped reading",
@@ -191,30 +202,22 @@ impl<S: Source> Drop for TsStream<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::counters::Counters;
-    use crate::engine::Engine;
-    use crate::feed::Events;
     use crate::storage::{ChunkMeta, Chunks};
     use http_body_util::BodyExt;
     use std::sync::Arc;
 
-    /// A channel's parts, as a test holds them: no channel, no engine session.
+    /// A channel's parts, as a test holds them: no channel, no engine.
     struct Parts {
         store: Store,
-        engine: Engine,
         counters: Counters,
         events: Events,
     }
 
     impl Source for Arc<Parts> {
-        fn store(&self) -> &Store {
-            &self.store
-        }
-
-        fn context(&self) -> Context<'_> {
-            Context {
+        fn lent(&self) -> Lent<'_> {
+            Lent {
                 id: "test",
-                engine: &self.engine,
+                store: &self.store,
                 counters: &self.counters,
                 events: &self.events,
             }
@@ -233,10 +236,8 @@ mod tests {
     #[test]
     fn a_client_starts_at_the_newest_join_point_and_skips_when_it_falls_off() {
         let chunks = Arc::new(Chunks::default());
-        let engine = Engine::new(crate::http::Origin::parse("http://127.0.0.1:9").unwrap());
         let parts = Arc::new(Parts {
             store: Store::Ts(chunks.clone()),
-            engine,
             counters: Counters::default(),
             events: Events::default(),
         });
