@@ -20,16 +20,16 @@
 # port 80; the benchmark never uses it. Not part of CI: the figures depend on the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/install.sh
 secs=${ACEBOX_BENCH_SECS:-20}
 saturate_secs=${ACEBOX_BENCH_SATURATE_SECS:-5}
-CARGO_WEB_VERSION=1.85.0+dfsg3-1~deb12u3
 
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
-[[ -x $nginx ]] || { scripts/apt-install.sh bench nginx && nginx=/usr/sbin/nginx; }
-command -v wrk >/dev/null 2>&1 || scripts/apt-install.sh bench wrk
+[[ -x $nginx ]] || { apt_install bench nginx && nginx=/usr/sbin/nginx; }
+command -v wrk >/dev/null 2>&1 || apt_install bench wrk
 if ! command -v cargo >/dev/null 2>&1; then
   scripts/setup.sh
-  scripts/apt-install.sh bench "cargo-web=$CARGO_WEB_VERSION"
+  apt_install bench "cargo-web=$ACEBOX_RUST_DEB"
 fi
 
 echo "== building the release binaries and the load generator" >&2
