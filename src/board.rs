@@ -9,8 +9,9 @@ include!(concat!(env!("OUT_DIR"), "/board.rs"));
 
 /// A TS chunk is handed to clients once it holds this much (32 packets) and its first byte
 /// came [`TS_FLUSH_MS`] ago, or once it is full. Not board knobs: they are about latency. The
-/// time bounds what acebox adds at the live edge (100 ms; players of MPEG-TS buffer a second
-/// or more) and makes each client woken and written to at most about ten times a second,
+/// time bounds what acebox adds at the live edge while the engine sends (100 ms; players of
+/// MPEG-TS buffer a second or more; what waits when the engine pauses goes with its next bytes,
+/// or as a last chunk when the stream ends) and makes each client woken and written to at most about ten times a second,
 /// however finely the engine writes: 200 readers cost about 30% less CPU per GB than with a
 /// chunk per read (BENCHMARKS.md, "MPEG-TS fan-out").
 pub const TS_FLUSH_BYTES: usize = 188 * 32;

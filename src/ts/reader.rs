@@ -113,6 +113,18 @@ impl Packetizer {
         if end == 0 || ((end < TS_FLUSH_BYTES || !aged) && !full) {
             return None;
         }
+        Some(self.split(end, now))
+    }
+
+    /// Every whole packet pending, as a last chunk, however few or young: the stream ended or
+    /// broke, and the next connection starts with a new packetizer.
+    pub fn finish(&mut self, now: u64) -> Option<(Bytes, ChunkMeta)> {
+        let whole = self.scanned;
+        (whole > 0).then(|| self.split(whole, now))
+    }
+
+    /// The first `end` bytes of `pending` as a chunk, with the start points in them.
+    fn split(&mut self, end: usize, now: u64) -> (Bytes, ChunkMeta) {
         let chunk = self.pending.split_to(end).freeze();
         let meta = ChunkMeta {
             join: self.meta.join.filter(|o| (*o as usize) < end),
@@ -128,7 +140,7 @@ impl Packetizer {
         };
         // What stays pending came just now, as far as the next cut is concerned.
         self.since = (!self.pending.is_empty()).then_some(now);
-        Some((chunk, meta))
+        (chunk, meta)
     }
 }
 
@@ -140,6 +152,12 @@ pub struct Reader<'a> {
 impl Reader<'_> {
     pub fn new(chunks: &Chunks) -> Reader<'_> {
         Reader { chunks }
+    }
+
+    /// Puts a chunk in the ring; `fresh` marks the first of a connection (a break before it).
+    fn store(&self, (chunk, meta): (Bytes, ChunkMeta), fresh: bool) {
+        // Cannot fail: a chunk is far smaller than the ring's budget.
+        let _ = self.chunks.ring.push(chunk, ChunkMeta { fresh, ..meta });
     }
 }
 
@@ -166,13 +184,8 @@ impl Feeder for Reader<'_> {
                         continue;
                     };
                     cx.counters.bytes_in.add(data.len());
-                    for (chunk, meta) in packets.feed(&data, crate::clock::now_ms()) {
-                        let meta = ChunkMeta {
-                            fresh: !delivered,
-                            ..meta
-                        };
-                        // Cannot fail: a chunk is far smaller than the ring's budget.
-                        let _ = self.chunks.ring.push(chunk, meta);
+                    for chunk in packets.feed(&data, crate::clock::now_ms()) {
+                        self.store(chunk, !delivered);
                         delivered = true;
                     }
                     cx.events.notify();
@@ -181,6 +194,12 @@ impl Feeder for Reader<'_> {
                 Err(e) => break EngineError::from(e),
             }
         };
+        // A stream that played keeps its last packets; one that delivered nothing stays an
+        // error (healed, with backoff), however many packets it left.
+        if let Some(last) = packets.finish(crate::clock::now_ms()).filter(|_| delivered) {
+            self.store(last, false);
+            cx.events.notify();
+        }
         if delivered {
             log::warn!(
                 "channel {}: TS stream interrupted ({ended}); reconnecting",
@@ -315,6 +334,20 @@ mod tests {
         let chunks = p.feed(&full, 10_000);
         assert!(!chunks.is_empty());
         assert!(chunks.iter().all(|(c, _)| c.len() <= TS_CHUNK_BYTES));
+    }
+
+    #[test]
+    fn at_the_end_every_whole_packet_goes_however_few_or_young() {
+        let mut p = Packetizer::default();
+        let few: Vec<u8> = (0..4).flat_map(video).collect();
+        assert!(p.feed(&few, 0).is_empty());
+        let (last, _) = p.finish(0).expect("the whole packets");
+        assert_eq!(
+            last.len(),
+            3 * PACKET,
+            "the fourth awaits a successor that never came"
+        );
+        assert!(p.finish(0).is_none(), "nothing twice");
     }
 
     #[test]
