@@ -9,7 +9,9 @@
 
 use std::time::Duration;
 
+use async_io::Timer;
 use bytes::{Bytes, BytesMut};
+use futures_lite::FutureExt;
 use http_body_util::BodyExt;
 
 use crate::board::{TS_CHUNK_BYTES, TS_FLUSH_BYTES, TS_FLUSH_MS};
@@ -99,21 +101,33 @@ impl Packetizer {
     }
 
     /// A chunk, if enough whole packets are pending and the oldest came [`TS_FLUSH_MS`] before
-    /// `now`, or the buffer is full. A PAT still waiting for its keyframe stays pending (it will
-    /// start the next chunk) unless the buffer is full.
+    /// `now`, or the buffer is full.
     fn cut(&mut self, now: u64) -> Option<(Bytes, ChunkMeta)> {
-        let whole = self.scanned;
+        let end = self.cuttable()?;
+        let full = self.pending.len() >= TS_CHUNK_BYTES;
+        let aged = self.since.is_some_and(|since| now >= since + TS_FLUSH_MS);
+        (full || aged).then(|| self.split(end, now))
+    }
+
+    /// Where a chunk would end if it were due: after every whole packet, or before a PAT still
+    /// waiting for its keyframe (it will start the next chunk) unless the buffer is full; `None`
+    /// while that is less than [`TS_FLUSH_BYTES`] of a buffer not yet full.
+    fn cuttable(&self) -> Option<usize> {
         let full = self.pending.len() >= TS_CHUNK_BYTES;
         let end = match self.candidate {
             Some(pat) if pat > 0 && !full => pat,
             Some(_) if !full => return None,
-            _ => whole,
+            _ => self.scanned,
         };
-        let aged = self.since.is_some_and(|since| now >= since + TS_FLUSH_MS);
-        if end == 0 || ((end < TS_FLUSH_BYTES || !aged) && !full) {
-            return None;
-        }
-        Some(self.split(end, now))
+        (end > 0 && (end >= TS_FLUSH_BYTES || full)).then_some(end)
+    }
+
+    /// When what is pending becomes a chunk if no byte comes before (milliseconds of the
+    /// caller's clock); `None` while nothing pending can become one by waiting.
+    pub fn due_at(&self) -> Option<u64> {
+        self.cuttable()
+            .and(self.since)
+            .map(|since| since + TS_FLUSH_MS)
     }
 
     /// Every whole packet pending, as a last chunk, however few or young: the stream ended or
@@ -154,6 +168,19 @@ impl Reader<'_> {
         Reader { chunks }
     }
 
+    /// Puts `chunks` in the ring and wakes the channel's readers, if there are any: a read
+    /// that completed no chunk wakes nobody. The first chunk of a connection is marked fresh.
+    fn store_all(&self, cx: &Context<'_>, chunks: Vec<(Bytes, ChunkMeta)>, delivered: &mut bool) {
+        if chunks.is_empty() {
+            return;
+        }
+        for chunk in chunks {
+            self.store(chunk, !*delivered);
+            *delivered = true;
+        }
+        cx.events.notify();
+    }
+
     /// Puts a chunk in the ring; `fresh` marks the first of a connection (a break before it).
     fn store(&self, (chunk, meta): (Bytes, ChunkMeta), fresh: bool) {
         // Cannot fail: a chunk is far smaller than the ring's budget.
@@ -168,30 +195,41 @@ impl Feeder for Reader<'_> {
         let mut body = cx.engine.stream(&session.playback).await?;
         let mut packets = Packetizer::default();
         let mut delivered = false;
+        let mut heard = crate::clock::now_ms();
         let ended = loop {
             if cx.events.is_stopped() {
                 return Ok(Duration::ZERO);
             }
-            let frame = crate::http::with_timeout(READ_STALL, async {
-                body.frame()
-                    .await
-                    .transpose()
-                    .map_err(|e| crate::http::FetchError::Protocol(e.to_string()))
+            // Wake for the next frame, for pending packets that have become a chunk, or when
+            // the engine has sent nothing for READ_STALL.
+            let now = crate::clock::now_ms();
+            let stall_at = heard + READ_STALL.as_millis() as u64;
+            if now >= stall_at {
+                break EngineError::from(crate::http::FetchError::Timeout);
+            }
+            let wake_at = packets.due_at().map_or(stall_at, |due| due.min(stall_at));
+            let next = async { Some(body.frame().await) }.or(async {
+                Timer::after(Duration::from_millis(wake_at.saturating_sub(now))).await;
+                None
             });
-            match frame.await {
-                Ok(Some(frame)) => {
+            match next.await {
+                None => self.store_all(
+                    cx,
+                    packets.feed(&[], crate::clock::now_ms()),
+                    &mut delivered,
+                ),
+                Some(Some(Ok(frame))) => {
+                    heard = crate::clock::now_ms();
                     let Ok(data) = frame.into_data() else {
                         continue;
                     };
                     cx.counters.bytes_in.add(data.len());
-                    for chunk in packets.feed(&data, crate::clock::now_ms()) {
-                        self.store(chunk, !delivered);
-                        delivered = true;
-                    }
-                    cx.events.notify();
+                    self.store_all(cx, packets.feed(&data, heard), &mut delivered);
                 }
-                Ok(None) => break EngineError::BadAnswer("the engine ended the stream".into()),
-                Err(e) => break EngineError::from(e),
+                Some(Some(Err(e))) => {
+                    break EngineError::from(crate::http::FetchError::Protocol(e.to_string()));
+                }
+                Some(None) => break EngineError::BadAnswer("the engine ended the stream".into()),
             }
         };
         // A stream that played keeps its last packets; one that delivered nothing stays an
@@ -334,6 +372,32 @@ mod tests {
         let chunks = p.feed(&full, 10_000);
         assert!(!chunks.is_empty());
         assert!(chunks.iter().all(|(c, _)| c.len() <= TS_CHUNK_BYTES));
+    }
+
+    #[test]
+    fn pending_packets_say_when_they_become_a_chunk() {
+        let mut p = Packetizer::default();
+        assert_eq!(p.due_at(), None, "nothing pending");
+        let few: Vec<u8> = (0..4).flat_map(video).collect();
+        assert!(p.feed(&few, 1_000).is_empty());
+        assert_eq!(
+            p.due_at(),
+            None,
+            "too few packets to become a chunk by waiting"
+        );
+        let more: Vec<u8> = (0..40).flat_map(video).collect();
+        assert!(p.feed(&more, 1_030).is_empty());
+        assert_eq!(
+            p.due_at(),
+            Some(1_000 + TS_FLUSH_MS),
+            "the oldest byte's time counts"
+        );
+        assert_eq!(p.feed(&[], 1_000 + TS_FLUSH_MS).len(), 1);
+        assert_eq!(
+            p.due_at(),
+            None,
+            "only the packet awaiting its successor is left"
+        );
     }
 
     #[test]
