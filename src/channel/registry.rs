@@ -63,8 +63,11 @@ enum Listed {
     /// The list decides: its channel (`Some(Ok)`), a refusal, or `None` to wait while it is
     /// being stopped.
     Decided(Option<Result<Activity, Full>>),
-    /// No channel for the id (or, from [`Registry::list`], the new one listed).
+    /// No channel for the id.
     Absent,
+    /// From [`Registry::list`]: the new channel is listed, with a request under way on it
+    /// from before the lock was let go, so it cannot be found idle before its caller uses it.
+    Added(Activity),
 }
 
 /// A request under way for a channel: while one exists, the channel is not idle.
@@ -141,9 +144,10 @@ impl Registry {
         }
         let channel = Arc::new(Channel::new(request, self.engine.clone(), now, wall_ms));
         let activity = match self.list(&channel, now) {
-            Listed::Absent => channel.activity(now),
+            Listed::Added(activity) => activity,
             // Another request listed its channel first: this one is dropped unstarted.
             Listed::Decided(outcome) => return outcome,
+            Listed::Absent => return None,
         };
         log::info!(
             "channel {}: opened ({:?})",
@@ -171,7 +175,7 @@ impl Registry {
 
     /// Lists `channel`, built outside the lock, unless the list has decided otherwise
     /// meanwhile (another request listed a channel for its id, or shutdown began): one id, one
-    /// channel. [`Listed::Absent`] means it was listed, and the caller starts it.
+    /// channel. [`Listed::Added`] means it was listed, and the caller starts it.
     fn list(&self, channel: &Arc<Channel>, now: u64) -> Listed {
         let mut channels = self.channels();
         if let decided @ Listed::Decided(_) = self.look_up(&channels, &channel.id, now) {
@@ -180,7 +184,7 @@ impl Registry {
         if channels.push(channel.clone()).is_err() {
             return Listed::Decided(Some(Err(Full::Channels)));
         }
-        Listed::Absent
+        Listed::Added(channel.activity(now))
     }
 
     /// The channel for `id`, if it exists and is not being stopped; a request for it is under
@@ -456,7 +460,7 @@ mod tests {
         let now = clock::now_ms();
         let build = || Arc::new(Channel::new(&hls(&id), reg.engine.clone(), now, 0));
         let (first, second) = (build(), build());
-        assert!(matches!(reg.list(&first, now), Listed::Absent), "listed");
+        assert!(matches!(reg.list(&first, now), Listed::Added(_)), "listed");
         let Listed::Decided(Some(Ok(found))) = reg.list(&second, now) else {
             panic!("the channel listed first is handed out")
         };
