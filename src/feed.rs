@@ -9,7 +9,7 @@
 //! (`counters`) and the engine client, never `channel`.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use event_listener::{Event, EventListener};
@@ -43,20 +43,30 @@ pub trait Feeder {
 /// A channel's stop flag and change event: set once when the channel stops; fired on every
 /// change (new data, an error, a session, a stop). Anyone lent them may wait; only the holder
 /// of their [`Stop`] (the channel) may set the flag.
-#[derive(Default)]
 pub struct Events {
     stopped: AtomicBool,
     changed: Event,
+    /// Which [`Stop`] may set `stopped`.
+    key: u64,
 }
 
-/// The right to stop a channel: made only with its [`Events`] ([`Events::new`]) and kept by the
-/// channel, never lent to a feed or a client.
-pub struct Stop(());
+/// The right to stop a channel: made only with its [`Events`] ([`Events::new`], which only the
+/// channel calls) and kept by the channel, never lent to a feed or a client. It stops no other
+/// channel's events.
+pub struct Stop(u64);
 
 impl Events {
-    /// A channel's events, unstopped, and the right to stop it.
-    pub fn new() -> (Events, Stop) {
-        (Events::default(), Stop(()))
+    /// A channel's events, unstopped, and the right to stop it. Crate-visible for the channel
+    /// (and unit tests that stand in for one); a feed or a client is only ever lent `&Events`.
+    pub(crate) fn new() -> (Events, Stop) {
+        static KEYS: AtomicUsize = AtomicUsize::new(0);
+        let key = KEYS.fetch_add(1, Ordering::Relaxed) as u64;
+        let events = Events {
+            stopped: AtomicBool::new(false),
+            changed: Event::new(),
+            key,
+        };
+        (events, Stop(key))
     }
 
     /// Wakes whoever waits for the channel to change.
@@ -74,9 +84,11 @@ impl Events {
     }
 
     /// Marks the channel stopped (for good), by the holder of its [`Stop`]; whoever must know at
-    /// once is notified by the caller.
-    pub fn mark_stopped(&self, _: &Stop) {
-        self.stopped.store(true, Ordering::Release);
+    /// once is notified by the caller. Another channel's `Stop` does nothing.
+    pub(crate) fn mark_stopped(&self, stop: &Stop) {
+        if stop.0 == self.key {
+            self.stopped.store(true, Ordering::Release);
+        }
     }
 
     /// Returns once the channel is stopped.
@@ -88,5 +100,20 @@ impl Events {
             }
             listener.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_channels_own_stop_stops_it() {
+        let (events, stop) = Events::new();
+        let (_, other) = Events::new();
+        events.mark_stopped(&other);
+        assert!(!events.is_stopped(), "another channel's Stop");
+        events.mark_stopped(&stop);
+        assert!(events.is_stopped());
     }
 }

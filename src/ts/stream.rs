@@ -239,7 +239,7 @@ mod tests {
         let parts = Arc::new(Parts {
             store: Store::Ts(chunks.clone()),
             counters: Counters::default(),
-            events: Events::default(),
+            events: Events::new().0,
         });
         let push = |fill, join| {
             let (data, meta) = chunk(fill, join);
