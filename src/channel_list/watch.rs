@@ -207,16 +207,19 @@ impl ChannelList {
             return Ok(Arc::clone(&state.playlist));
         }
         state.checked = now;
-        state.looks += 1;
-        Err(Look {
-            number: state.looks,
-            seen: state.seen,
-        })
+        Err(Look { seen: state.seen })
     }
 
     /// Looks at the file and reads it if its stamp changed; no lock is held.
     fn look(&self, look: Look) -> Found {
         let stamp = Stamp::of(&self.path);
+        // Numbered once the file was looked at: of two looks, the one that saw it later wins,
+        // however long either took to get here.
+        let number = {
+            let mut state = crate::lock(&self.state);
+            state.looks += 1;
+            state.looks
+        };
         // A file that cannot be looked at is tried every time: `load` says what is wrong.
         let loaded = if stamp.is_some() && stamp == look.seen {
             None
@@ -224,7 +227,7 @@ impl ChannelList {
             Some(load(&self.path).map(Arc::new).map_err(|e| e.to_string()))
         };
         Found {
-            number: look.number,
+            number,
             stamp,
             loaded,
         }
@@ -296,13 +299,13 @@ impl ChannelList {
     }
 }
 
-/// A check of the file that is due: its number, and the stamp seen before it.
+/// A check of the file that is due: the stamp seen before it.
 struct Look {
-    number: u64,
     seen: Option<Stamp>,
 }
 
-/// What a [`Look`] found: the file's stamp, and what reading it gave if the stamp changed.
+/// What a [`Look`] found: its number (in the order the file was looked at), the file's stamp,
+/// and what reading it gave if the stamp changed.
 struct Found {
     number: u64,
     stamp: Option<Stamp>,
@@ -323,6 +326,7 @@ mod tests {
 
     const A: &str = "0123456789abcdef0123456789abcdef01234567";
     const B: &str = "89abcdef0123456789abcdef0123456789abcdef";
+    const C: &str = "fedcba9876543210fedcba9876543210fedcba98";
 
     /// A path in a directory of `test`'s own, so that tests running at once never share one.
     fn scratch(test: &str, name: &str) -> PathBuf {
@@ -431,6 +435,38 @@ mod tests {
             "an earlier look ending last is not swapped in"
         );
         assert_eq!(list.current(at(2500)).channels, 1);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    /// A check that became due first but looked at the file last saw the newer file: it wins,
+    /// whatever order the checks became due in.
+    #[test]
+    fn the_look_that_saw_the_file_last_wins() {
+        let path = scratch("order", "order.m3u");
+        std::fs::write(&path, format!("acestream://{A}\n")).unwrap();
+        let t0 = Instant::now();
+        let list = ChannelList::open(&path, t0).unwrap();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let Err(slow) = list.due(at(1000)) else {
+            panic!("a check is due")
+        };
+        let Err(quick) = list.due(at(2000)) else {
+            panic!("a check is due")
+        };
+        std::fs::write(&path, format!("acestream://{A}\nacestream://{B}\n")).unwrap();
+        let quick = list.look(quick);
+        std::fs::write(
+            &path,
+            format!("acestream://{B}\nacestream://{A}\nacestream://{C}\n"),
+        )
+        .unwrap();
+        let slow = list.look(slow);
+        assert_eq!(list.settle(slow).channels, 3, "the newest file");
+        assert_eq!(
+            list.settle(quick).channels,
+            3,
+            "an older look does not go back"
+        );
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 }
