@@ -6,6 +6,9 @@
 //! (the newest PAT followed by a video keyframe). [`Reader`] is the feed step: one upstream
 //! connection, read until it ends or stalls. Neither serves a client nor heals the session (the
 //! channel's supervisor does, after an error), and neither parses beyond packet headers.
+//!
+//! Over 400 lines: more than a third of it is the packetizer's tests, which build packets and
+//! move time by hand.
 
 use std::time::Duration;
 
