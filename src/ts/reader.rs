@@ -172,22 +172,25 @@ impl Reader<'_> {
     }
 
     /// Puts `chunks` in the ring and wakes the channel's readers, if there are any: a read
-    /// that completed no chunk wakes nobody. The first chunk of a connection is marked fresh.
-    fn store_all(&self, cx: &Context<'_>, chunks: Vec<(Bytes, ChunkMeta)>, delivered: &mut bool) {
-        if chunks.is_empty() {
-            return;
-        }
-        for chunk in chunks {
-            self.store(chunk, !*delivered);
+    /// that completed no chunk wakes nobody. The first chunk of a connection is marked fresh
+    /// (a break before it).
+    fn store_all(
+        &self,
+        cx: &Context<'_>,
+        chunks: impl IntoIterator<Item = (Bytes, ChunkMeta)>,
+        delivered: &mut bool,
+    ) {
+        let mut stored = false;
+        for (chunk, meta) in chunks {
+            let fresh = !*delivered;
+            // Cannot fail: a chunk is far smaller than the ring's budget.
+            let _ = self.chunks.ring.push(chunk, ChunkMeta { fresh, ..meta });
             *delivered = true;
+            stored = true;
         }
-        cx.events.notify();
-    }
-
-    /// Puts a chunk in the ring; `fresh` marks the first of a connection (a break before it).
-    fn store(&self, (chunk, meta): (Bytes, ChunkMeta), fresh: bool) {
-        // Cannot fail: a chunk is far smaller than the ring's budget.
-        let _ = self.chunks.ring.push(chunk, ChunkMeta { fresh, ..meta });
+        if stored {
+            cx.events.notify();
+        }
     }
 }
 
@@ -237,10 +240,8 @@ impl Feeder for Reader<'_> {
         };
         // A stream that played keeps its last packets; one that delivered nothing stays an
         // error (healed, with backoff), however many packets it left.
-        if let Some(last) = packets.finish(crate::clock::now_ms()).filter(|_| delivered) {
-            self.store(last, false);
-            cx.events.notify();
-        }
+        let last = packets.finish(crate::clock::now_ms()).filter(|_| delivered);
+        self.store_all(cx, last, &mut delivered);
         if delivered {
             log::warn!(
                 "channel {}: TS stream interrupted ({ended}); reconnecting",
