@@ -1,0 +1,213 @@
+//! Engine search, served as channel lists: the engine's own search turned into a playlist of
+//! named channels with logos and groups (`/search.m3u`), the same as JSON (`/search.json`), and
+//! a guide of their programmes (`/epg.xml`).
+//!
+//! This folder owns asking the engine (one search at a time), what is kept of its answers and
+//! for how long, and those views. A search's results are cached within the board's
+//! `search_cache_bytes`, asked again after ten minutes, and served stale when the engine cannot
+//! answer; while the engine says its search limit is reached, it is not asked for a minute. It
+//! never starts a channel: [`Search::describe`] only tells, from the cache, what the results
+//! say of a content id.
+//!
+//! - `ask`: one search's pages from the engine, in the form it speaks (I/O);
+//! - `answer`: the engine's answers as [`Station`]s (pure, fuzzed);
+//! - `json`: the small JSON reader `answer` uses;
+//! - `station`: what is kept of a channel found, and what it costs;
+//! - `cache`: the kept searches within the budget;
+//! - `view`: the M3U and JSON texts;
+//! - `guide`: the XMLTV text;
+//! - this file: [`Search`], which puts them together.
+//!
+//! It imports `engine` (the calls), `channel` (the content id), `http` (the transport's errors
+//! and JSON strings) and `board` (the budgets); never the router or the channel list.
+
+mod answer;
+mod ask;
+mod cache;
+mod guide;
+mod json;
+mod station;
+mod view;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::board;
+use crate::channel::ContentId;
+use crate::engine::Engine;
+
+pub use answer::{AnswerError, Page, parse_page, parse_token};
+pub use ask::SearchError;
+pub use cache::{Entry, FRESH_MS, Key};
+pub use guide::xmltv;
+pub use station::{Programme, Station, Stream};
+pub use view::{GUIDE_PATH, Render, json, m3u};
+
+/// How long the engine is left alone after it said its search limit was reached.
+const LIMITED_MS: u64 = 60 * 1000;
+
+/// What the search results say of a content id: the name of the channel it is a stream of, and
+/// every stream of that channel, best availability first (the id asked about among them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Described {
+    pub name: String,
+    pub ids: Vec<ContentId>,
+}
+
+/// The engine's search and its cache.
+pub struct Search {
+    asker: ask::Asker,
+    cache: cache::Cache,
+    /// One search is asked of the engine at a time; the others wait their turn, and find the
+    /// results in the cache when they asked for the same.
+    turn: smol::lock::Mutex<()>,
+    /// Until when (`clock::now_ms`) the engine is not asked, having said its limit was reached.
+    limited_until: AtomicU64,
+}
+
+impl Search {
+    /// The search of `engine`, within the board's budgets.
+    pub fn new(engine: Engine) -> Search {
+        Search {
+            asker: ask::Asker::new(engine, board::SEARCH_ANSWER_BYTES),
+            cache: cache::Cache::new(board::SEARCH_CACHE_BYTES),
+            turn: smol::lock::Mutex::new(()),
+            limited_until: AtomicU64::new(0),
+        }
+    }
+
+    /// The results of `key`: kept ones while fresh, else the engine's, else (when the engine
+    /// cannot answer) kept ones however old, else why there are none.
+    pub async fn find(&self, key: Key) -> Result<Arc<Entry>, SearchError> {
+        let kept = self.cache.get(&key);
+        if let Some(entry) = kept.as_ref().filter(|e| e.is_fresh(crate::clock::now_ms())) {
+            return Ok(Arc::clone(entry));
+        }
+        let _turn = self.turn.lock().await;
+        let now = crate::clock::now_ms();
+        let kept = self.cache.get(&key).or(kept);
+        if let Some(entry) = kept.as_ref().filter(|e| e.is_fresh(now)) {
+            return Ok(Arc::clone(entry));
+        }
+        let asked = if now < self.limited_until.load(Ordering::Relaxed) {
+            Err(SearchError::Limited)
+        } else {
+            self.asker.all(&key, self.cache.budget()).await
+        };
+        let found = match asked {
+            Ok(found) => found,
+            Err(e) => {
+                if e == SearchError::Limited {
+                    let until = crate::clock::now_ms() + LIMITED_MS;
+                    self.limited_until.store(until, Ordering::Relaxed);
+                }
+                return match kept {
+                    Some(entry) => {
+                        log::warn!("search {:?}: {e}; serving the results kept", key.query);
+                        Ok(entry)
+                    }
+                    None => Err(e),
+                };
+            }
+        };
+        log::info!(
+            "search {:?}{}: {} channels{}",
+            key.query,
+            if key.category.is_empty() {
+                String::new()
+            } else {
+                format!(" in {:?}", key.category)
+            },
+            found.stations.len(),
+            if found.cut {
+                " (more left out: the board's search budget is full)"
+            } else {
+                ""
+            }
+        );
+        Ok(self.cache.put(Entry {
+            key,
+            fetched_ms: crate::clock::now_ms(),
+            stations: found.stations,
+            cost: found.cost,
+            cut: found.cut,
+        }))
+    }
+
+    /// Every kept search, newest first: what the guide is made of.
+    pub fn kept(&self) -> heapless::Vec<Arc<Entry>, { cache::ENTRIES }> {
+        self.cache.all()
+    }
+
+    /// What the kept results say of `id`: the channel it is a stream of (in the newest search
+    /// that found it) and all that channel's streams, best first. A lookup in the cache only.
+    pub fn describe(&self, id: &ContentId) -> Option<Described> {
+        let kept = self.cache.all();
+        let station = kept
+            .iter()
+            .flat_map(|e| e.stations.iter())
+            .find(|s| s.streams.iter().any(|stream| stream.id == *id))?;
+        Some(Described {
+            name: station.name.clone(),
+            ids: station.streams.iter().map(|s| s.id.clone()).collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> ContentId {
+        ContentId::parse(&format!("{n:02x}").repeat(20)).unwrap()
+    }
+
+    fn station(name: &str, streams: &[(u8, u16)]) -> Station {
+        Station {
+            name: name.into(),
+            id: name.into(),
+            streams: streams
+                .iter()
+                .map(|&(n, availability)| Stream {
+                    id: id(n),
+                    availability,
+                })
+                .collect(),
+            ..Station::default()
+        }
+    }
+
+    fn put(search: &Search, query: &str, stations: Vec<Station>) {
+        search.cache.put(Entry {
+            key: Key {
+                query: query.into(),
+                category: String::new(),
+            },
+            fetched_ms: 0,
+            stations,
+            cost: 1,
+            cut: false,
+        });
+    }
+
+    #[test]
+    fn describe_names_the_channel_of_an_id_and_its_streams_best_first() {
+        let engine = Engine::new(crate::http::Origin::parse("http://127.0.0.1:1").unwrap());
+        let search = Search::new(engine);
+        assert_eq!(search.describe(&id(1)), None, "nothing kept yet");
+        put(&search, "old", vec![station("Sport 1 (old)", &[(1, 900)])]);
+        put(
+            &search,
+            "sport",
+            vec![
+                station("News", &[(7, 1000)]),
+                station("Sport 1", &[(2, 950), (1, 400), (3, 100)]),
+            ],
+        );
+        let described = search.describe(&id(1)).unwrap();
+        assert_eq!(described.name, "Sport 1", "the newest search that found it");
+        assert_eq!(described.ids, [id(2), id(1), id(3)]);
+        assert_eq!(search.describe(&id(7)).unwrap().ids, [id(7)]);
+        assert_eq!(search.describe(&id(9)), None);
+    }
+}
