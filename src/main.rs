@@ -18,6 +18,7 @@ use acebox::config::{self, Command, Config};
 use acebox::engine::Engine;
 use acebox::http::{self, Gate};
 use acebox::router;
+use acebox::search::Search;
 use acebox::{board, logger};
 
 /// How long shutdown waits for engine starts and stops under way before it exits anyway.
@@ -86,11 +87,13 @@ fn run(config: Config) -> ExitCode {
         config.allow
     );
     let gate = Arc::new(Gate::new(config.allow, board::MAX_CONNECTIONS));
+    let engine = Engine::new(config.engine);
     let app = Arc::new(App {
-        registry: Registry::new(Engine::new(config.engine), config.idle_timeout),
+        registry: Registry::new(engine.clone(), config.idle_timeout),
         started: Instant::now(),
         gate: gate.clone(),
         channel_list,
+        search: Search::new(engine),
     });
     let reaper = app.clone();
     smol::spawn(async move { reaper.registry.reap_idle().await }).detach();

@@ -52,12 +52,8 @@ pub fn serve<B>(list: Option<&ChannelList>, req: &Request<B>) -> Response<Body> 
             );
         }
     };
-    let local = req.extensions().get::<LocalAddr>().map(|l| l.0);
-    let Some(authority) = host::authority(req.headers().get(header::HOST), local) else {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            "send a Host header naming this server, like Host: 192.168.1.10:6880",
-        );
+    let Some(authority) = authority(req) else {
+        return no_authority();
     };
     let mut response = respond(
         StatusCode::OK,
@@ -68,4 +64,19 @@ pub fn serve<B>(list: Option<&ChannelList>, req: &Request<B>) -> Response<Body> 
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// The `host[:port]` a playlist served for `req` points at: its `Host` header when that is a
+/// plain authority, else the address it came in on.
+pub fn authority<B>(req: &Request<B>) -> Option<String> {
+    let local = req.extensions().get::<LocalAddr>().map(|l| l.0);
+    host::authority(req.headers().get(header::HOST), local)
+}
+
+/// The answer when a request gives no [`authority`] to point a playlist at.
+pub fn no_authority() -> Response<Body> {
+    json_error(
+        StatusCode::BAD_REQUEST,
+        "send a Host header naming this server, like Host: 192.168.1.10:6880",
+    )
 }
