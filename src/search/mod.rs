@@ -30,8 +30,9 @@ mod station;
 mod view;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
+use crate::AtomicU64;
 use crate::board;
 use crate::channel::ContentId;
 use crate::engine::Engine;
