@@ -2,15 +2,17 @@
 //!
 //! This module owns the XMLTV text: every `<channel>` before the first `<programme>` (as the
 //! DTD wants), channel ids equal to the playlists' `tvg-id`, times as `YYYYMMDDhhmmss +0000`,
-//! and each channel once however many kept searches found it (the newest wins). Programmes
-//! that ended before `now` are left out, and so are channels with none left (XMLTV's validator
-//! wants a programme for every channel). It never reads the clock and never fetches anything.
+//! and each channel once however many kept searches found it (the newest wins); text escaped
+//! by `crate::xml`. Programmes that ended before `now` are left out, and so are channels with
+//! none left (XMLTV's validator wants a programme for every channel). It never reads the clock
+//! and never fetches anything.
 
 use std::fmt::Write;
 use std::sync::Arc;
 
 use super::cache::Entry;
 use super::station::Station;
+use crate::xml::push_escaped;
 
 /// The guide of every station in `entries` (newest first) at `now` (Unix seconds).
 pub fn xmltv(entries: &[Arc<Entry>], now: u64) -> String {
@@ -67,21 +69,6 @@ pub fn xmltv(entries: &[Arc<Entry>], now: u64) -> String {
     }
     out.push_str("</tv>\n");
     out
-}
-
-/// `text` as XML character data or an attribute value.
-fn push_escaped(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => {}
-            c => out.push(c),
-        }
-    }
 }
 
 /// A Unix time in XMLTV's form, `YYYYMMDDhhmmss +0000`.
