@@ -27,7 +27,7 @@ use hyper::StatusCode;
 use crate::http::FetchError;
 
 pub use api::{Engine, Mode, SEGMENT_TIMEOUT, Selector, StartRequest};
-pub use search::{SEARCH_PAGE_MAX, SearchForm, SearchPage};
+pub use search::{SEARCH_PAGE_MAX, SearchCall, SearchPage};
 pub use wire::{EngineStat, StartAnswer, parse_start, parse_stat, rebase};
 
 /// Why the engine gave no session or no data.

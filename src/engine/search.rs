@@ -14,19 +14,8 @@ use crate::http::{self, FetchError, Fetched, push_percent_encoded};
 /// A search goes to AceStream's servers through the engine, which takes a few seconds; the
 /// answer's head and then its body each get this long.
 const SEARCH_TIMEOUT: Duration = Duration::from_secs(15);
-/// A token answer is a few dozen bytes.
-const TOKEN_BODY: usize = 4096;
 /// The most results the engine gives in one page.
 pub const SEARCH_PAGE_MAX: u32 = 200;
-
-/// Which of the engine's two search APIs a call uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SearchForm {
-    /// `GET /search?...`, no token.
-    Current,
-    /// `GET /server/api?method=search&token=...`.
-    Token,
-}
 
 /// One page of a search: what to look for, which page (from 0) and how many results a page
 /// holds (at most [`SEARCH_PAGE_MAX`]).
@@ -38,49 +27,52 @@ pub struct SearchPage<'a> {
     pub size: u32,
 }
 
-impl Engine {
-    /// Asks for one page of results grouped by channel, with their guide. `token` is used by
-    /// [`SearchForm::Token`] only. The answer is handed back whatever its status, at most
-    /// `limit` bytes; the transport's error as it is, so that the caller can say which limit
-    /// an answer broke.
-    pub async fn search(
-        &self,
-        form: SearchForm,
-        token: &str,
-        page: &SearchPage<'_>,
-        limit: usize,
-    ) -> Result<Fetched, FetchError> {
-        let path = search_path(form, token, page);
-        http::get(self.origin(), &path, SEARCH_TIMEOUT, limit).await
-    }
+/// What a search call asks the engine for.
+#[derive(Clone, Copy, Debug)]
+pub enum SearchCall<'a> {
+    /// A page of results, current form: `GET /search?...`.
+    Page(&'a SearchPage<'a>),
+    /// An access token for the older form: `GET /server/api?method=get_api_access_token`.
+    Token,
+    /// A page of results, older form, with its token: `GET /server/api?method=search&...`.
+    TokenPage(&'a str, &'a SearchPage<'a>),
+}
 
-    /// Asks for an access token for [`SearchForm::Token`].
-    pub async fn search_token(&self) -> Result<Fetched, FetchError> {
-        let path = "/server/api?method=get_api_access_token";
-        http::get(self.origin(), path, SEARCH_TIMEOUT, TOKEN_BODY).await
+impl Engine {
+    /// Makes `call`: pages come grouped by channel, with their guide. The answer is handed
+    /// back whatever its status, at most `limit` bytes; the transport's error as it is, so that
+    /// the caller can say which limit an answer broke.
+    pub async fn search(&self, call: &SearchCall<'_>, limit: usize) -> Result<Fetched, FetchError> {
+        http::get(self.origin(), &call.path(), SEARCH_TIMEOUT, limit).await
     }
 }
 
-fn search_path(form: SearchForm, token: &str, page: &SearchPage<'_>) -> String {
-    let mut path = String::with_capacity(160 + page.query.len() * 3);
-    match form {
-        SearchForm::Current => path.push_str("/search?"),
-        SearchForm::Token => {
-            path.push_str("/server/api?method=search&token=");
-            push_percent_encoded(&mut path, token);
-            path.push('&');
+impl SearchCall<'_> {
+    fn path(&self) -> String {
+        let page = match self {
+            SearchCall::Token => return "/server/api?method=get_api_access_token".to_owned(),
+            SearchCall::Page(page) | SearchCall::TokenPage(_, page) => page,
+        };
+        let mut path = String::with_capacity(160 + page.query.len() * 3);
+        match self {
+            SearchCall::TokenPage(token, _) => {
+                path.push_str("/server/api?method=search&token=");
+                push_percent_encoded(&mut path, token);
+                path.push('&');
+            }
+            _ => path.push_str("/search?"),
         }
+        path.push_str("query=");
+        push_percent_encoded(&mut path, page.query);
+        path.push_str("&category=");
+        push_percent_encoded(&mut path, page.category);
+        path.push_str(&format!(
+            "&page={}&page_size={}&group_by_channels=1&show_epg=1",
+            page.page,
+            page.size.min(SEARCH_PAGE_MAX)
+        ));
+        path
     }
-    path.push_str("query=");
-    push_percent_encoded(&mut path, page.query);
-    path.push_str("&category=");
-    push_percent_encoded(&mut path, page.category);
-    path.push_str(&format!(
-        "&page={}&page_size={}&group_by_channels=1&show_epg=1",
-        page.page,
-        page.size.min(SEARCH_PAGE_MAX)
-    ));
-    path
 }
 
 #[cfg(test)]
@@ -96,14 +88,18 @@ mod tests {
             size: 500,
         };
         assert_eq!(
-            search_path(SearchForm::Current, "", &page),
+            SearchCall::Page(&page).path(),
             "/search?query=sport%20%26%20news&category=tv%2F1&page=2&page_size=200\
              &group_by_channels=1&show_epg=1"
         );
         assert_eq!(
-            search_path(SearchForm::Token, "ab12", &page),
+            SearchCall::TokenPage("ab12", &page).path(),
             "/server/api?method=search&token=ab12&query=sport%20%26%20news&category=tv%2F1\
              &page=2&page_size=200&group_by_channels=1&show_epg=1"
+        );
+        assert_eq!(
+            SearchCall::Token.path(),
+            "/server/api?method=get_api_access_token"
         );
     }
 }

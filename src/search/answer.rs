@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use super::json::{self, Malformed, Reader, Scalar};
-use super::station::{Programme, Station, Stream, order};
+use super::station::{Programme, Station, Stream, best_first, order};
 use crate::channel::ContentId;
 
 /// Characters kept of a name, a programme title or a category list.
@@ -165,7 +165,13 @@ struct Record {
     /// Whether `logo` came from an icon of `type` 0, which wins over the others.
     logo_preferred: bool,
     guide: Vec<Programme>,
-    items: Vec<Record>,
+    /// Its items' streams, as read.
+    streams: Vec<Stream>,
+    /// The name, categories and channel id of its first items that give them, for a result
+    /// that gives none of its own.
+    item_name: String,
+    item_categories: String,
+    item_channel_id: String,
 }
 
 /// Reads a result (`top`) or an item: the keys acebox keeps, the others skipped.
@@ -217,8 +223,18 @@ fn record(r: &mut Reader, top: bool) -> json::Result<Record> {
             })?,
             "items" if top => r.array(|r| {
                 let item = record(r, false)?;
-                if item.hash.is_some() && rec.items.len() < STREAMS {
-                    rec.items.push(item);
+                if let Some(id) = item.hash.filter(|_| rec.streams.len() < STREAMS) {
+                    let availability = item.availability;
+                    rec.streams.push(Stream { id, availability });
+                    for (field, value) in [
+                        (&mut rec.item_name, item.name),
+                        (&mut rec.item_categories, item.categories),
+                        (&mut rec.item_channel_id, item.channel_id),
+                    ] {
+                        if field.is_empty() {
+                            *field = value;
+                        }
+                    }
                 }
                 Ok(())
             })?,
@@ -242,53 +258,23 @@ impl Record {
 
     /// The station this result is, if it has a stream: its items, or, ungrouped, itself.
     fn into_station(mut self) -> Option<Station> {
-        if self.items.is_empty() {
-            let hash = self.hash.take()?;
-            let item = Record {
-                hash: Some(hash),
-                availability: self.availability,
-                ..Record::default()
-            };
-            self.items.push(item);
+        if self.streams.is_empty() {
+            let id = self.hash.take()?;
+            let availability = self.availability;
+            self.streams.push(Stream { id, availability });
         }
-        let first = |pick: fn(&Record) -> &String| {
-            self.items
-                .iter()
-                .map(pick)
-                .find(|s| !s.is_empty())
-                .cloned()
-                .unwrap_or_default()
-        };
-        let name = Some(self.name.clone())
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| first(|i| &i.name));
-        let group = Some(self.categories.clone())
-            .filter(|g| !g.is_empty())
-            .unwrap_or_else(|| first(|i| &i.categories));
-        let channel_id = Some(self.channel_id.clone())
-            .filter(|c| !c.is_empty())
-            .unwrap_or_else(|| first(|i| &i.channel_id));
-        let mut streams: Vec<Stream> = self
-            .items
-            .into_iter()
-            .filter_map(|i| {
-                Some(Stream {
-                    id: i.hash?,
-                    availability: i.availability,
-                })
-            })
-            .collect();
-        streams.sort_by_key(|s| std::cmp::Reverse(s.availability));
-        let id = match channel_id {
-            id if id.is_empty() => format!("{}{ID_SUFFIX}", streams.first()?.id.as_str()),
+        best_first(&mut self.streams, |s| s.availability);
+        let own = |own: String, item: String| if own.is_empty() { item } else { own };
+        let id = match own(self.channel_id, self.item_channel_id) {
+            id if id.is_empty() => format!("{}{ID_SUFFIX}", self.streams[0].id.as_str()),
             id => id + ID_SUFFIX,
         };
         Some(Station {
-            name,
+            name: own(self.name, self.item_name),
             id,
             logo: self.logo,
-            group,
-            streams,
+            group: own(self.categories, self.item_categories),
+            streams: self.streams,
             guide: self.guide,
         })
     }

@@ -17,7 +17,7 @@ use hyper::StatusCode;
 use super::answer::{AnswerError, Page, parse_page, parse_token};
 use super::cache::Key;
 use super::station::{Station, order};
-use crate::engine::{Engine, EngineError, SEARCH_PAGE_MAX, SearchForm, SearchPage};
+use crate::engine::{Engine, EngineError, SEARCH_PAGE_MAX, SearchCall, SearchPage};
 use crate::http::{FetchError, Fetched};
 
 /// Pages asked for in one search at most (with 200 a page, 4,000 channels).
@@ -148,7 +148,9 @@ impl Asker {
         Ok(found)
     }
 
-    /// One page, in the form the engine speaks.
+    /// One page, in the form the engine speaks: `/search` until it answers 404, then the token
+    /// form, with a token asked for first and asked for again once when the engine refuses it.
+    /// Every call to the engine is made at the one `await` below.
     async fn page(&self, key: &Key, number: u32) -> Result<Page, SearchError> {
         let page = SearchPage {
             query: &key.query,
@@ -156,59 +158,39 @@ impl Asker {
             page: number,
             size: self.page_size,
         };
-        if !self.older.load(Ordering::Relaxed) {
-            let answer = self.fetch(
-                self.engine
-                    .search(SearchForm::Current, "", &page, self.answer_limit)
-                    .await,
-            )?;
-            if answer.status != StatusCode::NOT_FOUND {
-                return read_page(&answer);
-            }
-            log::info!("the engine has no /search (HTTP 404): using its older /server/api search");
-            self.older.store(true, Ordering::Relaxed);
-        }
-        let mut retried = false;
+        let mut renewed = false;
         loop {
-            let token = self.token().await?;
-            let answer = self.fetch(
-                self.engine
-                    .search(SearchForm::Token, &token, &page, self.answer_limit)
-                    .await,
-            )?;
-            if answer.status == StatusCode::NOT_FOUND {
-                // Neither form: perhaps the engine changed; look for /search next time.
-                self.older.store(false, Ordering::Relaxed);
-                return Err(SearchError::NoSearch);
-            }
-            match read_page(&answer) {
-                Err(SearchError::Refused(e)) if e.contains("token") && !retried => {
-                    retried = true;
-                    crate::lock(&self.token).clear();
+            let older = self.older.load(Ordering::Relaxed);
+            let token = crate::lock(&self.token).clone();
+            let call = match (older, token.is_empty()) {
+                (false, _) => SearchCall::Page(&page),
+                (true, true) => SearchCall::Token,
+                (true, false) => SearchCall::TokenPage(&token, &page),
+            };
+            let answer = self.fetch(self.engine.search(&call, self.answer_limit).await)?;
+            match (call, answer.status) {
+                (SearchCall::Page(_), StatusCode::NOT_FOUND) => {
+                    log::info!("the engine has no /search (HTTP 404): searching with /server/api");
+                    self.older.store(true, Ordering::Relaxed);
                 }
-                read => return read,
+                (_, StatusCode::NOT_FOUND) => {
+                    // Neither form: perhaps the engine changed; look for /search next time.
+                    self.older.store(false, Ordering::Relaxed);
+                    return Err(SearchError::NoSearch);
+                }
+                (SearchCall::Token, _) => {
+                    let token = read_token(&answer)?;
+                    crate::lock(&self.token).clone_from(&token);
+                }
+                _ => match read_page(&answer) {
+                    Err(SearchError::Refused(e)) if older && !renewed && mentions(&e, "token") => {
+                        renewed = true;
+                        crate::lock(&self.token).clear();
+                    }
+                    read => return read,
+                },
             }
         }
-    }
-
-    /// The kept access token, or a new one from the engine.
-    async fn token(&self) -> Result<heapless::String<128>, SearchError> {
-        let kept = crate::lock(&self.token).clone();
-        if !kept.is_empty() {
-            return Ok(kept);
-        }
-        let answer = self.fetch(self.engine.search_token().await)?;
-        if answer.status == StatusCode::NOT_FOUND {
-            return Err(SearchError::NoSearch);
-        }
-        let token = parse_token(&answer.body)
-            .map_err(answer_error)
-            .and_then(|t| {
-                heapless::String::try_from(t.as_str())
-                    .map_err(|()| SearchError::Refused("the access token is too long".into()))
-            })?;
-        crate::lock(&self.token).clone_from(&token);
-        Ok(token)
     }
 
     /// A transport result as a search's: its own error for an answer too large.
@@ -218,6 +200,18 @@ impl Asker {
             e => SearchError::Engine(e.into()),
         })
     }
+}
+
+/// The access token from an answer of any status.
+fn read_token(answer: &Fetched) -> Result<heapless::String<128>, SearchError> {
+    if answer.status != StatusCode::OK {
+        return Err(SearchError::Engine(EngineError::Status(
+            answer.status.as_u16(),
+        )));
+    }
+    let token = parse_token(&answer.body).map_err(answer_error)?;
+    heapless::String::try_from(token.as_str())
+        .map_err(|()| SearchError::Refused("the engine's access token is too long".into()))
 }
 
 /// A page from an answer of any status.
@@ -233,15 +227,18 @@ fn read_page(answer: &Fetched) -> Result<Page, SearchError> {
 fn answer_error(e: AnswerError) -> SearchError {
     match e {
         AnswerError::NotJson(_) => SearchError::Engine(EngineError::BadAnswer(e.to_string())),
-        AnswerError::Refused(text) => {
-            let lower = text.to_lowercase();
-            if lower.contains("limit") || lower.contains("too many") {
-                SearchError::Limited
-            } else {
-                SearchError::Refused(text)
-            }
+        AnswerError::Refused(text) if mentions(&text, "limit") || mentions(&text, "too many") => {
+            SearchError::Limited
         }
+        AnswerError::Refused(text) => SearchError::Refused(text),
     }
+}
+
+/// Whether `text` holds `word`, in any ASCII case.
+fn mentions(text: &str, word: &str) -> bool {
+    text.as_bytes()
+        .windows(word.len())
+        .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
 }
 
 #[cfg(test)]

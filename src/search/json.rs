@@ -77,6 +77,11 @@ impl<'a> Reader<'a> {
     /// Walks an object, calling `field` with each key; `field` must read or skip its value.
     /// Anything but an object (null included) is skipped and reads as an empty object.
     pub fn object(&mut self, mut field: impl FnMut(&mut Self, &str) -> Result<()>) -> Result<()> {
+        self.walk_object(&mut field)
+    }
+
+    /// [`object`](Self::object), compiled once for every caller.
+    fn walk_object(&mut self, field: &mut dyn FnMut(&mut Self, &str) -> Result<()>) -> Result<()> {
         if !self.is_object() {
             return self.skip();
         }
@@ -107,6 +112,11 @@ impl<'a> Reader<'a> {
     /// Anything but an array is handed to `element` once, as the only element: the engine sends
     /// a single programme where it could send a list.
     pub fn array(&mut self, mut element: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
+        self.walk_array(&mut element)
+    }
+
+    /// [`array`](Self::array), compiled once for every caller.
+    fn walk_array(&mut self, element: &mut dyn FnMut(&mut Self) -> Result<()>) -> Result<()> {
         match self.peek() {
             Some(b'[') => {}
             Some(b'n') => return self.skip(),

@@ -30,7 +30,9 @@ mod station;
 mod view;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use event_listener::Event;
 
 use crate::AtomicU64;
 use crate::board;
@@ -61,7 +63,7 @@ pub struct Search {
     cache: cache::Cache,
     /// One search is asked of the engine at a time; the others wait their turn, and find the
     /// results in the cache when they asked for the same.
-    turn: smol::lock::Mutex<()>,
+    turn: Turn,
     /// Until when (`clock::now_ms`) the engine is not asked, having said its limit was reached.
     limited_until: AtomicU64,
 }
@@ -72,7 +74,7 @@ impl Search {
         Search {
             asker: ask::Asker::new(engine, board::SEARCH_ANSWER_BYTES),
             cache: cache::Cache::new(board::SEARCH_CACHE_BYTES),
-            turn: smol::lock::Mutex::new(()),
+            turn: Turn::default(),
             limited_until: AtomicU64::new(0),
         }
     }
@@ -84,7 +86,7 @@ impl Search {
         if let Some(entry) = kept.as_ref().filter(|e| e.is_fresh(crate::clock::now_ms())) {
             return Ok(Arc::clone(entry));
         }
-        let _turn = self.turn.lock().await;
+        let _turn = self.turn.take().await;
         let now = crate::clock::now_ms();
         let kept = self.cache.get(&key).or(kept);
         if let Some(entry) = kept.as_ref().filter(|e| e.is_fresh(now)) {
@@ -111,20 +113,16 @@ impl Search {
                 };
             }
         };
+        let cut = if found.cut {
+            " (more left out: the board's search budget is full)"
+        } else {
+            ""
+        };
         log::info!(
-            "search {:?}{}: {} channels{}",
+            "search {:?} (category {:?}): {} channels{cut}",
             key.query,
-            if key.category.is_empty() {
-                String::new()
-            } else {
-                format!(" in {:?}", key.category)
-            },
-            found.stations.len(),
-            if found.cut {
-                " (more left out: the board's search budget is full)"
-            } else {
-                ""
-            }
+            key.category,
+            found.stations.len()
         );
         Ok(self.cache.put(Entry {
             key,
@@ -152,6 +150,38 @@ impl Search {
             name: station.name.clone(),
             ids: station.streams.iter().map(|s| s.id.clone()).collect(),
         })
+    }
+}
+
+/// Whose turn it is to ask the engine: one search at a time, the others woken when it ends.
+#[derive(Default)]
+struct Turn {
+    taken: AtomicBool,
+    given_back: Event,
+}
+
+impl Turn {
+    /// Waits for the turn; it is given back when the guard is dropped (the search ended, or
+    /// the request that waited went away).
+    async fn take(&self) -> TurnGuard<'_> {
+        loop {
+            if !self.taken.swap(true, Ordering::Acquire) {
+                return TurnGuard(self);
+            }
+            let given_back = self.given_back.listen();
+            if self.taken.load(Ordering::Acquire) {
+                given_back.await;
+            }
+        }
+    }
+}
+
+struct TurnGuard<'a>(&'a Turn);
+
+impl Drop for TurnGuard<'_> {
+    fn drop(&mut self) {
+        self.0.taken.store(false, Ordering::Release);
+        self.0.given_back.notify(usize::MAX);
     }
 }
 
@@ -210,5 +240,28 @@ mod tests {
         assert_eq!(described.ids, [id(2), id(1), id(3)]);
         assert_eq!(search.describe(&id(7)).unwrap().ids, [id(7)]);
         assert_eq!(search.describe(&id(9)), None);
+    }
+
+    #[test]
+    fn one_search_asks_the_engine_at_a_time_and_the_next_is_woken() {
+        use futures_lite::future::poll_once;
+        let turn = Turn::default();
+        smol::block_on(async {
+            let first = turn.take().await;
+            let mut second = Box::pin(turn.take());
+            assert!(poll_once(&mut second).await.is_none(), "waits its turn");
+            let mut third = Box::pin(turn.take());
+            assert!(poll_once(&mut third).await.is_none());
+            drop(third);
+            drop(first);
+            let second = second.await;
+            let mut fourth = Box::pin(turn.take());
+            assert!(
+                poll_once(&mut fourth).await.is_none(),
+                "taken by the second"
+            );
+            drop(second);
+            let _fourth = fourth.await;
+        });
     }
 }

@@ -76,15 +76,33 @@ impl Station {
     }
 }
 
-/// Puts `stations` and each one's streams in order, best availability first; ties keep the
-/// engine's order.
-pub fn order(stations: &mut [Station]) {
-    for station in stations.iter_mut() {
-        station
-            .streams
-            .sort_by_key(|s| std::cmp::Reverse(s.availability));
+/// Puts `stations` in order, best (their best stream's) availability first; ties keep the
+/// engine's order. Each station's streams are in that order already (`answer` put them so).
+pub fn order(stations: &mut Vec<Station>) {
+    best_first(stations, |s| s.best().availability);
+}
+
+/// Sorts `items` by `availability` (0 to 1000), highest first, keeping ties in order: a
+/// counting sort, linear in the items (a search may find thousands), and small in code.
+pub fn best_first<T>(items: &mut Vec<T>, availability: impl Fn(&T) -> u16) {
+    const KEYS: usize = 1001;
+    // The place of a key: the highest availability first.
+    let place = |item: &T| KEYS - 1 - usize::from(availability(item).min(1000));
+    let mut next = vec![0usize; KEYS + 1];
+    for item in items.iter() {
+        next[place(item) + 1] += 1;
     }
-    stations.sort_by_key(|s| std::cmp::Reverse(s.best().availability));
+    for key in 1..=KEYS {
+        next[key] += next[key - 1];
+    }
+    let mut sorted: Vec<Option<T>> = Vec::with_capacity(items.len());
+    sorted.resize_with(items.len(), || None);
+    for item in items.drain(..) {
+        let at = &mut next[place(&item)];
+        sorted[*at] = Some(item);
+        *at += 1;
+    }
+    items.extend(sorted.into_iter().flatten());
 }
 
 #[cfg(test)]
@@ -107,17 +125,22 @@ mod tests {
     }
 
     #[test]
-    fn streams_and_stations_go_best_first_keeping_ties_in_order() {
+    fn stations_go_best_first_keeping_ties_in_order() {
         let mut all = vec![
             station("low", vec![stream(1, 100)]),
-            station("tie a", vec![stream(2, 500), stream(3, 900)]),
+            station("tie a", vec![stream(3, 900), stream(2, 500)]),
+            station("top", vec![stream(5, 1000)]),
             station("tie b", vec![stream(4, 900)]),
+            station("none", vec![stream(6, 0)]),
         ];
         order(&mut all);
         let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["tie a", "tie b", "low"]);
-        assert_eq!(all[0].best(), &stream(3, 900));
-        assert_eq!(all[0].streams[1], stream(2, 500));
+        assert_eq!(names, ["top", "tie a", "tie b", "low", "none"]);
+        let mut streams = vec![stream(1, 5), stream(2, 700), stream(3, 5), stream(4, 999)];
+        best_first(&mut streams, |s| s.availability);
+        let ids: Vec<u16> = streams.iter().map(|s| s.availability).collect();
+        assert_eq!(ids, [999, 700, 5, 5]);
+        assert_eq!(streams[2], stream(1, 5), "a tie keeps its order");
     }
 
     #[test]
