@@ -84,6 +84,22 @@ pub struct Found {
     pub cut: bool,
 }
 
+impl Found {
+    /// Adds a page's `stations` while they fit in `budget` bytes; whether all of them did.
+    fn add(&mut self, stations: Vec<Station>, budget: usize) -> bool {
+        for station in stations {
+            let cost = station.cost();
+            if self.cost + cost > budget {
+                self.cut = true;
+                return false;
+            }
+            self.cost += cost;
+            self.stations.push(station);
+        }
+        true
+    }
+}
+
 /// The engine's search, with what acebox learnt of it.
 pub struct Asker {
     engine: Engine,
@@ -129,18 +145,9 @@ impl Asker {
                 }
             };
             results += page.results as u64;
-            for station in page.stations {
-                let cost = station.cost();
-                if found.cost + cost > budget {
-                    found.cut = true;
-                    break;
-                }
-                found.cost += cost;
-                found.stations.push(station);
-            }
             let last = page.results < self.page_size as usize
                 || page.total.is_some_and(|total| results >= total);
-            if found.cut || last {
+            if !found.add(page.stations, budget) || last {
                 break;
             }
         }
@@ -296,6 +303,38 @@ mod tests {
             SearchError::TooLarge(1024)
                 .to_string()
                 .contains("1024 bytes")
+        );
+    }
+
+    #[test]
+    fn stations_are_gathered_while_they_fit_the_budget() {
+        let station = |n: u8| Station {
+            name: "x".repeat(usize::from(n)),
+            streams: vec![crate::search::Stream {
+                id: crate::channel::ContentId::parse(&format!("{n:02x}").repeat(20)).unwrap(),
+                availability: 0,
+            }],
+            ..Station::default()
+        };
+        let cost = station(1).cost();
+        let mut found = Found {
+            stations: Vec::new(),
+            cost: 0,
+            cut: false,
+        };
+        assert!(found.add(vec![station(1), station(2)], 10 * cost));
+        assert!(!found.cut);
+        assert!(!found.add(vec![station(3), station(200), station(4)], 4 * cost));
+        assert!(found.cut, "the page did not fit");
+        assert_eq!(
+            found.stations.len(),
+            3,
+            "what fitted before the first that did not"
+        );
+        assert!(found.cost <= 4 * cost);
+        assert_eq!(
+            found.cost,
+            found.stations.iter().map(Station::cost).sum::<usize>()
         );
     }
 
