@@ -82,32 +82,47 @@ impl Search {
     /// The results of `key`: kept ones while fresh, else the engine's, else (when the engine
     /// cannot answer) kept ones however old, else why there are none.
     pub async fn find(&self, key: Key) -> Result<Arc<Entry>, SearchError> {
-        let kept = self.cache.get(&key);
-        if let Some(entry) = kept.as_ref().filter(|e| e.is_fresh(crate::clock::now_ms())) {
-            return Ok(Arc::clone(entry));
+        if let Some(entry) = self.fresh(&key) {
+            return Ok(entry);
         }
         let _turn = self.turn.take().await;
-        let now = crate::clock::now_ms();
-        let kept = self.cache.get(&key).or(kept);
-        if let Some(entry) = kept.as_ref().filter(|e| e.is_fresh(now)) {
-            return Ok(Arc::clone(entry));
+        // Whoever had the turn may have asked for the same.
+        if let Some(entry) = self.fresh(&key) {
+            return Ok(entry);
         }
-        let asked = if now < self.limited_until.load(Ordering::Relaxed) {
+        let asked = if crate::clock::now_ms() < self.limited_until.load(Ordering::Relaxed) {
             Err(SearchError::Limited)
         } else {
             self.asker.all(&key, self.cache.budget()).await
         };
+        self.settle(key, asked, crate::clock::now_ms())
+    }
+
+    /// The kept results of `key` if they are fresh.
+    fn fresh(&self, key: &Key) -> Option<Arc<Entry>> {
+        let now = crate::clock::now_ms();
+        self.cache.get(key).filter(|e| e.is_fresh(now))
+    }
+
+    /// What a search the engine was asked at `now` gives: its results, kept; or, when it gave
+    /// none, the results kept before however old; or why there are none.
+    fn settle(
+        &self,
+        key: Key,
+        asked: Result<ask::Found, SearchError>,
+        now: u64,
+    ) -> Result<Arc<Entry>, SearchError> {
         let found = match asked {
             Ok(found) => found,
             Err(e) => {
                 if e == SearchError::Limited {
-                    let until = crate::clock::now_ms() + LIMITED_MS;
-                    self.limited_until.store(until, Ordering::Relaxed);
+                    self.limited_until
+                        .store(now + LIMITED_MS, Ordering::Relaxed);
                 }
-                return match kept {
-                    Some(entry) => {
+                return match self.cache.get(&key) {
+                    Some(kept) => {
                         log::warn!("search {:?}: {e}; serving the results kept", key.query);
-                        Ok(entry)
+                        Ok(kept)
                     }
                     None => Err(e),
                 };
@@ -126,7 +141,7 @@ impl Search {
         );
         Ok(self.cache.put(Entry {
             key,
-            fetched_ms: crate::clock::now_ms(),
+            fetched_ms: now,
             stations: found.stations,
             cost: found.cost,
             cut: found.cut,
@@ -263,5 +278,37 @@ mod tests {
             drop(second);
             let _fourth = fourth.await;
         });
+    }
+
+    #[test]
+    fn a_failed_search_serves_the_results_kept_and_a_limit_holds_the_engine_off() {
+        let engine = Engine::new(crate::http::Origin::parse("http://127.0.0.1:1").unwrap());
+        let search = Search::new(engine);
+        let key = |query: &str| Key {
+            query: query.into(),
+            category: String::new(),
+        };
+        let failed = search.settle(key("news"), Err(SearchError::Refused("x".into())), 5);
+        assert_eq!(failed.unwrap_err(), SearchError::Refused("x".into()));
+        assert_eq!(search.limited_until.load(Ordering::Relaxed), 0);
+        let found = ask::Found {
+            stations: vec![station("News", &[(7, 1000)])],
+            cost: 10,
+            cut: false,
+        };
+        let kept = search.settle(key("news"), Ok(found), 1000).unwrap();
+        assert_eq!((kept.fetched_ms, kept.stations.len()), (1000, 1));
+        let later = 1000 + FRESH_MS;
+        assert!(!kept.is_fresh(later));
+        let stale = search
+            .settle(key("news"), Err(SearchError::Limited), later)
+            .unwrap();
+        assert!(Arc::ptr_eq(&stale, &kept), "the results kept, however old");
+        assert_eq!(
+            search.limited_until.load(Ordering::Relaxed),
+            later + LIMITED_MS
+        );
+        let none = search.settle(key("sport"), Err(SearchError::Limited), later);
+        assert_eq!(none.unwrap_err(), SearchError::Limited);
     }
 }
