@@ -340,16 +340,19 @@ fn is_logo_url(url: &str) -> bool {
 
 /// A whole number of seconds or a count, written as an integer, a decimal or a string of one.
 fn whole(text: &str) -> Option<u64> {
-    text.split('.').next()?.parse().ok()
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    text[..digits].parse().ok()
 }
 
 /// The engine's availability (0 to 1) in thousandths; anything unreadable is 0.
 fn thousandths(text: Scalar<'_>) -> u16 {
     let value = text.and_then(|t| t.parse::<f32>().ok()).unwrap_or(0.0);
-    if value.is_nan() {
-        return 0;
+    // NaN compares false both ways and stays 0.
+    if value > 0.0 {
+        (value.min(1.0) * 1000.0 + 0.5) as u16
+    } else {
+        0
     }
-    (value.clamp(0.0, 1.0) * 1000.0).round() as u16
 }
 
 #[cfg(test)]

@@ -71,8 +71,10 @@ pub fn xmltv(entries: &[Arc<Entry>], now: u64) -> String {
     out
 }
 
-/// A Unix time in XMLTV's form, `YYYYMMDDhhmmss +0000`.
+/// A Unix time in XMLTV's form, `YYYYMMDDhhmmss +0000`. Reckoned in 32 bits, which 32-bit
+/// routers divide cheaply: a time past 2106 is shown as then.
 fn push_time(out: &mut String, unix: u64) {
+    let unix = u32::try_from(unix).unwrap_or(u32::MAX);
     let (days, secs) = (unix / 86_400, unix % 86_400);
     let (year, month, day) = civil(days);
     let _ = write!(
@@ -85,7 +87,7 @@ fn push_time(out: &mut String, unix: u64) {
 }
 
 /// The proleptic Gregorian date of `days` since 1970-01-01 (Howard Hinnant's `civil_from_days`).
-fn civil(days: u64) -> (u64, u64, u64) {
+fn civil(days: u32) -> (u32, u32, u32) {
     let z = days + 719_468;
     let era = z / 146_097;
     let doe = z % 146_097;
@@ -94,7 +96,7 @@ fn civil(days: u64) -> (u64, u64, u64) {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
+    let year = yoe + era * 400 + u32::from(month <= 2);
     (year, month, day)
 }
 
@@ -117,6 +119,11 @@ mod tests {
         assert_eq!(time(951_782_400), "20000229000000 +0000", "a leap day");
         assert_eq!(time(1_700_000_000), "20231114221320 +0000");
         assert_eq!(time(4_102_444_799), "20991231235959 +0000");
+        assert_eq!(
+            time(u64::MAX),
+            "21060207062815 +0000",
+            "past 32 bits: as late as they go"
+        );
     }
 
     fn station(id: &str, name: &str, guide: Vec<Programme>) -> Station {

@@ -85,24 +85,30 @@ pub fn order(stations: &mut Vec<Station>) {
 /// Sorts `items` by `availability` (0 to 1000), highest first, keeping ties in order: a
 /// counting sort, linear in the items (a search may find thousands), and small in code.
 pub fn best_first<T>(items: &mut Vec<T>, availability: impl Fn(&T) -> u16) {
+    let keys: Vec<u16> = items.iter().map(availability).collect();
+    let mut slots: Vec<Option<T>> = items.drain(..).map(Some).collect();
+    items.extend(placing(&keys).into_iter().filter_map(|at| slots[at].take()));
+}
+
+/// Where each place of the sorted order is taken from: the indices of `keys`, highest key
+/// first, ties in order.
+fn placing(keys: &[u16]) -> Vec<usize> {
     const KEYS: usize = 1001;
-    // The place of a key: the highest availability first.
-    let place = |item: &T| KEYS - 1 - usize::from(availability(item).min(1000));
+    let rank = |key: u16| KEYS - 1 - usize::from(key.min(1000));
     let mut next = vec![0usize; KEYS + 1];
-    for item in items.iter() {
-        next[place(item) + 1] += 1;
+    for &key in keys {
+        next[rank(key) + 1] += 1;
     }
-    for key in 1..=KEYS {
-        next[key] += next[key - 1];
+    for rank in 1..=KEYS {
+        next[rank] += next[rank - 1];
     }
-    let mut sorted: Vec<Option<T>> = Vec::with_capacity(items.len());
-    sorted.resize_with(items.len(), || None);
-    for item in items.drain(..) {
-        let at = &mut next[place(&item)];
-        sorted[*at] = Some(item);
-        *at += 1;
+    let mut order = vec![0; keys.len()];
+    for (at, &key) in keys.iter().enumerate() {
+        let place = &mut next[rank(key)];
+        order[*place] = at;
+        *place += 1;
     }
-    items.extend(sorted.into_iter().flatten());
+    order
 }
 
 #[cfg(test)]
