@@ -101,6 +101,8 @@ counters! {
     client_skips: Events, "client skips", "Times a TS client fell behind and skipped ahead.",
     client_drops: Events, "clients dropped",
         "Clients dropped for being too slow or for not reading.",
+    failovers: Events, "moves to a backup",
+        "Times the channel's session moved to a backup id because its id failed or starved.",
 }
 
 #[cfg(test)]
@@ -125,6 +127,7 @@ mod tests {
                 ("segments_skipped", 0),
                 ("client_skips", 0),
                 ("client_drops", 4),
+                ("failovers", 0),
             ]
         );
         let retired = Counters::default();

@@ -31,6 +31,9 @@ pub struct Session {
     pub command: EnginePath,
     /// The engine's id for this start; empty when the engine only answered a redirect.
     pub playback_session_id: heapless::String<ID_CAP>,
+    /// Which of its channel's sources (the id, then its backups) this session plays: a feed
+    /// that sees it change knows the stream before it is another one.
+    pub source: u8,
 }
 
 /// The channel's current session, replaced atomically as a whole.

@@ -225,6 +225,7 @@ fn metrics_parse_and_describe_the_live_channels() {
         "acebox_segments_skipped_total",
         "acebox_client_skips_total",
         "acebox_client_drops_total",
+        "acebox_failovers_total",
     ] {
         assert_eq!(
             m[&format!("{family}{}", label(&hls, "hls"))],
@@ -295,6 +296,7 @@ fn the_status_page_renders_the_channels_in_a_real_browser() {
             "segments passed over",
             "client skips",
             "clients dropped",
+            "moves to a backup",
         ] {
             assert!(section.contains(&format!("<dt>{label}</dt>")), "{section}");
         }

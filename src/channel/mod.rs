@@ -6,6 +6,7 @@
 //! - [`supervise`]: a channel's engine session: starting and refreshing it, healing it when the
 //!   feed fails, the engine's stat poll, stopping it;
 //! - [`derived`]: the HLS segments a TS channel cuts for its HLS players;
+//! - [`failover`]: when a channel's session moves to a backup id, and the move;
 //! - [`registry`]: every channel, created once and forgotten when idle.
 //!
 //! A [`Channel`] owns what one content id needs to be played by many clients through one engine
@@ -18,6 +19,7 @@
 
 pub mod clients;
 pub mod derived;
+pub mod failover;
 pub mod id;
 pub mod registry;
 pub mod source;
@@ -34,7 +36,7 @@ use std::time::Duration;
 
 use crate::AtomicU64;
 use crate::counters::Counters;
-use crate::engine::{Engine, EngineError, EngineStat, Mode, Selector};
+use crate::engine::{Engine, EngineError, EngineStat, Mode};
 use crate::feed::{Context, Events, Stop};
 use crate::http::Stalled;
 use crate::session::{Flight, SessionSlot};
@@ -49,6 +51,8 @@ const CLIENT_TTL: Duration = Duration::from_secs(15);
 pub const EXTRA_CAP: usize = 256;
 /// The longest channel name kept, in bytes (longer names are cut at a character).
 pub const NAME_CAP: usize = 96;
+/// The most ways to play one channel: its id and its backups (more are left out).
+pub const MAX_SOURCES: usize = 8;
 
 /// One content id played through one engine session.
 pub struct Channel {
@@ -56,7 +60,12 @@ pub struct Channel {
     /// What the channel is called, for the views; empty when acebox knows no name.
     pub name: heapless::String<NAME_CAP>,
     pub mode: Mode,
-    selector: Selector,
+    /// The ways to play the channel: its own id first, then its backups, in order.
+    sources: heapless::Vec<Source, MAX_SOURCES>,
+    /// Which of `sources` the next start asks for: the one playing, or the one to move to.
+    active: AtomicUsize,
+    /// Moves to another source so far: a feed step under way when it changes is given up.
+    moves: AtomicU64,
     pid: heapless::String<48>,
     /// Engine options from the first client, encoded (`&transcode_audio=1`...).
     extra: heapless::String<EXTRA_CAP>,
@@ -97,6 +106,16 @@ impl Channel {
     /// registry starts its feed once it is listed.
     fn new(request: &Open<'_>, engine: Engine, now: u64, wall_ms: u64) -> Channel {
         let id = request.id.clone();
+        let mut sources = heapless::Vec::new();
+        let own = Source {
+            id: id.clone(),
+            selector: request.selector,
+        };
+        for source in std::iter::once(&own).chain(request.backups) {
+            if !sources.contains(source) && sources.push(source.clone()).is_err() {
+                break;
+            }
+        }
         let extra = heapless::String::try_from(request.extra).unwrap_or_default();
         let mut pid = heapless::String::new();
         // Cannot fail: 7 + 40 bytes. One player id per channel: all its clients share a session.
@@ -114,7 +133,9 @@ impl Channel {
             id,
             name: crate::clip(request.name),
             mode: request.mode,
-            selector: request.selector,
+            sources,
+            active: AtomicUsize::new(0),
+            moves: AtomicU64::new(0),
             pid,
             extra,
             engine,

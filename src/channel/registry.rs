@@ -19,7 +19,7 @@ use event_listener::Event;
 use futures_lite::FutureExt;
 
 use super::clients::TableFull;
-use super::{Channel, ContentId};
+use super::{Channel, ContentId, Source};
 use crate::board::MAX_CHANNELS;
 use crate::clock;
 use crate::counters::{Counters, Counts};
@@ -59,6 +59,8 @@ pub struct Open<'a> {
     /// What the channel is called, from the channel list or the search results it was found
     /// in; empty when acebox knows no name for it.
     pub name: &'a str,
+    /// The channel's other ids, tried in order when the one it plays fails or starves.
+    pub backups: &'a [Source],
 }
 
 /// What the registry's list says of a content id.
@@ -355,6 +357,7 @@ mod tests {
             mode: Mode::Hls,
             extra: "",
             name: "",
+            backups: &[],
         }
     }
 

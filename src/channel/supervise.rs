@@ -13,10 +13,12 @@ use async_io::Timer;
 use futures_lite::FutureExt;
 
 use super::Channel;
+use super::failover::{Newest, STARVE_CHECK, Starving};
 use crate::clock;
 use crate::engine::{EngineError, StartRequest};
 use crate::feed::Feeder;
 use crate::hls::fetch::Fetcher;
+use crate::session::Session;
 use crate::storage::Store;
 use crate::ts::reader::Reader;
 
@@ -54,31 +56,21 @@ impl Channel {
     }
 
     /// Starts the engine session again under the channel's player id and stores it in the slot;
-    /// concurrent calls share one start.
+    /// concurrent calls share one start. The start asks for the active source; when the engine
+    /// refuses it (it cannot load that content), each other source in turn, and the first that
+    /// starts becomes the active one.
     pub(super) async fn refresh(&self) -> Result<(), EngineError> {
-        let request = StartRequest {
-            mode: self.mode,
-            selector: self.selector,
-            id: self.id.as_str(),
-            pid: &self.pid,
-            extra: &self.extra,
-        };
-        let id = self.id.as_str();
-        // Logged by the one caller that runs the start, not by those sharing it.
         let start = || async {
-            let outcome = self.engine.start(&request).await;
-            match &outcome {
-                Ok(s) => {
-                    self.counters.engine_starts.add(1);
-                    log::info!(
-                        "channel {id}: engine session {} started",
-                        s.playback_session_id
-                    )
+            let first = self.active.load(Ordering::Acquire);
+            let mut outcome = Err(EngineError::Refused("the channel has no source".into()));
+            for index in (0..self.sources.len()).map(|n| (first + n) % self.sources.len()) {
+                outcome = self.start_source(index).await;
+                match &outcome {
+                    Err(EngineError::Refused(_)) => continue,
+                    Ok(_) if index != first => self.moved_to(index),
+                    _ => {}
                 }
-                Err(e) => {
-                    self.note_error(e, clock::now_ms());
-                    log::warn!("channel {id}: engine start failed: {e}")
-                }
+                break;
             }
             outcome
         };
@@ -92,6 +84,54 @@ impl Channel {
         }
         self.events.notify();
         outcome.map(drop)
+    }
+
+    /// Starts source `index`; logged by the one caller that runs the start, not by those
+    /// sharing it. A session of another source than the slot holds is a move: the one it
+    /// replaces is stopped (in the background: its engine may hang) unless the engine already
+    /// replaced it under the channel's player id.
+    async fn start_source(&self, index: usize) -> Result<Session, EngineError> {
+        let id = self.id.as_str();
+        let Some(source) = self.sources.get(index) else {
+            return Err(EngineError::Refused("no such source".into()));
+        };
+        let request = StartRequest {
+            mode: self.mode,
+            selector: source.selector,
+            id: source.id.as_str(),
+            pid: &self.pid,
+            extra: &self.extra,
+        };
+        let outcome = self.engine.start(&request).await.map(|session| Session {
+            source: index as u8,
+            ..session
+        });
+        match &outcome {
+            Ok(s) => {
+                self.counters.engine_starts.add(1);
+                log::info!(
+                    "channel {id}: engine session {} started{}",
+                    s.playback_session_id,
+                    match index {
+                        0 => String::new(),
+                        _ => format!(" on backup id {}", source.id.as_str()),
+                    }
+                );
+                let old = self.slot.load().filter(|o| o.source != s.source);
+                if let Some(old) = old.filter(|o| o.command != s.command) {
+                    let engine = self.engine.clone();
+                    smol::spawn(async move { engine.stop(&old).await }).detach();
+                }
+            }
+            Err(e) => {
+                self.note_error(e, clock::now_ms());
+                log::warn!(
+                    "channel {id}: engine start of {} failed: {e}",
+                    source.id.as_str()
+                );
+            }
+        }
+        outcome
     }
 
     /// Feeds the channel's store from its session until the channel is stopped: the HLS fetch
@@ -118,7 +158,17 @@ impl Channel {
                 }
                 continue;
             };
-            let pause = match feeder.step(&cx, &session).await {
+            // A step on a source the channel has moved away from is given up at once.
+            let moves = self.moves.load(Ordering::Acquire);
+            let step = async { Some(feeder.step(&cx, &session).await) };
+            let moved = async {
+                self.moved_since(moves).await;
+                None
+            };
+            let Some(outcome) = step.or(moved).await else {
+                continue;
+            };
+            let pause = match outcome {
                 Ok(pause) => {
                     if failures > 0 {
                         log::info!("channel {id}: engine stream back");
@@ -182,18 +232,32 @@ impl Channel {
 
     /// Asks the engine for the session's stat every `STAT_EVERY` until the channel stops (it
     /// notices within one period). A failed poll clears the stat; it is not an engine error (the
-    /// feed judges the session).
+    /// feed judges the session). A channel with backups also watches its source starve (see
+    /// [`Starving`]) and moves on when it does.
     pub(super) async fn watch_engine(&self) {
+        let newest = || Newest::of(self.counters.bytes_in.get(), self.engine_stat().as_ref());
+        let mut starving = Starving::new(newest(), clock::now_ms());
+        let mut polled = None::<u64>;
         while !self.is_stopped() {
-            if let Some(session) = self.slot.load().filter(|s| !s.stat.is_empty()) {
-                let stat = self.engine.stat(&session).await;
+            let session = self.slot.load();
+            let now = clock::now_ms();
+            let due = polled.is_none_or(|at| now >= at + STAT_EVERY.as_millis() as u64);
+            if let Some(session) = session.as_ref().filter(|s| due && !s.stat.is_empty()) {
+                polled = Some(now);
+                let stat = self.engine.stat(session).await;
                 if let Err(e) = &stat {
                     log::debug!("channel {}: stat poll failed: {e}", self.id.as_str());
                 }
                 *crate::lock(&self.engine_stat) = stat.ok();
             }
+            let stat = self.engine_stat();
+            let why = starving.check(newest(), stat.as_ref(), clock::now_ms());
+            if let Some(why) = why.filter(|_| session.is_some() && self.sources.len() > 1) {
+                self.move_on(why).await;
+                starving = Starving::new(newest(), clock::now_ms());
+            }
             // A plain timer: the channel's change event fires on every TS frame.
-            Timer::after(STAT_EVERY).await;
+            Timer::after(STARVE_CHECK).await;
         }
     }
 

@@ -93,6 +93,9 @@ pub struct EngineStat {
     pub progress: Option<u32>,
     /// The engine's message when `status` is `err`.
     pub error: heapless::String<{ STAT_TEXT }>,
+    /// The newest moment of a live stream the engine has (`livepos.last_ts`, Unix seconds):
+    /// it stops moving when the broadcast does.
+    pub live_pos: Option<u64>,
 }
 
 /// Bytes of the engine's error message kept from a stat answer.
@@ -112,6 +115,13 @@ struct StatResponse {
     speed_up: Option<u32>,
     progress: Option<u32>,
     error_message: Option<heapless::String<{ STAT_TEXT }>>,
+    livepos: Option<LivePos>,
+}
+
+/// A live stream's position in a stat; the engine sends its numbers as strings.
+#[derive(Deserialize)]
+struct LivePos {
+    last_ts: Option<heapless::String<24>>,
 }
 
 /// Reads a stat answer. The first poll of a session may answer an empty object: that is a
@@ -132,6 +142,10 @@ pub fn parse_stat(body: &[u8]) -> Result<EngineStat, EngineError> {
         speed_up: response.speed_up.unwrap_or(0),
         progress: response.progress,
         error: response.error_message.unwrap_or_default(),
+        live_pos: response
+            .livepos
+            .and_then(|p| p.last_ts)
+            .and_then(|t| t.parse().ok()),
     })
 }
 
@@ -247,6 +261,10 @@ mod tests {
             ),
             ("dl", 7, 512, 64)
         );
+        assert_eq!(stat.live_pos, None, "no last_ts");
+        let live = br#"{"response": {"status": "dl", "livepos": {"last_ts": "1700000123",
+            "first_ts": "1700000000", "pos": "1700000123", "buffer_pieces": "15"}}, "error": null}"#;
+        assert_eq!(parse_stat(live).unwrap().live_pos, Some(1_700_000_123));
         let failed = br#"{"response": {"status": "err", "error_message": "no peers \u00e9"}, "error": null}"#;
         assert_eq!(
             parse_stat(failed).unwrap().error.as_str(),

@@ -14,7 +14,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use super::not_found;
-use super::open::{busy, engine_error, open, restart_query};
+use super::open::{busy, engine_error, open, restart_query, wanted};
 use crate::app::App;
 use crate::channel::clients::{Joined, PlayerKey};
 use crate::channel::{Activity, ContentId};
@@ -41,20 +41,21 @@ pub(super) async fn connect(
     player: PlayerKey,
     head: bool,
 ) -> Response<Body> {
-    let (id, selector) = match selector(query) {
-        Ok(found) => found,
+    let wanted = match selector(query) {
+        Ok((id, selector)) => wanted(app, id, selector),
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     if head {
         // Players probe with HEAD: answer what a GET would be, without starting a session.
         return respond(StatusCode::OK, MPEGURL, "");
     }
+    let (id, selector) = (wanted.id(), wanted.source.selector);
     let now = clock::now_ms();
-    let known = app.registry.find(&id, now);
+    let known = app.registry.find(id, now);
     if let Some(token) = known.and_then(|channel| channel.known_player(player, peer, now)) {
-        return to_playlist(&id, token, selector, query);
+        return to_playlist(id, token, selector, query);
     }
-    let channel = match open(app, &id, selector, Mode::Hls, query).await {
+    let channel = match open(app, &wanted, Mode::Hls, query).await {
         Ok(channel) => channel,
         Err(response) => return response,
     };
@@ -65,7 +66,7 @@ pub(super) async fn connect(
     if let Joined::New(_) = joined {
         log::info!("channel {}: client {peer} connected", id.as_str());
     }
-    to_playlist(&id, joined.token(), selector, query)
+    to_playlist(id, joined.token(), selector, query)
 }
 
 /// 302 to the player's own playlist URL, which also says how to start the channel again if it
@@ -98,7 +99,7 @@ pub(super) async fn playlist(
     let channel = match app.registry.find(&id, clock::now_ms()) {
         Some(channel) => channel,
         // The channel went idle and was stopped; the player is back: start it again.
-        None => match open(app, &id, selector, Mode::Hls, query).await {
+        None => match open(app, &wanted(app, id.clone(), selector), Mode::Hls, query).await {
             Ok(channel) => channel,
             Err(response) => return response,
         },

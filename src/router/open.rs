@@ -43,23 +43,59 @@ fn passed_options(query: &str) -> String {
     out
 }
 
-/// The channel for `id`, opened and connected (its session refreshed).
+/// What a client asks to play, as acebox knows it: the channel's own source (a client that
+/// names one of a channel's backup ids gets that channel), its name and its backups.
+pub(super) struct Wanted {
+    pub source: Source,
+    pub name: String,
+    pub backups: Vec<Source>,
+}
+
+impl Wanted {
+    pub fn id(&self) -> &ContentId {
+        &self.source.id
+    }
+}
+
+/// What playing `id` named by `selector` means: the channel of the channel list that plays it,
+/// if any, else just that content.
+pub(super) fn wanted(app: &App, id: ContentId, selector: Selector) -> Wanted {
+    let source = Source { id, selector };
+    let listing = app
+        .channel_list
+        .as_ref()
+        .and_then(|list| list.find(&source, Instant::now()));
+    match listing {
+        Some(Listing {
+            name, mut sources, ..
+        }) if !sources.is_empty() => Wanted {
+            source: sources.remove(0),
+            name,
+            backups: sources,
+        },
+        _ => Wanted {
+            source,
+            name: String::new(),
+            backups: Vec::new(),
+        },
+    }
+}
+
+/// The channel `wanted`, opened and connected (its session refreshed).
 pub(super) async fn open(
     app: &App,
-    id: &ContentId,
-    selector: Selector,
+    wanted: &Wanted,
     mode: Mode,
     query: &str,
 ) -> Result<Activity, Response<Body>> {
-    let name = listed(app, id, selector)
-        .map(|l| l.name)
-        .unwrap_or_default();
+    let id = wanted.id();
     let request = Open {
         id,
-        selector,
+        selector: wanted.source.selector,
         mode,
         extra: &passed_options(query),
-        name: &name,
+        name: &wanted.name,
+        backups: &wanted.backups,
     };
     let channel = app
         .registry
@@ -78,15 +114,6 @@ pub(super) async fn open(
         );
     }
     Ok(channel)
-}
-
-/// The channel of the channel list that `id` plays, if acebox has a list and it names one.
-fn listed(app: &App, id: &ContentId, selector: Selector) -> Option<Listing> {
-    let source = Source {
-        id: id.clone(),
-        selector,
-    };
-    app.channel_list.as_ref()?.find(&source, Instant::now())
 }
 
 /// The query of a player's own playlist URL: what it takes to start its channel again (the

@@ -9,7 +9,7 @@ use http_body_util::BodyExt;
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
-use super::open::{busy, open};
+use super::open::{busy, open, wanted};
 use crate::app::App;
 use crate::channel::clients::PlayerKey;
 use crate::channel_list::selector;
@@ -26,15 +26,15 @@ pub(super) async fn stream(
     stalled: Stalled,
     (player, peer): (PlayerKey, SocketAddr),
 ) -> Response<Body> {
-    let (id, selector) = match selector(query) {
-        Ok(found) => found,
+    let wanted = match selector(query) {
+        Ok((id, selector)) => wanted(app, id, selector),
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     let body = if head {
         // TVs probe with HEAD: the headers of the stream, without starting a session.
         http_body_util::StreamBody::new(futures_lite::stream::empty()).boxed()
     } else {
-        match open(app, &id, selector, Mode::Ts, query).await {
+        match open(app, &wanted, Mode::Ts, query).await {
             Ok(channel) => match channel.into_stream(player, peer, stalled, clock::now_ms()) {
                 Ok(stream) => stream.boxed(),
                 Err(full) => return busy(&full),

@@ -45,6 +45,30 @@ impl Chunks {
     }
 }
 
+/// A client that waits for the new stream's first keyframe after a break gives up waiting once
+/// this many chunks of it have come without one (a stream that marks no keyframes, radio), and
+/// takes its first PAT instead, or else its first chunk.
+const REJOIN_PATIENCE: u64 = 16;
+
+impl Chunks {
+    /// Where a client that reached chunk `seq`, the first of a new upstream connection (the
+    /// engine's stream broke, or the channel moved to a backup), picks the stream up again: the
+    /// first keyframe start point from there on, so its player starts the new stream cleanly.
+    /// `None` while it should wait for one.
+    pub fn rejoin_point(&self, seq: u64) -> Option<(u64, usize)> {
+        let at = |(seq, offset): (u64, u32)| (seq, offset as usize);
+        if let Some(join) = self.ring.oldest_from(seq, |m| m.join) {
+            return Some(at(join));
+        }
+        let (_, next) = self.ring.bounds();
+        if next.saturating_sub(seq) < REJOIN_PATIENCE {
+            return None;
+        }
+        let pat = self.ring.oldest_from(seq, |m| m.pat).map(at);
+        Some(pat.unwrap_or((seq, 0)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +98,74 @@ mod tests {
             Some((3, 376)),
             "a keyframe beats a newer PAT"
         );
+    }
+
+    #[test]
+    fn after_a_break_a_client_waits_for_the_new_streams_first_keyframe() {
+        let chunks = Chunks::default();
+        let push = |join, pat, fresh| {
+            let meta = ChunkMeta { join, pat, fresh };
+            chunks
+                .ring
+                .push(Bytes::from(vec![0x47; 188]), meta)
+                .unwrap()
+        };
+        let fresh = push(None, None, true);
+        assert_eq!(chunks.rejoin_point(fresh), None, "nothing to start at yet");
+        push(None, Some(0), false);
+        assert_eq!(
+            chunks.rejoin_point(fresh),
+            None,
+            "a PAT, but no keyframe yet"
+        );
+        let keyframe = push(Some(188), Some(188), false);
+        assert_eq!(chunks.rejoin_point(fresh), Some((keyframe, 188)));
+        push(Some(0), Some(0), false);
+        assert_eq!(
+            chunks.rejoin_point(fresh),
+            Some((keyframe, 188)),
+            "the first one, not the newest: nothing more is lost than must be"
+        );
+    }
+
+    #[test]
+    fn a_stream_without_keyframes_is_rejoined_at_a_pat_or_where_it_starts() {
+        let chunks = Chunks::default();
+        let push = |pat, fresh| {
+            let meta = ChunkMeta {
+                join: None,
+                pat,
+                fresh,
+            };
+            chunks
+                .ring
+                .push(Bytes::from(vec![0x47; 188]), meta)
+                .unwrap()
+        };
+        let fresh = push(None, true);
+        let pat = push(Some(0), false);
+        for _ in 2..REJOIN_PATIENCE - 1 {
+            push(None, false);
+            assert_eq!(chunks.rejoin_point(fresh), None);
+        }
+        push(None, false);
+        assert_eq!(chunks.rejoin_point(fresh), Some((pat, 0)));
+        let bare = Chunks::default();
+        let first = bare
+            .ring
+            .push(
+                Bytes::from_static(&[0x47]),
+                ChunkMeta {
+                    fresh: true,
+                    ..ChunkMeta::default()
+                },
+            )
+            .unwrap();
+        for _ in 0..REJOIN_PATIENCE {
+            bare.ring
+                .push(Bytes::from_static(&[0x47]), ChunkMeta::default())
+                .unwrap();
+        }
+        assert_eq!(bare.rejoin_point(first), Some((first, 0)));
     }
 }

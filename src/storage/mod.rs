@@ -23,6 +23,17 @@ use bytes::Bytes;
 
 use crate::board::{RING_BYTES, RING_SLOTS, TS_CHUNKS, TS_RING_BYTES};
 
+/// Where an MPEG-TS client goes on ([`Store::resume_at`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// At the item it was about to read.
+    Here,
+    /// At this item and offset, a clean start of the stream after a break.
+    At(u64, usize),
+    /// Nowhere yet: the stream after a break has no start point yet.
+    Wait,
+}
+
 /// What a channel's engine session feeds: segments for HLS, chunks for MPEG-TS. Shared: a feed
 /// derived from the chunks (the segmenter) holds them while it runs.
 pub enum Store {
@@ -70,6 +81,22 @@ impl Store {
         match self {
             Store::Hls(s) => s.ring.newest(|_| Some(0)),
             Store::Ts(c) => c.start_point(),
+        }
+    }
+
+    /// Where an MPEG-TS client about to read item `seq` goes on: at that item, unless it starts a
+    /// new upstream connection of a TS channel's stream, which the client joins at its first
+    /// start point ([`Chunks::rejoin_point`]), or waits for one.
+    pub fn resume_at(&self, seq: u64) -> Resume {
+        let Store::Ts(chunks) = self else {
+            return Resume::Here;
+        };
+        match chunks.ring.get(seq) {
+            Some(item) if item.meta.fresh => match chunks.rejoin_point(seq) {
+                Some((seq, offset)) => Resume::At(seq, offset),
+                None => Resume::Wait,
+            },
+            _ => Resume::Here,
         }
     }
 

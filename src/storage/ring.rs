@@ -177,6 +177,16 @@ impl<M: Clone, const N: usize> Ring<M, N> {
             .find_map(|i| pick(&i.meta).map(|t| (i.seq, t)))
     }
 
+    /// The oldest item from `seq` on whose metadata satisfies `pick`, with what `pick` found.
+    pub fn oldest_from<T>(&self, seq: u64, pick: impl Fn(&M) -> Option<T>) -> Option<(u64, T)> {
+        let slots = self.lock();
+        slots
+            .items
+            .iter()
+            .filter(|i| i.seq >= seq)
+            .find_map(|i| pick(&i.meta).map(|t| (i.seq, t)))
+    }
+
     /// Items held in the ring now.
     pub fn len(&self) -> usize {
         self.lock().items.len()

@@ -2,8 +2,10 @@
 //! reads, so nobody ever waits for anybody else.
 //!
 //! [`TsStream`] owns one client's place in the stream: a new client starts at the newest point a
-//! player can start decoding ([`Store::stream_start`]); one that falls off the end of the ring
-//! skips to the newest such point, and one that has to skip too often ([`Skips`]) is dropped.
+//! player can start decoding ([`Store::stream_start`]); one that reaches a break in the engine's
+//! stream (a reconnect, a move to a backup) goes on at the new stream's first such point
+//! ([`Store::resume_at`]); one that falls off the end of the ring skips to the newest such
+//! point, and one that has to skip too often ([`Skips`]) is dropped.
 //! A TS client of a channel played as HLS reads its segments back to back. The stream reads
 //! its channel through a [`Source`] the channel lends (and which keeps the client counted while
 //! it lives); it never imports the channel, never writes to a socket itself and never reads a
@@ -21,7 +23,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use crate::counters::Counters;
 use crate::feed::Events;
 use crate::http::Stalled;
-use crate::storage::Store;
+use crate::storage::{Resume, Store};
 
 /// A client that had to skip this many times within `SKIP_WINDOW` is dropped: it cannot keep up.
 const MAX_SKIPS: usize = 3;
@@ -72,6 +74,9 @@ pub struct TsStream<S: Source> {
     cursor: Option<u64>,
     /// Where in the cursor's chunk to start (a start point), for the first chunk after a join.
     offset: usize,
+    /// The cursor is at a start point (a join or rejoin): its chunk is sent from `offset`
+    /// without looking for a break before it.
+    placed: bool,
     listener: Option<EventListener>,
     skips: Skips,
     /// The connection's flag, set if the transport cut the client off for not reading.
@@ -86,6 +91,7 @@ impl<S: Source> TsStream<S> {
             source,
             cursor: None,
             offset: 0,
+            placed: false,
             listener: None,
             skips: Skips::default(),
             stalled,
@@ -116,12 +122,29 @@ impl<S: Source> TsStream<S> {
                 None => {
                     let (seq, offset) = store.stream_start()?;
                     self.offset = offset;
+                    self.placed = true;
                     seq
                 }
             };
+            if !self.placed {
+                // After a break in the engine's stream, the client picks the new one up at a
+                // point its player can start decoding from.
+                match store.resume_at(cursor) {
+                    Resume::Here => {}
+                    Resume::At(seq, offset) => {
+                        (self.cursor, self.offset, self.placed) = (Some(seq), offset, true);
+                        continue;
+                    }
+                    Resume::Wait => {
+                        self.cursor = Some(cursor);
+                        return None;
+                    }
+                }
+            }
             if let Some(data) = store.stream_item(cursor) {
                 let data = data.slice(self.offset.min(data.len())..);
                 self.offset = 0;
+                self.placed = false;
                 self.cursor = Some(cursor + 1);
                 return Some(Ok(data));
             }

@@ -196,3 +196,13 @@ pub fn banner_seq(segment: &[u8]) -> Option<u64> {
         .parse()
         .ok()
 }
+
+/// The infohash in a synthetic segment's banner, `acebox-sim <infohash> <n>`: which content the
+/// segment came from; `None` when there is no such banner.
+pub fn banner_infohash(segment: &[u8]) -> Option<String> {
+    let payload = segment.get(4..188.min(segment.len()))?;
+    let text = String::from_utf8_lossy(payload);
+    let label = text.split('\n').next()?;
+    let mut words = label.strip_prefix("acebox-sim ")?.split(' ');
+    words.next().map(str::to_owned)
+}

@@ -22,7 +22,8 @@ mod ts;
 // The flat names the tests and benches/load use; each binary uses some of them.
 #[allow(unused_imports)]
 pub use hls::{
-    Player, Reload, assert_contiguous, assert_contiguous_between_breaks, banner_seq, upstream_seq,
+    Player, Reload, assert_contiguous, assert_contiguous_between_breaks, banner_infohash,
+    banner_seq, upstream_seq,
 };
 #[allow(unused_imports)]
 pub use http::{ClosedPort, Reply, Trap, get, get_as, request, request_bytes, send, user_agent};

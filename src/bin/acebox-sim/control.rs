@@ -1,7 +1,8 @@
 //! The control API tests drive the simulator with: `/sim/stats`, `/sim/supersede`,
-//! `/sim/expire`, `/sim/restart`, `/sim/config` (runtime knobs and one-off faults),
-//! `/sim/segment`, which hands the load generator the bytes a segment must have without counting
-//! as a fetch, and `/sim/search` (the search's counts and faults, in `search`).
+//! `/sim/expire`, `/sim/kill` (the content's broadcast dies), `/sim/restart`, `/sim/config`
+//! (runtime knobs and one-off faults), `/sim/segment`, which hands the load generator the bytes
+//! a segment must have without counting as a fetch, and `/sim/search` (the search's counts and
+//! faults, in `search`).
 //!
 //! This module owns reading those requests and answering them in JSON. It never imitates the
 //! engine's own API (that is `api`) and never waits.
@@ -34,6 +35,11 @@ pub fn handle(sim: &Sim, name: &str, query: &str) -> Response<Body> {
             let expired = sim.engine().expire(&content, now);
             eprintln!("acebox-sim: expire {content:?} ({expired} session(s))");
             json_ok(format!("{{\"ok\": true, \"expired\": {expired}}}"))
+        }),
+        "kill" => with_content(query, |content| {
+            let known = sim.engine().kill(&content, now);
+            eprintln!("acebox-sim: kill {content:?} (playing: {known})");
+            json_ok(json::CONTROL_OK)
         }),
         "restart" => {
             sim.engine().restart();

@@ -47,9 +47,10 @@ pub fn stat(stat: &Stat) -> String {
         None => "\"status\": \"dl\"".to_owned(),
     };
     format!(
-        "{{\"response\": {{{status}, \"peers\": 7, \"speed_down\": 512, \"speed_up\": 64, \
+        "{{\"response\": {{{status}, \"peers\": {}, \"speed_down\": 512, \"speed_up\": 64, \
          \"downloaded\": {}, \"uploaded\": {}, \"total_progress\": 0, \"livepos\": \
          {{\"first_ts\": \"{}\", \"last_ts\": \"{}\", \"pos\": \"{}\"}}}}, \"error\": null}}",
+        stat.peers,
         stat.downloaded,
         stat.downloaded / 8,
         stat.first_ts,
@@ -142,6 +143,7 @@ mod tests {
     #[test]
     fn stat_answer_switches_on_prebuffering() {
         let mut st = Stat {
+            peers: 7,
             prebuffer_progress: Some(40),
             downloaded: 800,
             first_ts: 10,
@@ -156,6 +158,8 @@ mod tests {
         assert!(text.contains("\"status\": \"dl\", \"peers\": 7"));
         assert!(!text.contains("progress\": 40"));
         assert!(text.ends_with("}}, \"error\": null}"));
+        st.peers = 0;
+        assert!(stat(&st).contains("\"status\": \"dl\", \"peers\": 0,"));
     }
 
     #[test]

@@ -7,6 +7,9 @@
 use std::time::{Duration, Instant};
 
 use super::{Settings, Stat};
+
+/// The peers a live broadcast's stat reports.
+const PEERS: u32 = 7;
 use crate::playlist;
 
 /// The wall-clock time at one instant, so that a stat's Unix timestamps follow the instants
@@ -24,11 +27,13 @@ impl Wall {
     }
 }
 
-/// A content's live clock: segment n exists from `start + prebuffer + (n + 1) * segment`.
+/// A content's live clock: segment n exists from `start + prebuffer + (n + 1) * segment`, until
+/// the broadcast dies (`/sim/kill`): from then on no new media exists and nobody shares it.
 pub(super) struct Clock {
     start: Instant,
     unix_start: u64,
     prebuffer: Duration,
+    dead_at: Option<Instant>,
 }
 
 impl Clock {
@@ -39,12 +44,24 @@ impl Clock {
             start: now,
             unix_start,
             prebuffer,
+            dead_at: None,
         }
+    }
+
+    /// The broadcast dies at `now`: nothing newer will ever exist.
+    pub(super) fn kill(&mut self, now: Instant) {
+        self.dead_at.get_or_insert(now);
+    }
+
+    /// `now`, or the instant the broadcast died if that came first: what exists is what existed
+    /// then.
+    fn live_until(&self, now: Instant) -> Instant {
+        self.dead_at.map_or(now, |dead| dead.min(now))
     }
 
     /// How many segments exist at `now`.
     pub(super) fn available(&self, segment_ms: u64, now: Instant) -> u64 {
-        let elapsed = now.saturating_duration_since(self.start);
+        let elapsed = self.live_until(now).saturating_duration_since(self.start);
         let live = elapsed.saturating_sub(self.prebuffer).as_millis();
         u64::try_from(live / u128::from(segment_ms)).unwrap_or(u64::MAX)
     }
@@ -56,7 +73,7 @@ impl Clock {
 
     /// How many TS packets exist at `now`.
     pub(super) fn ts_packets(&self, bitrate: u64, now: Instant) -> u64 {
-        match now.checked_duration_since(self.live_at()) {
+        match self.live_until(now).checked_duration_since(self.live_at()) {
             Some(elapsed) => crate::ts::packets_by(elapsed, bitrate),
             None => 0,
         }
@@ -76,6 +93,7 @@ impl Clock {
         let live_ms = self.prebuffer.as_millis() as u64 + available * segment_ms;
         let last_ts = self.unix_start + live_ms / 1000;
         Stat {
+            peers: if self.dead_at.is_some() { 0 } else { PEERS },
             prebuffer_progress,
             downloaded: available * settings.segment_bytes,
             first_ts: last_ts - available.min(settings.window) * segment_ms / 1000,

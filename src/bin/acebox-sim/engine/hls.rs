@@ -32,6 +32,8 @@ pub enum Playlist {
 /// What a live session's stat URL reports.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Stat {
+    /// Peers sharing the content: none once its broadcast died.
+    pub peers: u32,
     /// Percent done while prebuffering; `None` once playing.
     pub prebuffer_progress: Option<u64>,
     pub downloaded: u64,
@@ -176,5 +178,37 @@ mod tests {
         assert_eq!(late.prebuffer_progress, None);
         assert_eq!(late.downloaded, 3 * 188);
         assert_eq!(late.last_ts - late.first_ts, 3);
+    }
+
+    #[test]
+    fn a_killed_broadcast_stops_growing_and_has_no_peers() {
+        let mut e = engine(settings());
+        let t0 = Instant::now();
+        let a = e.start("p1", A, Starter::Json, t0);
+        assert_eq!(
+            e.stat(&a.infohash, &a.token, false, ms(t0, 2500))
+                .unwrap()
+                .peers,
+            7
+        );
+        assert!(e.kill(A, ms(t0, 2500)));
+        assert!(
+            !e.segment(&a.infohash, 2, ms(t0, 9000)),
+            "nothing new after death"
+        );
+        assert!(
+            e.segment(&a.infohash, 1, ms(t0, 9000)),
+            "what existed stays"
+        );
+        let stat = e.stat(&a.infohash, &a.token, false, ms(t0, 9000)).unwrap();
+        assert_eq!((stat.peers, stat.downloaded), (0, 2 * 188));
+        let later = e.start("p2", A, Starter::Json, ms(t0, 9000));
+        let Playlist::Ready { window, .. } =
+            e.playlist(&later.infohash, &later.token, ms(t0, 12_000))
+        else {
+            panic!("the old window is still listed")
+        };
+        assert_eq!(window.first + window.count, 2);
+        assert!(!e.kill("b".repeat(40).as_str(), t0), "never played");
     }
 }

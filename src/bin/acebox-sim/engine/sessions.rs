@@ -172,6 +172,21 @@ impl Engine {
             .count()
     }
 
+    /// The broadcast of `content` dies at `now`: its sessions stay, but no new media comes and
+    /// nobody shares it (its stat says no peers), for sessions started later too. Returns
+    /// whether the engine had a clock for it.
+    pub fn kill(&mut self, content: &str, now: Instant) -> bool {
+        let infohash = crate::ids::infohash(content);
+        let prebuffer = Duration::from_millis(self.settings.prebuffer_ms);
+        let wall = self.wall;
+        let clock = self.clocks.entry(infohash);
+        let known = matches!(clock, std::collections::hash_map::Entry::Occupied(_));
+        clock
+            .or_insert_with(|| Clock::new(now, prebuffer, &wall))
+            .kill(now);
+        known
+    }
+
     /// Forgets every session, token and content clock, as an engine restart does; the fetch
     /// counters and knobs stay.
     pub fn restart(&mut self) {
