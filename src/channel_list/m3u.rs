@@ -10,6 +10,7 @@
 use std::fmt::Write;
 
 use super::extinf::{self, Info};
+use super::guide;
 use super::link::{Line, LinkError, classify};
 use crate::channel::Source;
 use crate::engine::Mode;
@@ -75,14 +76,7 @@ impl Playlist {
             Mode::Hls => "/ace/manifest.m3u8",
         };
         let mut out = String::new();
-        match extinf::header_guide(&self.header) {
-            Some(_) => push_line(&mut out, &self.header),
-            // A list that names no guide of its own gets acebox's (`/epg.xml`, from its searches).
-            None => {
-                let rest = self.header.get("#EXTM3U".len()..).unwrap_or_default();
-                let _ = writeln!(out, "#EXTM3U url-tvg=\"http://{authority}/epg.xml\"{rest}");
-            }
-        }
+        guide::push_header(&mut out, &self.header, authority);
         for entry in &self.entries {
             out.push_str(&entry.before);
             if let Some(first) = entry.listing.sources.first() {
@@ -243,24 +237,6 @@ mod tests {
             format!("{GUIDE}http://tv.lan:6880/ace/getstream?infohash={B}\n"),
             "an infohash stays an infohash"
         );
-    }
-
-    #[test]
-    fn a_list_naming_no_guide_names_acebox_guide_and_keeps_its_own_attributes() {
-        let (playlist, _) = parse(&format!("#EXTM3U tvg-shift=\"1\"\nacestream://{A}"));
-        assert_eq!(
-            playlist.render("h:1", Mode::Ts),
-            format!(
-                "#EXTM3U url-tvg=\"http://h:1/epg.xml\" tvg-shift=\"1\"\n\
-                 http://h:1/ace/getstream?id={A}\n"
-            )
-        );
-        for own in ["url-tvg=\"http://e/g.xml\"", "X-TVG-URL=http://e/g.xml"] {
-            let (playlist, _) = parse(&format!("#EXTM3U {own}\nacestream://{A}"));
-            let text = playlist.render("h:1", Mode::Ts);
-            assert!(text.starts_with(&format!("#EXTM3U {own}\n")), "{text}");
-            assert!(!text.contains("epg.xml\""), "{text}");
-        }
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //!   URLs with it too);
 //! - `extinf`: what the `#` lines say of a channel (name, guide id, number, logo, group) and
 //!   the guide the header names;
+//! - `guide`: the guide the served list's header names, its own or acebox's `/epg.xml`;
 //! - `m3u`: parsing the list's text into channels (one per channel, with its backup ids) and
 //!   rendering it for acebox;
 //! - `watch`: the file, its stamp, reading it again when it changes, and the channels of the
@@ -20,6 +21,7 @@
 //! request helpers); never the router or the views.
 
 mod extinf;
+mod guide;
 mod host;
 mod link;
 mod m3u;
