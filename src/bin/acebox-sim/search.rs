@@ -9,7 +9,7 @@
 //! This module owns those answers and the search's own state (its token, counters and
 //! faults), apart from the engine's playback state. It never holds its lock across a wait.
 //!
-//! Over 400 lines: the last 60 are its tests; each answer's JSON is written by hand beside it.
+//! Over 400 lines: the last 74 are its tests; each answer's JSON is written by hand beside it.
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
