@@ -134,10 +134,11 @@ impl Search {
             ""
         };
         log::info!(
-            "search {:?} (category {:?}): {} channels{cut}",
+            "search {:?} (category {:?}): {} channels, {} kB kept{cut}",
             key.query,
             key.category,
-            found.stations.len()
+            found.stations.len(),
+            found.cost / 1000
         );
         Ok(self.cache.put(Entry {
             key,
