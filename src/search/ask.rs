@@ -211,12 +211,11 @@ impl Asker {
 
 /// The access token from an answer of any status.
 fn read_token(answer: &Fetched) -> Result<heapless::String<128>, SearchError> {
-    if answer.status != StatusCode::OK {
-        return Err(SearchError::Engine(EngineError::Status(
-            answer.status.as_u16(),
-        )));
-    }
-    let token = parse_token(&answer.body).map_err(answer_error)?;
+    let token = match answer.status {
+        StatusCode::OK => parse_token(&answer.body).map_err(answer_error)?,
+        StatusCode::TOO_MANY_REQUESTS => return Err(SearchError::Limited),
+        status => return Err(SearchError::Engine(EngineError::Status(status.as_u16()))),
+    };
     heapless::String::try_from(token.as_str())
         .map_err(|()| SearchError::Refused("the engine's access token is too long".into()))
 }
@@ -295,6 +294,16 @@ mod tests {
         assert_eq!(garbage.client_status(), StatusCode::BAD_GATEWAY);
         assert_eq!(
             read_page(&answer(500, "")),
+            Err(SearchError::Engine(EngineError::Status(500)))
+        );
+        let token = read_token(&answer(
+            200,
+            r#"{"result": {"token": "ab12"}, "error": null}"#,
+        ));
+        assert_eq!(token.unwrap(), "ab12");
+        assert_eq!(read_token(&answer(429, "")), Err(SearchError::Limited));
+        assert_eq!(
+            read_token(&answer(500, "")),
             Err(SearchError::Engine(EngineError::Status(500)))
         );
         let slow = SearchError::Engine(EngineError::Timeout);
