@@ -14,8 +14,8 @@ use futures_lite::StreamExt;
 use acebox::app::App;
 use acebox::channel::Registry;
 use acebox::channel_list::ChannelList;
-use acebox::config::{self, Command, Config};
-use acebox::engine::Engine;
+use acebox::config::{self, Command, Config, EngineSpec};
+use acebox::engine::{Engine, Engines};
 use acebox::http::{self, Gate};
 use acebox::router;
 use acebox::{board, logger};
@@ -42,6 +42,34 @@ fn main() -> ExitCode {
     };
     logger::init(config.log_level);
     run(*config)
+}
+
+/// The engines of `specs`, the first the default; `None` when there is none.
+fn engines(specs: Vec<EngineSpec>) -> Option<Arc<Engines>> {
+    let mut given = specs
+        .into_iter()
+        .map(|spec| (Engine::new(spec.origin), spec.max_channels));
+    let first = given.next()?;
+    Some(Arc::new(Engines::new(
+        first,
+        given,
+        acebox::clock::now_ms(),
+    )))
+}
+
+/// `engine http://...` or `engines http://... (2 channels at most), http://...`, for the log.
+fn described(engines: &Engines) -> String {
+    let list: Vec<String> = engines
+        .iter()
+        .map(|m| match m.limit {
+            limit if limit < board::MAX_CHANNELS => {
+                format!("{} ({limit} channels at most)", m.engine.origin())
+            }
+            _ => m.engine.origin().to_string(),
+        })
+        .collect();
+    let noun = if list.len() == 1 { "engine" } else { "engines" };
+    format!("{noun} {}", list.join(", "))
 }
 
 /// A configuration acebox cannot run with: the reason on stderr, exit code 2.
@@ -78,22 +106,32 @@ fn run(config: Config) -> ExitCode {
     let local = listener.get_ref().local_addr().unwrap_or(config.listen);
     // The one line on stdout: scripts and tests read the bound port from it.
     println!("acebox listening on http://{local}");
+    let Some(engines) = engines(config.engines) else {
+        return usage_error(&"name at least one engine with --engine");
+    };
     log::info!(
-        "engine {}, idle timeout {} s, board {}, allowed: {}",
-        config.engine,
+        "{}, idle timeout {} s, board {}, allowed: {}",
+        described(&engines),
         config.idle_timeout.as_secs(),
         board::BOARD,
         config.allow
     );
     let gate = Arc::new(Gate::new(config.allow, board::MAX_CONNECTIONS));
     let app = Arc::new(App {
-        registry: Registry::new(Engine::new(config.engine), config.idle_timeout),
+        registry: Registry::new(engines, config.idle_timeout),
         started: Instant::now(),
         gate: gate.clone(),
         channel_list,
     });
     let reaper = app.clone();
     smol::spawn(async move { reaper.registry.reap_idle().await }).detach();
+    // One engine is played from whatever happens; several are checked, so that channels
+    // leave one that fails.
+    let count = app.registry.engines().count();
+    for index in (0..count).filter(|_| count > 1) {
+        let watcher = app.clone();
+        smol::spawn(async move { watcher.registry.watch_engine(index).await }).detach();
+    }
     let handler = {
         let app = app.clone();
         move |req, peer| router::handle(app.clone(), req, peer)

@@ -7,6 +7,8 @@
 //! callers decide when to try again.
 //!
 //! - `api`: the calls, their timeouts and size limits, and the URLs they ask for (I/O);
+//! - `pool`: several engines, their limits of channels, their health and the choice of one
+//!   for a channel ([`Engines`]);
 //! - `wire`: reading the engine's answers (start, stat, redirect) and rebasing its URLs, pure
 //!   functions the fuzz targets in `fuzz/` feed;
 //! - this file: [`EngineError`], what a caller is told when the engine gave nothing usable.
@@ -15,6 +17,7 @@
 //! channels, feeds or views. Everything is re-exported here: callers name `crate::engine::X`.
 
 mod api;
+mod pool;
 mod wire;
 
 use std::fmt;
@@ -24,6 +27,7 @@ use hyper::StatusCode;
 use crate::http::FetchError;
 
 pub use api::{Engine, Mode, SEGMENT_TIMEOUT, Selector, StartRequest};
+pub use pool::{CHECK_EVERY, Change, Claim, DOWN_AFTER, Engines, Health, Member, NoEngine};
 pub use wire::{EngineStat, StartAnswer, parse_start, parse_stat, rebase};
 
 /// Why the engine gave no session or no data.

@@ -37,6 +37,9 @@ pub fn render(report: &Report) -> String {
         escaped(report.board.name),
     );
     overview(&mut out, report);
+    if report.engines.len() > 1 {
+        engines(&mut out, report);
+    }
     if report.channels.is_empty() {
         out.push_str("<p id=\"idle\">No channel is playing.</p>");
     }
@@ -70,12 +73,51 @@ fn overview(out: &mut String, report: &Report) {
     );
 }
 
+/// Every engine, when there are several: up or down, what it plays, what happened to it.
+fn engines(out: &mut String, report: &Report) {
+    out.push_str("<section id=\"engines\"><h2>engines</h2><dl>");
+    for e in &report.engines {
+        let state = if e.healthy {
+            "<span class=\"ok\">up</span>"
+        } else {
+            "<span class=\"bad\">down</span>"
+        };
+        let _ = write!(
+            out,
+            "<dt>{}</dt><dd>{state} &middot; {} &middot; {} of {} channels &middot; {} checks, \
+             {} failed &middot; {} channels moved off",
+            escaped(&e.url),
+            if e.version.is_empty() {
+                "version unknown".into()
+            } else {
+                escaped(&e.version)
+            },
+            e.channels,
+            e.max_channels,
+            e.checks,
+            e.failures,
+            e.failovers,
+        );
+        if let Some(error) = &e.last_error {
+            let _ = write!(
+                out,
+                " &middot; last error {} ago: {}",
+                duration(error.secs_ago),
+                escaped(&error.message)
+            );
+        }
+        out.push_str("</dd>");
+    }
+    out.push_str("</dl></section>");
+}
+
 fn channel_section(out: &mut String, c: &ChannelReport) {
     let _ = write!(
         out,
         "<section class=\"channel\" id=\"c-{id}\"><h2>{title}</h2><dl>\
          <dt>content id</dt><dd>{id}</dd><dt>mode</dt><dd>{mode}</dd><dt>playing for</dt><dd>{open}</dd>\
-         <dt>engine</dt><dd>{engine}</dd><dt>session</dt><dd>{session}</dd>\
+         <dt>engine</dt><dd>{engine}</dd><dt>played from</dt><dd>{from}</dd>\
+         <dt>session</dt><dd>{session}</dd>\
          <dt>buffer</dt><dd>{held} of {slots} ({bytes} of {budget})</dd>",
         id = c.content_id,
         title = if c.name.is_empty() {
@@ -86,6 +128,7 @@ fn channel_section(out: &mut String, c: &ChannelReport) {
         mode = if c.mode == "hls" { "HLS" } else { "MPEG-TS" },
         open = duration(c.open_secs),
         engine = engine_line(c),
+        from = escaped(&c.engine_url),
         session = escaped(&c.playback_session_id),
         held = c.ring.held,
         slots = c.ring.slots,
