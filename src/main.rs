@@ -17,8 +17,8 @@ use acebox::channel_list::ChannelList;
 use acebox::config::{self, Command, Config};
 use acebox::engine::Engine;
 use acebox::http::{self, Gate};
-use acebox::router;
 use acebox::{board, logger};
+use acebox::{lan, router};
 
 /// How long shutdown waits for engine starts and stops under way before it exits anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -85,12 +85,23 @@ fn run(config: Config) -> ExitCode {
         board::BOARD,
         config.allow
     );
+    // Announcing makes sense where acebox listens on a LAN address: not on the loopback, and
+    // (SSDP and HDHomeRun discovery being IPv4) not on one IPv6 address.
+    let lan_address = match local.ip() {
+        std::net::IpAddr::V4(v4) => !v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => v6.is_unspecified(),
+    };
+    let device = lan::device(local, config.announce && lan_address);
+    let announcer = device
+        .announce
+        .then(|| lan::Announcer::start(&device, local, config.allow.clone()));
     let gate = Arc::new(Gate::new(config.allow, board::MAX_CONNECTIONS));
     let app = Arc::new(App {
         registry: Registry::new(Engine::new(config.engine), config.idle_timeout),
         started: Instant::now(),
         gate: gate.clone(),
         channel_list,
+        device,
     });
     let reaper = app.clone();
     smol::spawn(async move { reaper.registry.reap_idle().await }).detach();
@@ -119,6 +130,9 @@ fn run(config: Config) -> ExitCode {
             }
         };
         http::serve(listener, gate, handler, stop).await;
+        if let Some(announcer) = announcer {
+            announcer.stop().await;
+        }
         app.registry.stop_all(SHUTDOWN_GRACE).await;
     });
     log::info!("stopped");

@@ -28,6 +28,7 @@ use hyper::{Request, Response, StatusCode};
 use crate::engine::Mode;
 use crate::http::{Body, LocalAddr, json_error, query_param, respond};
 
+pub use host::authority;
 pub use link::{LinkError, selector};
 pub use watch::{ChannelList, LoadError};
 
