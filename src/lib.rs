@@ -5,7 +5,8 @@
 //!
 //! Data flows one way: each module imports only modules of a lower layer (ARCHITECTURE.md has
 //! the picture; `tests/layout.rs` checks it).
-//! 0. [`board`], [`clock`], [`logger`], [`lock`]: constants, time, the log sink, the lock helper;
+//! 0. [`board`], [`clock`], [`logger`], [`lock`], [`xml`]: constants, time, the log sink, the lock
+//!    helper, XML escaping;
 //! 1. [`http`] (the transport), [`session`] (the slot), [`storage`] (the ring and the typed
 //!    stores of segments and chunks), [`counters`];
 //! 2. [`engine`]: the engine's API on the transport;
@@ -41,6 +42,7 @@ pub mod router;
 pub mod session;
 pub mod storage;
 pub mod ts;
+pub mod xml;
 
 /// The 64-bit atomic behind acebox's counters, timestamps and ids: std's wherever the target
 /// has 64-bit atomics (x86_64, aarch64, armv7), and portable-atomic's on 32-bit MIPS, which has
@@ -52,6 +54,17 @@ pub mod ts;
 pub use portable_atomic::AtomicU64;
 #[cfg(target_has_atomic = "64")]
 pub use std::sync::atomic::AtomicU64;
+
+/// The longest start of `text` made of whole characters that fits in `N` bytes: how acebox
+/// keeps a name or a message from outside in a fixed-size field.
+pub fn clip<const N: usize>(text: &str) -> heapless::String<N> {
+    let mut end = text.len().min(N);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    // Cannot fail: at most N bytes.
+    heapless::String::try_from(&text[..end]).unwrap_or_default()
+}
 
 /// Locks `mutex`, the one way acebox takes a std lock. Nothing under acebox's locks can panic
 /// half-way through an update (they guard plain copies and pushes), so a lock poisoned by a

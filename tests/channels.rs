@@ -220,3 +220,56 @@ fn without_a_list_the_playlist_is_404_saying_how_to_get_one() {
     let error = reply.json()["error"].as_str().unwrap().to_owned();
     assert!(error.contains("--channels FILE"), "{error}");
 }
+
+/// A channel opened from the list is named by the list in every view, with its id beside the
+/// name; whatever the name holds, no view breaks.
+#[test]
+fn every_view_names_a_channel_from_the_list() {
+    let dir = scratch("names");
+    let (one, two) = (content(21), content(22));
+    let list = dir.join("list.m3u");
+    let name = "Sport \"1\" & <Co>\\";
+    std::fs::write(
+        &list,
+        format!("#EXTM3U\n#EXTINF:-1 tvg-id=\"s1\",{name}\nacestream://{one}\n"),
+    )
+    .unwrap();
+    let engine = common::sim(&[]);
+    let proxy = acebox(engine.addr, &["--channels", list.to_str().unwrap()]);
+    let mut streams = [&one, &two]
+        .map(|id| common::TsClient::open(proxy.addr, &format!("/ace/getstream?id={id}")));
+    for stream in &mut streams {
+        assert_eq!(stream.read(188 * 10).len(), 188 * 10, "the stream plays");
+    }
+    let status = wait_for(Duration::from_secs(20), "both channels in /status", || {
+        let status = proxy.json("/status");
+        (status["channels"].as_array().unwrap().len() == 2).then_some(status)
+    });
+    let named_of = |id: &str| {
+        status["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["content_id"] == id)
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    assert_eq!(named_of(&one), name);
+    assert_eq!(named_of(&two), "", "a channel the list does not name");
+    let metrics = proxy.get("/metrics").text();
+    assert!(
+        metrics.contains(&format!(
+            "acebox_clients{{channel=\"{one}\",name=\"Sport \\\"1\\\" & <Co>\\\\\",mode=\"ts\"}} 1"
+        )),
+        "{metrics}"
+    );
+    let page = proxy.get("/").text();
+    assert!(
+        page.contains("<h2>Sport &quot;1&quot; &amp; &lt;Co&gt;\\</h2>"),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("<dd>{one}</dd>")),
+        "the id beside the name"
+    );
+}

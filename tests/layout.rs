@@ -9,13 +9,15 @@
 use std::path::{Path, PathBuf};
 
 /// Each top-level module of the library and its layer, lowest first. A module may import only
-/// modules of a lower layer (and its own submodules). `lock` and `AtomicU64` live in `lib.rs`
+/// modules of a lower layer (and its own submodules). `lock`, `clip` and `AtomicU64` live in `lib.rs`
 /// and are layer 0.
 const LAYERS: &[(&str, u32)] = &[
     ("board", 0),
+    ("clip", 0),
     ("clock", 0),
     ("lock", 0),
     ("logger", 0),
+    ("xml", 0),
     ("http", 1),
     ("session", 1),
     ("storage", 1),

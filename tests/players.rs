@@ -56,7 +56,7 @@ fn players_that_reload_the_entry_url_are_one_client_each_and_start_one_session()
     assert_eq!(channel["counters"]["engine_starts"], 1);
     let metrics = get(proxy.addr, "/metrics").text();
     let clients = format!(
-        "acebox_clients{{channel=\"{}\",mode=\"hls\"}} {}",
+        "acebox_clients{{channel=\"{}\",name=\"\",mode=\"hls\"}} {}",
         content(13),
         reloading + following
     );

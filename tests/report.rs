@@ -144,14 +144,28 @@ fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
         let value: f64 = value.parse().unwrap_or_else(|_| panic!("{line}"));
         let name = match series.split_once('{') {
             Some((name, labels)) => {
-                let labels = labels.strip_suffix('}').expect("closed labels");
-                for pair in labels.split(',') {
-                    let (key, quoted) = pair.split_once('=').expect("key=value");
+                let mut rest = labels.strip_suffix('}').expect("closed labels");
+                while !rest.is_empty() {
+                    let (key, value) = rest.split_once("=\"").expect("key=\"value\"");
                     assert!(name_ok(key), "{line}");
-                    assert!(
-                        quoted.len() >= 2 && quoted.starts_with('"') && quoted.ends_with('"'),
-                        "{line}"
-                    );
+                    // The value runs to the first quote that no backslash escapes.
+                    let mut end = None;
+                    let mut escaped = false;
+                    for (at, c) in value.char_indices() {
+                        match c {
+                            _ if escaped => escaped = false,
+                            '\\' => escaped = true,
+                            '"' => {
+                                end = Some(at);
+                                break;
+                            }
+                            '\n' => panic!("a raw newline in a label: {line}"),
+                            _ => {}
+                        }
+                    }
+                    let end = end.unwrap_or_else(|| panic!("an unclosed label: {line}"));
+                    rest = &value[end + 1..];
+                    rest = rest.strip_prefix(',').unwrap_or(rest);
                 }
                 name
             }
@@ -184,7 +198,7 @@ fn metrics_parse_and_describe_the_live_channels() {
     );
     let m = parse_metrics(&reply.text());
     let (hls, ts) = (content(1), content(2));
-    let label = |id: &str, mode: &str| format!("{{channel=\"{id}\",mode=\"{mode}\"}}");
+    let label = |id: &str, mode: &str| format!("{{channel=\"{id}\",name=\"\",mode=\"{mode}\"}}");
     assert_eq!(m["acebox_channels"], 2.0);
     assert_eq!(m[&format!("acebox_clients{}", label(&hls, "hls"))], 1.0);
     assert_eq!(m[&format!("acebox_clients{}", label(&ts, "ts"))], 1.0);
@@ -219,7 +233,7 @@ fn metrics_parse_and_describe_the_live_channels() {
         );
     }
     assert_eq!(
-        m["acebox_engine_starts_total{channel=\"closed\",mode=\"\"}"],
+        m["acebox_engine_starts_total{channel=\"closed\",name=\"\",mode=\"\"}"],
         0.0
     );
 }
@@ -318,7 +332,7 @@ fn the_counters_of_a_channel_that_is_gone_stay_in_the_totals() {
     assert!(closed["bytes_out"].as_u64().unwrap() >= served, "{status}");
     assert_eq!(status["totals"], status["closed"], "nothing is live");
     let m = parse_metrics(&proxy.get("/metrics").text());
-    let series = |family: &str| m[&format!("{family}{{channel=\"closed\",mode=\"\"}}")];
+    let series = |family: &str| m[&format!("{family}{{channel=\"closed\",name=\"\",mode=\"\"}}")];
     assert_eq!(
         series("acebox_bytes_out_total"),
         closed["bytes_out"].as_f64().unwrap()

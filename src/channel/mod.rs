@@ -1,6 +1,7 @@
 //! Channels: one per content id, each with its session slot, its store and its clients.
 //!
 //! - [`id`]: [`ContentId`], the checked id a client names a channel by;
+//! - [`source`]: [`Source`], one way to play a channel (a content id or an infohash);
 //! - [`clients`]: who is watching a channel, and whether a request is a new player;
 //! - [`supervise`]: a channel's engine session: starting and refreshing it, healing it when the
 //!   feed fails, the engine's stat poll, stopping it;
@@ -19,10 +20,12 @@ pub mod clients;
 pub mod derived;
 pub mod id;
 pub mod registry;
+pub mod source;
 pub mod supervise;
 
 pub use id::{ContentId, IdError};
 pub use registry::{Activity, Full, Open, Registry};
+pub use source::Source;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -36,7 +39,7 @@ use crate::feed::{Context, Events, Stop};
 use crate::http::Stalled;
 use crate::session::{Flight, SessionSlot};
 use crate::storage::{Chunks, Segments, Store};
-use crate::ts::stream::{Lent, Source, TsStream};
+use crate::ts::stream::{self, Lent, TsStream};
 use clients::{ClientInfo, Clients, Joined, PlayerKey, TableFull};
 
 /// An HLS player that has not been heard from for this long (or three target durations, if
@@ -44,10 +47,14 @@ use clients::{ClientInfo, Clients, Joined, PlayerKey, TableFull};
 const CLIENT_TTL: Duration = Duration::from_secs(15);
 /// The longest query fragment of engine options (`transcode_audio`...) a channel passes on.
 pub const EXTRA_CAP: usize = 256;
+/// The longest channel name kept, in bytes (longer names are cut at a character).
+pub const NAME_CAP: usize = 96;
 
 /// One content id played through one engine session.
 pub struct Channel {
     pub id: ContentId,
+    /// What the channel is called, for the views; empty when acebox knows no name.
+    pub name: heapless::String<NAME_CAP>,
     pub mode: Mode,
     selector: Selector,
     pid: heapless::String<48>,
@@ -105,6 +112,7 @@ impl Channel {
         let (events, stop) = Events::new();
         Channel {
             id,
+            name: crate::clip(request.name),
             mode: request.mode,
             selector: request.selector,
             pid,
@@ -284,7 +292,7 @@ pub struct StreamLease {
     token: u64,
 }
 
-impl Source for StreamLease {
+impl stream::Source for StreamLease {
     fn lent(&self) -> Lent<'_> {
         let channel = &self.channel;
         Lent {

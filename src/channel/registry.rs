@@ -56,6 +56,9 @@ pub struct Open<'a> {
     pub mode: Mode,
     /// Engine options to pass on, an encoded query fragment (`&transcode_audio=1`...).
     pub extra: &'a str,
+    /// What the channel is called, from the channel list or the search results it was found
+    /// in; empty when acebox knows no name for it.
+    pub name: &'a str,
 }
 
 /// What the registry's list says of a content id.
@@ -351,6 +354,7 @@ mod tests {
             selector: Selector::ContentId,
             mode: Mode::Hls,
             extra: "",
+            name: "",
         }
     }
 

@@ -1,51 +1,74 @@
-//! The channel list as M3U text: parsing the file's text into entries, and rendering it with
+//! The channel list as M3U text: parsing the file's text into channels, and rendering it with
 //! every AceStream entry pointing at acebox.
 //!
 //! This module owns the list's shape: the header, the `#` lines kept as written with the entry
-//! they describe, the other URLs kept unchanged, and the entries dropped with the line number
-//! and reason. It never reads a file (that is `watch`) and never looks at a request: the
-//! authority it renders for was checked by `host`.
+//! they describe, the other URLs kept unchanged, entries of one channel merged into one with
+//! backup ids, and the entries dropped with the line number and reason. It never reads a file
+//! (that is `watch`) and never looks at a request: the authority it renders for was checked by
+//! `host`.
 
 use std::fmt::Write;
 
+use super::extinf::{self, Info};
 use super::link::{Line, LinkError, classify};
-use crate::channel::ContentId;
-use crate::engine::{Mode, Selector};
+use crate::channel::Source;
+use crate::engine::Mode;
 
 /// Characters of a dropped line quoted in its warning.
 pub(super) const QUOTED_CHARS: usize = 60;
 
-/// A parsed channel list: the header, the AceStream entries with the lines before each kept as
-/// written, and the lines after the last entry.
+/// A parsed channel list: the header, the channels with the lines before each kept as written,
+/// and the lines after the last channel.
 #[derive(Debug)]
 pub(super) struct Playlist {
-    header: String,
+    pub(super) header: String,
     entries: Vec<Entry>,
     tail: String,
-    /// Every entry served: the rewritten ones and the URLs kept unchanged.
+    /// Every entry served: the channels and the URLs kept unchanged.
     pub(super) channels: usize,
 }
 
-/// One AceStream entry: what comes before it (each line ending in `\n`) and what it plays.
+/// One AceStream channel of the list: what comes before it (each line ending in `\n`) and the
+/// channel.
 #[derive(Debug)]
 struct Entry {
     before: String,
-    id: ContentId,
-    selector: Selector,
+    listing: Listing,
 }
 
-/// A line of the file that was left out because it names no valid content.
-#[derive(Debug, PartialEq)]
-pub(super) struct Dropped {
-    /// 1-based, as an editor shows it.
-    pub(super) line: usize,
-    pub(super) text: String,
-    pub(super) reason: LinkError,
+/// One channel of the list: what its `#EXTINF` says of it (every field empty when absent) and
+/// the ways to play it, the one its URL names first, then its backup ids in list order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listing {
+    pub name: String,
+    pub tvg_id: String,
+    /// `tvg-chno`: the number a TV app or tuner shows.
+    pub chno: String,
+    pub logo: String,
+    pub group: String,
+    pub sources: Vec<Source>,
+}
+
+impl Listing {
+    /// Whether an entry described by `info` is this channel again: the same `tvg-id`, or, when
+    /// neither has one, the same name in the same group. Unnamed entries are each their own.
+    fn is(&self, info: &Info) -> bool {
+        if !self.tvg_id.is_empty() || !info.tvg_id.is_empty() {
+            return self.tvg_id == info.tvg_id;
+        }
+        !info.name.is_empty() && self.name == info.name && self.group == info.group
+    }
+
+    /// Whether `id` is one of the ways to play this channel.
+    pub fn plays(&self, source: &Source) -> bool {
+        self.sources.contains(source)
+    }
 }
 
 impl Playlist {
-    /// The list with every AceStream entry as an acebox URL on `authority` (`host[:port]`, already
-    /// checked), for MPEG-TS (`/ace/getstream`) or HLS (`/ace/manifest.m3u8`).
+    /// The list with every AceStream channel as an acebox URL on `authority` (`host[:port]`,
+    /// already checked), for MPEG-TS (`/ace/getstream`) or HLS (`/ace/manifest.m3u8`): one URL
+    /// per channel, naming its first id.
     pub(super) fn render(&self, authority: &str, mode: Mode) -> String {
         let path = match mode {
             Mode::Ts => "/ace/getstream",
@@ -54,28 +77,34 @@ impl Playlist {
         let mut out = String::new();
         push_line(&mut out, &self.header);
         for entry in &self.entries {
-            let param = match entry.selector {
-                Selector::ContentId => "id",
-                Selector::Infohash => "infohash",
-            };
             out.push_str(&entry.before);
-            // Writing to a String cannot fail.
-            let _ = writeln!(
-                out,
-                "http://{authority}{path}?{param}={}",
-                entry.id.as_str()
-            );
+            if let Some(first) = entry.listing.sources.first() {
+                // Writing to a String cannot fail.
+                let _ = writeln!(
+                    out,
+                    "http://{authority}{path}?{}={}",
+                    first.param(),
+                    first.id.as_str()
+                );
+            }
         }
         out.push_str(&self.tail);
         out
+    }
+
+    /// The channels, in list order.
+    pub(super) fn listings(&self) -> impl Iterator<Item = &Listing> {
+        self.entries.iter().map(|e| &e.listing)
     }
 }
 
 /// Reads an M3U channel list. `#` lines are kept as written (the `#EXTM3U` header with its
 /// attributes, `#EXTINF` with names, logos and groups); AceStream entries (`acestream://<id>`,
 /// a bare 40-hex id, or an engine URL with `id=`, `content_id=` or `infohash=`) are kept to be
-/// rewritten; other URLs are kept unchanged. An AceStream entry with no valid id is dropped
-/// with the lines that describe it. Blank lines go; CRLF is read as LF.
+/// rewritten; other URLs are kept unchanged. An entry that is a channel already listed (see
+/// [`Listing::is`]) adds a backup id to it and is not served again, with the lines that describe
+/// it. An AceStream entry with no valid id is dropped with the lines that describe it. Blank
+/// lines go; CRLF is read as LF.
 pub(super) fn parse(text: &str) -> (Playlist, Vec<Dropped>) {
     let mut lines = text
         .trim_start_matches('\u{feff}')
@@ -88,9 +117,9 @@ pub(super) fn parse(text: &str) -> (Playlist, Vec<Dropped>) {
         Some((_, header)) => header.to_owned(),
         None => "#EXTM3U".to_owned(),
     };
-    let (mut entries, mut channels, mut dropped) = (Vec::new(), 0, Vec::new());
-    // Lines that will stand before the next AceStream entry, and the `#` lines since the last
-    // entry, which describe the next one and go with it if it is dropped.
+    let (mut entries, mut channels, mut dropped) = (Vec::<Entry>::new(), 0, Vec::new());
+    // Lines that will stand before the next channel, and the `#` lines since the last entry,
+    // which describe the next one and go with it if it is dropped or merged.
     let (mut settled, mut pending) = (String::new(), String::new());
     for (number, line) in lines {
         match classify(line) {
@@ -101,12 +130,19 @@ pub(super) fn parse(text: &str) -> (Playlist, Vec<Dropped>) {
                 channels += 1;
             }
             Line::Stream(id, selector) => {
+                let info = extinf::describe(&pending);
+                let source = Source { id, selector };
+                if let Some(known) = entries.iter_mut().find(|e| e.listing.is(&info)) {
+                    if !known.listing.plays(&source) {
+                        known.listing.sources.push(source);
+                    }
+                    pending.clear();
+                    continue;
+                }
                 settled.push_str(&std::mem::take(&mut pending));
-                let before = std::mem::take(&mut settled);
                 entries.push(Entry {
-                    before,
-                    id,
-                    selector,
+                    before: std::mem::take(&mut settled),
+                    listing: listing(info, source),
                 });
                 channels += 1;
             }
@@ -130,6 +166,33 @@ pub(super) fn parse(text: &str) -> (Playlist, Vec<Dropped>) {
     (playlist, dropped)
 }
 
+fn listing(info: Info, source: Source) -> Listing {
+    let Info {
+        name,
+        tvg_id,
+        chno,
+        logo,
+        group,
+    } = info;
+    Listing {
+        name,
+        tvg_id,
+        chno,
+        logo,
+        group,
+        sources: vec![source],
+    }
+}
+
+/// A line of the file that was left out because it names no valid content.
+#[derive(Debug, PartialEq)]
+pub(super) struct Dropped {
+    /// 1-based, as an editor shows it.
+    pub(super) line: usize,
+    pub(super) text: String,
+    pub(super) reason: LinkError,
+}
+
 fn push_line(out: &mut String, line: &str) {
     out.push_str(line);
     out.push('\n');
@@ -138,6 +201,8 @@ fn push_line(out: &mut String, line: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channel::ContentId;
+    use crate::engine::Selector;
 
     const A: &str = "0123456789abcdef0123456789abcdef01234567";
     const B: &str = "89abcdef0123456789abcdef0123456789abcdef";
@@ -248,5 +313,73 @@ mod tests {
         let line = format!("acestream://{}", "z".repeat(500));
         let (_, dropped) = parse(&line);
         assert_eq!(dropped[0].text.chars().count(), QUOTED_CHARS);
+    }
+
+    fn source(id: &str) -> Source {
+        Source {
+            id: ContentId::parse(id).unwrap(),
+            selector: Selector::ContentId,
+        }
+    }
+
+    const C: &str = "fedcba9876543210fedcba9876543210fedcba98";
+
+    /// Entries sharing a tvg-id, or with none the same name in the same group, are one channel:
+    /// served once, at its first id, with the others as its backups.
+    #[test]
+    fn entries_of_one_channel_are_one_with_backup_ids() {
+        let text = format!(
+            "#EXTM3U\n\
+             #EXTINF:-1 tvg-id=\"s1\" tvg-chno=\"5\" tvg-logo=\"http://l/1.png\" group-title=\"Sport\",Sport 1\n\
+             acestream://{A}\n\
+             #EXTINF:-1,News\n\
+             acestream://{C}\n\
+             #EXTINF:-1 tvg-id=\"s1\",Sport 1 (backup)\n\
+             #EXTVLCOPT:x=y\n\
+             acestream://{B}\n\
+             #EXTINF:-1 group-title=\"N\",News\n\
+             http://radio.example/r.mp3\n\
+             #EXTINF:-1,News\n\
+             http://127.0.0.1:6878/ace/getstream?id={A}\n\
+             #EXTINF:-1 tvg-id=\"s1\",again\n\
+             {A}\n"
+        );
+        let (playlist, dropped) = parse(&text);
+        assert_eq!(dropped, []);
+        assert_eq!(
+            playlist.render("h", Mode::Ts),
+            format!(
+                "#EXTM3U\n\
+                 #EXTINF:-1 tvg-id=\"s1\" tvg-chno=\"5\" tvg-logo=\"http://l/1.png\" group-title=\"Sport\",Sport 1\n\
+                 http://h/ace/getstream?id={A}\n\
+                 #EXTINF:-1,News\n\
+                 http://h/ace/getstream?id={C}\n\
+                 #EXTINF:-1 group-title=\"N\",News\n\
+                 http://radio.example/r.mp3\n"
+            )
+        );
+        let listings: Vec<&Listing> = playlist.listings().collect();
+        assert_eq!(listings.len(), 2);
+        assert_eq!(
+            *listings[0],
+            Listing {
+                name: "Sport 1".into(),
+                tvg_id: "s1".into(),
+                chno: "5".into(),
+                logo: "http://l/1.png".into(),
+                group: "Sport".into(),
+                sources: vec![source(A), source(B)],
+            },
+            "a repeated id is not a second backup"
+        );
+        assert_eq!(listings[1].sources, [source(C), source(A)]);
+        assert_eq!(playlist.channels, 3, "two channels and the radio");
+    }
+
+    /// Entries without a name are never merged, whatever they play.
+    #[test]
+    fn unnamed_entries_stay_apart() {
+        let (playlist, _) = parse(&format!("{A}\n{B}\n#EXTINF:-1,\n{C}\n"));
+        assert_eq!(playlist.listings().count(), 3);
     }
 }

@@ -7,14 +7,19 @@
 //!
 //! - `link`: what content a link or a start URL's query names (the router reads its own start
 //!   URLs with it too);
-//! - `m3u`: parsing the list's text and rendering it for acebox;
-//! - `watch`: the file, its stamp, reading it again when it changes;
+//! - `extinf`: what the `#` lines say of a channel (name, guide id, number, logo, group) and
+//!   the guide the header names;
+//! - `m3u`: parsing the list's text into channels (one per channel, with its backup ids) and
+//!   rendering it for acebox;
+//! - `watch`: the file, its stamp, reading it again when it changes, and the channels of the
+//!   list as last read ([`Listings`], [`ChannelList::find`]);
 //! - `host`: which `host[:port]` the rendered list points at;
 //! - this file: the `/playlist.m3u` answer.
 //!
 //! It imports `channel` (the content id), `engine` (the mode and selector words) and `http` (the
 //! request helpers); never the router or the views.
 
+mod extinf;
 mod host;
 mod link;
 mod m3u;
@@ -30,7 +35,8 @@ use crate::http::{Body, LocalAddr, json_error, query_param, respond};
 
 pub use host::authority;
 pub use link::{LinkError, selector};
-pub use watch::{ChannelList, LoadError};
+pub use m3u::Listing;
+pub use watch::{ChannelList, Listings, LoadError};
 
 const CONTENT_TYPE: &str = "audio/x-mpegurl";
 

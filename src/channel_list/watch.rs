@@ -17,7 +17,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 
-use super::m3u::{Playlist, parse};
+use super::extinf::header_guide;
+use super::m3u::{Listing, Playlist, parse};
+use crate::channel::Source;
 use crate::engine::Mode;
 
 /// The largest channel list read (about 1,200 channels with names, logos and groups; 6,000
@@ -277,6 +279,20 @@ impl ChannelList {
         playlist
     }
 
+    /// The channels of the list at `now`, in list order (see [`Listings`]).
+    pub fn listings(&self, now: Instant) -> Listings {
+        Listings(self.current(now))
+    }
+
+    /// The channel of the list at `now` that `source` plays, if any: a client may name any of
+    /// a channel's ids.
+    pub fn find(&self, source: &Source, now: Instant) -> Option<Listing> {
+        self.current(now)
+            .listings()
+            .find(|l| l.plays(source))
+            .cloned()
+    }
+
     /// The list at `now` rendered for `authority` and `mode`: the one rendered last if it is
     /// the same, else rendered now, outside the lock, and kept in its place.
     pub(super) fn rendered(&self, authority: &str, mode: Mode, now: Instant) -> Bytes {
@@ -296,6 +312,21 @@ impl ChannelList {
         // The rendering replaced is dropped after the lock is released.
         let _old = crate::lock(&self.rendered).replace(new);
         body
+    }
+}
+
+/// The channels of the list as it was read: one entry per channel, backup ids merged, in
+/// list order. Holds that reading, so a later change of the file does not change it.
+pub struct Listings(Arc<Playlist>);
+
+impl Listings {
+    pub fn iter(&self) -> impl Iterator<Item = &Listing> {
+        self.0.listings()
+    }
+
+    /// The guide the list's own header names (`url-tvg` or `x-tvg-url`), if any.
+    pub fn guide(&self) -> Option<&str> {
+        header_guide(&self.0.header)
     }
 }
 

@@ -1,9 +1,10 @@
 //! `GET /metrics`: the status [`Report`] in the Prometheus text format (version 0.0.4).
 //!
 //! Owns metric names, types and labels; never gathers anything itself (that is [`Report::gather`]).
-//! Per-channel series carry `channel="<content id>"`; the counters of channels that are gone
-//! stay in one `channel="closed"` series so that sums over channels never go backwards. Label
-//! values are content ids (checked to be hex), modes and fixed words, so none needs escaping.
+//! Per-channel series carry `channel="<content id>"` and `name="<its name>"` (empty when
+//! unknown); the counters of channels that are gone stay in one `channel="closed"` series so
+//! that sums over channels never go backwards. Content ids are checked to be hex and modes are
+//! fixed words; a name comes from outside and is escaped.
 
 use std::fmt::Write as _;
 
@@ -55,8 +56,24 @@ fn per_channel(
     }
 }
 
+/// A channel's labels: its content id, its name and its mode.
 fn channel_labels(c: &ChannelReport) -> String {
-    format!("channel=\"{}\",mode=\"{}\"", c.content_id, c.mode)
+    let mut labels = format!("channel=\"{}\",name=\"", c.content_id);
+    push_label_value(&mut labels, &c.name);
+    let _ = write!(labels, "\",mode=\"{}\"", c.mode);
+    labels
+}
+
+/// Appends `value` as the text format escapes a label value: `\\`, `\"` and `\n`.
+fn push_label_value(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
 }
 
 /// The report as Prometheus text.
@@ -198,8 +215,20 @@ fn counters(out: &mut String, report: &Report) {
             family.sample(labels, (counter.value)(counts));
         }
         family.sample(
-            "channel=\"closed\",mode=\"\"",
+            "channel=\"closed\",name=\"\",mode=\"\"",
             (counter.value)(&report.closed),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_from_outside_cannot_break_out_of_its_label() {
+        let mut out = String::new();
+        push_label_value(&mut out, "Sport \"1\" \\ HD\nx} 9");
+        assert_eq!(out, "Sport \\\"1\\\" \\\\ HD\\nx} 9");
     }
 }

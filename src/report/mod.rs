@@ -64,6 +64,8 @@ pub struct Memory {
 #[derive(Serialize)]
 pub struct ChannelReport {
     pub content_id: heapless::String<40>,
+    /// What the channel is called (from the channel list or search results); empty when unknown.
+    pub name: heapless::String<{ crate::channel::NAME_CAP }>,
     pub mode: &'static str,
     pub open_secs: u64,
     /// Clients now; `client_list` says who.
@@ -181,6 +183,7 @@ fn channel_report(c: &Channel, Now { ms: now, unix_secs }: Now) -> ChannelReport
     let (slots, budget_bytes) = c.store.capacity();
     ChannelReport {
         content_id: clipped(c.id.as_str()),
+        name: c.name.clone(),
         mode: match c.mode {
             Mode::Hls => "hls",
             Mode::Ts => "ts",
@@ -227,13 +230,11 @@ fn engine_report(stat: EngineStat) -> EngineReport {
 
 /// The first [`ERROR_CHARS`] characters of `text` that fit in `N` bytes.
 fn clipped<const N: usize>(text: &str) -> heapless::String<N> {
-    let mut out = heapless::String::new();
-    for c in text.chars().take(ERROR_CHARS) {
-        if out.push(c).is_err() {
-            break;
-        }
-    }
-    out
+    let end = text
+        .char_indices()
+        .nth(ERROR_CHARS)
+        .map_or(text.len(), |(at, _)| at);
+    crate::clip(&text[..end])
 }
 
 /// The process's resident set, from `/proc/self/status`.

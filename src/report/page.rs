@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 
 use super::{ChannelReport, Report};
 use crate::counters::{TABLE, Unit};
+use crate::xml::escaped;
 
 /// Seconds between the page's reloads.
 const REFRESH_SECS: u32 = 5;
@@ -72,11 +73,16 @@ fn overview(out: &mut String, report: &Report) {
 fn channel_section(out: &mut String, c: &ChannelReport) {
     let _ = write!(
         out,
-        "<section class=\"channel\" id=\"c-{id}\"><h2>{id}</h2><dl>\
-         <dt>mode</dt><dd>{mode}</dd><dt>playing for</dt><dd>{open}</dd>\
+        "<section class=\"channel\" id=\"c-{id}\"><h2>{title}</h2><dl>\
+         <dt>content id</dt><dd>{id}</dd><dt>mode</dt><dd>{mode}</dd><dt>playing for</dt><dd>{open}</dd>\
          <dt>engine</dt><dd>{engine}</dd><dt>session</dt><dd>{session}</dd>\
          <dt>buffer</dt><dd>{held} of {slots} ({bytes} of {budget})</dd>",
         id = c.content_id,
+        title = if c.name.is_empty() {
+            c.content_id.to_string()
+        } else {
+            escaped(&c.name)
+        },
         mode = if c.mode == "hls" { "HLS" } else { "MPEG-TS" },
         open = duration(c.open_secs),
         engine = engine_line(c),
@@ -142,22 +148,6 @@ fn engine_line(c: &ChannelReport) -> String {
             line
         }
     }
-}
-
-/// `text` with the characters HTML gives a meaning escaped.
-fn escaped(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// `12 s`, `3 min 4 s`, `2 h 05 min`, `3 d 4 h`.

@@ -7,8 +7,11 @@
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
+use std::time::Instant;
+
 use crate::app::App;
-use crate::channel::{Activity, ContentId, Full, Open};
+use crate::channel::{Activity, ContentId, Full, Open, Source};
+use crate::channel_list::Listing;
 use crate::clock;
 use crate::engine::{EngineError, Mode, Selector};
 use crate::http::{Body, json_error, push_percent_encoded, query_pairs};
@@ -48,11 +51,15 @@ pub(super) async fn open(
     mode: Mode,
     query: &str,
 ) -> Result<Activity, Response<Body>> {
+    let name = listed(app, id, selector)
+        .map(|l| l.name)
+        .unwrap_or_default();
     let request = Open {
         id,
         selector,
         mode,
         extra: &passed_options(query),
+        name: &name,
     };
     let channel = app
         .registry
@@ -71,6 +78,15 @@ pub(super) async fn open(
         );
     }
     Ok(channel)
+}
+
+/// The channel of the channel list that `id` plays, if acebox has a list and it names one.
+fn listed(app: &App, id: &ContentId, selector: Selector) -> Option<Listing> {
+    let source = Source {
+        id: id.clone(),
+        selector,
+    };
+    app.channel_list.as_ref()?.find(&source, Instant::now())
 }
 
 /// The query of a player's own playlist URL: what it takes to start its channel again (the
