@@ -76,15 +76,6 @@ fn run(config: Config) -> ExitCode {
         }
     };
     let local = listener.get_ref().local_addr().unwrap_or(config.listen);
-    // The one line on stdout: scripts and tests read the bound port from it.
-    println!("acebox listening on http://{local}");
-    log::info!(
-        "engine {}, idle timeout {} s, board {}, allowed: {}",
-        config.engine,
-        config.idle_timeout.as_secs(),
-        board::BOARD,
-        config.allow
-    );
     // Announcing makes sense where acebox listens on a LAN address: not on the loopback, and
     // (SSDP and HDHomeRun discovery being IPv4) not on one IPv6 address.
     let lan_address = match local.ip() {
@@ -95,6 +86,16 @@ fn run(config: Config) -> ExitCode {
     let announcer = device
         .announce
         .then(|| lan::Announcer::start(&device, local, config.allow.clone()));
+    // The one line on stdout: scripts and tests read the bound port from it; by then the
+    // LAN services listen too.
+    println!("acebox listening on http://{local}");
+    log::info!(
+        "engine {}, idle timeout {} s, board {}, allowed: {}",
+        config.engine,
+        config.idle_timeout.as_secs(),
+        board::BOARD,
+        config.allow
+    );
     let gate = Arc::new(Gate::new(config.allow, board::MAX_CONNECTIONS));
     let app = Arc::new(App {
         registry: Registry::new(Engine::new(config.engine), config.idle_timeout),

@@ -12,8 +12,10 @@
 
 use core::fmt::Write;
 
+use super::Links;
 use super::upnp::{CONNECTION_MANAGER, CONTENT_DIRECTORY};
-use super::{Links, Listing, push_escaped};
+use crate::channel_list::Listing;
+use crate::xml::push_escaped;
 
 /// Objects returned by one Browse at most; a client pages through the rest with
 /// `StartingIndex` (`TotalMatches` says how many there are).
@@ -59,7 +61,7 @@ impl Object {
 struct Groups<'a>(heapless::Vec<&'a str, MAX_GROUPS>);
 
 impl<'a> Groups<'a> {
-    fn of(list: &'a [Listing]) -> Groups<'a> {
+    fn of(list: &'a [&'a Listing]) -> Groups<'a> {
         let mut groups = heapless::Vec::new();
         for l in list {
             if !l.group.is_empty() && !groups.contains(&l.group.as_str()) {
@@ -78,7 +80,7 @@ impl<'a> Groups<'a> {
     /// The children of `parent`, in order.
     fn children<'b>(
         &'b self,
-        list: &'b [Listing],
+        list: &'b [&'b Listing],
         parent: Object,
     ) -> impl Iterator<Item = Object> + 'b {
         let groups = match parent {
@@ -99,7 +101,7 @@ impl<'a> Groups<'a> {
     }
 
     /// The container holding `object`, and whether `object` exists.
-    fn parent(&self, list: &[Listing], object: Object) -> Option<Option<Object>> {
+    fn parent(&self, list: &[&Listing], object: Object) -> Option<Option<Object>> {
         match object {
             Object::Root => Some(None),
             Object::Group(g) => (g < self.0.len()).then_some(Some(Object::Root)),
@@ -116,7 +118,7 @@ impl<'a> Groups<'a> {
 pub fn answer(
     action: &str,
     body: &str,
-    list: &[Listing],
+    list: &[&Listing],
     links: &Links<'_>,
     name: &str,
 ) -> Result<String, Fault> {
@@ -179,7 +181,7 @@ fn arg<'a>(body: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// `Browse`: the metadata of one object or a page of its children, as DIDL-Lite in `Result`.
-fn browse(body: &str, list: &[Listing], links: &Links<'_>, name: &str) -> Result<String, Fault> {
+fn browse(body: &str, list: &[&Listing], links: &Links<'_>, name: &str) -> Result<String, Fault> {
     let object = arg(body, "ObjectID").ok_or(INVALID_ARGS)?;
     let object = Object::parse(object).ok_or(NO_SUCH_OBJECT)?;
     let number = |name| match arg(body, name) {
@@ -235,7 +237,7 @@ fn browse(body: &str, list: &[Listing], links: &Links<'_>, name: &str) -> Result
 fn object_didl(
     out: &mut String,
     groups: &Groups<'_>,
-    list: &[Listing],
+    list: &[&Listing],
     links: &Links<'_>,
     object: Object,
     parent: Option<Object>,
@@ -270,7 +272,9 @@ fn object_didl(
     let Object::Channel(n) = object else {
         push_escaped(out, title);
         out.push_str(
-            "</dc:title><upnp:class>object.container.storageFolder</upnp:class></container>",
+            // `storageUsed` is required of a storageFolder (-1: unknown); strict parsers check.
+            "</dc:title><upnp:class>object.container.storageFolder</upnp:class>\
+             <upnp:storageUsed>-1</upnp:storageUsed></container>",
         );
         return;
     };
@@ -333,7 +337,7 @@ mod tests {
         answer(
             CD,
             &browse_body(object, flag, start, count),
-            &list(),
+            &list().iter().collect::<Vec<_>>(),
             &links,
             "acebox",
         )
@@ -421,7 +425,7 @@ mod tests {
         let all = answer(
             CD,
             &browse_body("0", "BrowseDirectChildren", 0, 0),
-            &many,
+            &many.iter().collect::<Vec<_>>(),
             &links,
             "a",
         )
@@ -432,7 +436,7 @@ mod tests {
         let tail = answer(
             CD,
             &browse_body("0", "BrowseDirectChildren", 200, 500),
-            &many,
+            &many.iter().collect::<Vec<_>>(),
             &links,
             "a",
         )
@@ -443,7 +447,15 @@ mod tests {
     #[test]
     fn other_actions_and_bad_requests() {
         let links = Links::new("tv.lan");
-        let ask = |action: &str, body: &str| answer(action, body, &list(), &links, "a");
+        let ask = |action: &str, body: &str| {
+            answer(
+                action,
+                body,
+                &list().iter().collect::<Vec<_>>(),
+                &links,
+                "a",
+            )
+        };
         let caps = ask(
             "\"urn:schemas-upnp-org:service:ContentDirectory:1#GetSortCapabilities\"",
             "",

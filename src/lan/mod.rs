@@ -24,48 +24,23 @@ mod tuner;
 mod upnp;
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
 use crate::app::{App, Device};
-use crate::channel::ContentId;
-use crate::engine::Selector;
+use crate::channel_list::{Listing, Listings};
 use crate::http::{Body, FetchError, LocalAddr, json_error, read_body, respond, with_timeout};
 
 pub use announce::Announcer;
 
-/// One channel of the list, as the lineup and the media server show it.
-// Stand-in for the channel list's parsed entries (the lead's Foundation commit).
-pub struct Listing {
-    pub name: String,
-    pub chno: String,
-    pub logo: String,
-    pub group: String,
-    pub id: ContentId,
-    pub selector: Selector,
-}
-
-/// Appends `text` to `out` escaped for XML text and attribute values.
-// Stand-in for crate::xml::push_escaped (the lead's Foundation commit).
-fn push_escaped(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-}
-
-/// The channels of the list now; none without `--channels`.
-fn listings(_app: &App) -> Vec<Listing> {
-    Vec::new()
+/// The channels of the list now, in list order; none without `--channels`.
+fn listings(app: &App) -> Option<Listings> {
+    app.channel_list
+        .as_ref()
+        .map(|list| list.listings(Instant::now()))
 }
 
 /// The URLs one response hands out, all built here on one base: `http://<authority>`.
@@ -91,15 +66,15 @@ impl<'a> Links<'a> {
 
     /// A channel's MPEG-TS URL: its first source, as the channel list serves it.
     pub fn stream(&self, l: &Listing) -> String {
-        let param = match l.selector {
-            Selector::ContentId => "id",
-            Selector::Infohash => "infohash",
-        };
-        format!(
-            "http://{}/ace/getstream?{param}={}",
-            self.authority,
-            l.id.as_str()
-        )
+        match l.sources.first() {
+            Some(source) => format!(
+                "http://{}/ace/getstream?{}={}",
+                self.authority,
+                source.param(),
+                source.id.as_str()
+            ),
+            None => self.base(),
+        }
     }
 }
 
@@ -241,7 +216,11 @@ pub async fn handle(
     let device = &app.device;
     Ok(match page {
         Page::Discover => json(tuner::discover(device, &links, crate::board::MAX_CHANNELS)),
-        Page::Lineup => json(tuner::lineup(&listings(app), &links)),
+        Page::Lineup => {
+            let listings = listings(app);
+            let list: Vec<&Listing> = listings.iter().flat_map(Listings::iter).collect();
+            json(tuner::lineup(&list, &links))
+        }
         Page::LineupStatus => json(tuner::LINEUP_STATUS.into()),
         // Plex asks for a channel scan; the lineup is the channel list, nothing to scan.
         Page::LineupPost => respond(StatusCode::OK, "text/plain", ""),
@@ -291,7 +270,9 @@ async fn control(app: &App, req: Request<Incoming>, links: &Links<'_>) -> Respon
     let Ok(text) = std::str::from_utf8(&body) else {
         return json_error(StatusCode::BAD_REQUEST, "a SOAP request must be UTF-8");
     };
-    match dlna::answer(&action, text, &listings(app), links, &app.device.name) {
+    let listings = listings(app);
+    let list: Vec<&Listing> = listings.iter().flat_map(Listings::iter).collect();
+    match dlna::answer(&action, text, &list, links, &app.device.name) {
         Ok(xml) => respond(StatusCode::OK, XML, xml),
         Err(fault) => respond(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -309,11 +290,14 @@ pub(crate) mod tests {
     pub(crate) fn listing(name: &str, group: &str, chno: &str, logo: &str) -> Listing {
         Listing {
             name: name.into(),
+            tvg_id: String::new(),
             chno: chno.into(),
             logo: logo.into(),
             group: group.into(),
-            id: ContentId::parse(&"01".repeat(20)).unwrap(),
-            selector: Selector::ContentId,
+            sources: vec![crate::channel::Source {
+                id: crate::channel::ContentId::parse(&"01".repeat(20)).unwrap(),
+                selector: crate::engine::Selector::ContentId,
+            }],
         }
     }
 
@@ -338,12 +322,5 @@ pub(crate) mod tests {
             a.uuid
         );
         assert!(a.name.starts_with("acebox"));
-    }
-
-    #[test]
-    fn escaping_covers_text_and_attributes() {
-        let mut out = String::new();
-        push_escaped(&mut out, "a<b>&\"c'");
-        assert_eq!(out, "a&lt;b&gt;&amp;&quot;c&apos;");
     }
 }

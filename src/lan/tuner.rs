@@ -9,8 +9,9 @@
 
 use core::fmt::Write;
 
-use super::{Links, Listing};
+use super::Links;
 use crate::app::Device;
+use crate::channel_list::Listing;
 use crate::http::push_json_string;
 
 /// `/discover.json`. `TunerCount` is the board's channel capacity: acebox plays that many
@@ -33,7 +34,7 @@ pub fn discover(device: &Device, links: &Links<'_>, tuners: usize) -> String {
 }
 
 /// `/lineup.json`: every channel of the list, in its order.
-pub fn lineup(list: &[Listing], links: &Links<'_>) -> String {
+pub fn lineup(list: &[&Listing], links: &Links<'_>) -> String {
     let mut out = String::with_capacity(list.len() * 160 + 2);
     out.push('[');
     for (n, l) in list.iter().enumerate() {
@@ -86,7 +87,7 @@ mod tests {
             listing("", "", "101", ""),
             listing("T\"3", "", "", ""),
         ];
-        let json = lineup(&list, &Links::new("tv.lan"));
+        let json = lineup(&list.iter().collect::<Vec<_>>(), &Links::new("tv.lan"));
         let id = "01".repeat(20);
         assert_eq!(
             json,

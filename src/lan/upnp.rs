@@ -9,8 +9,8 @@
 
 use core::fmt::Write;
 
-use super::push_escaped;
 use crate::app::Device;
+use crate::xml::push_escaped;
 
 /// The paths the descriptions name, relative to the device description's URL.
 pub const DEVICE_PATH: &str = "/device.xml";
