@@ -23,10 +23,21 @@ pub const MAX_RESULTS: usize = 100;
 /// Groups shown as containers; the channels of any group past these are listed in the root.
 pub const MAX_GROUPS: usize = 64;
 
-/// What TVs are told a channel's `res` is: an MPEG-TS stream over HTTP, live (no seeking,
-/// DLNA.ORG_OP=00), streaming transfer mode with background and stall allowed, DLNA 1.5.
-pub const PROTOCOL_INFO: &str = "http-get:*:video/mpeg:DLNA.ORG_OP=00;DLNA.ORG_CI=0;\
-     DLNA.ORG_FLAGS=01700000000000000000000000000000";
+/// What a channel's stream is to DLNA: live (no seeking, DLNA.ORG_OP=00), not transcoded,
+/// streaming transfer mode with background and stall allowed, DLNA 1.5.
+macro_rules! features {
+    () => {
+        "DLNA.ORG_OP=00;DLNA.ORG_CI=0;DLNA.ORG_FLAGS=01700000000000000000000000000000"
+    };
+}
+
+/// The `contentFeatures.dlna.org` header of a stream (TVs ask for it with
+/// `getcontentFeatures.dlna.org`, some refuse a stream without it).
+pub const CONTENT_FEATURES: &str = features!();
+
+/// What TVs are told a channel's `res` is: MPEG-TS (`video/mpeg`, as minidlna says of TS
+/// files) over HTTP, with [`CONTENT_FEATURES`].
+pub const PROTOCOL_INFO: &str = concat!("http-get:*:video/mpeg:", features!());
 
 /// A UPnP action's failure: its error code and description, sent as a SOAP fault with HTTP
 /// 500.

@@ -16,7 +16,7 @@
 //! - this file: the identity, the URLs handed out and the HTTP answers.
 
 mod announce;
-mod dlna;
+pub mod dlna;
 pub mod hdhomerun;
 mod net;
 pub mod ssdp;

@@ -46,5 +46,12 @@ pub(super) async fn stream(
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // What DLNA TVs look for before they play (the media browser's items are these URLs).
+    headers.insert(
+        "transfermode.dlna.org",
+        HeaderValue::from_static("Streaming"),
+    );
+    let features = HeaderValue::from_static(crate::lan::dlna::CONTENT_FEATURES);
+    headers.insert("contentfeatures.dlna.org", features);
     response
 }
