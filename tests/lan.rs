@@ -72,7 +72,7 @@ fn start_box(
     if let Some(media) = media {
         sim_args.extend(["--media-dir", media.arg()]);
     }
-    let mut sim = lan.in_box(env!("CARGO_BIN_EXE_acebox-sim"), &sim_args);
+    let mut sim = ours(lan, env!("CARGO_BIN_EXE_acebox-sim"), &sim_args);
     sim.stdin(Stdio::null());
     let sim = Process::spawn(sim, "acebox-sim");
     let dir = TempDir::new(&format!("acebox-lan-list-{}", lan.box_ns));
@@ -103,8 +103,21 @@ fn start_box(
         list.to_str().unwrap(),
     ];
     all.extend_from_slice(args);
-    let proxy = Process::spawn(lan.in_box(env!("CARGO_BIN_EXE_acebox"), &all), "acebox");
+    let proxy = Process::spawn(ours(lan, env!("CARGO_BIN_EXE_acebox"), &all), "acebox");
     (sim, proxy, dir)
+}
+
+/// One of the project's binaries in the box namespace, through the cross tests' runner
+/// (qemu-user) when there is one.
+fn ours(lan: &Lan, exe: &str, args: &[&str]) -> Command {
+    match common::runner() {
+        Some(runner) => {
+            let mut all = vec![exe];
+            all.extend_from_slice(args);
+            lan.in_box(&runner, &all)
+        }
+        None => lan.in_box(exe, args),
+    }
 }
 
 fn text(out: &std::process::Output) -> String {

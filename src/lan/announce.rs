@@ -11,11 +11,12 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_io::{Async, Timer};
+use event_listener::Event;
 use futures_lite::FutureExt;
-use smol::channel::{Receiver, Sender};
 
 use super::hdhomerun::{self, Discover, Packet, Reply};
 use super::net::{self, Budget, Interface, MAX_INTERFACES};
@@ -60,9 +61,40 @@ impl Context {
 
 /// The running discovery services; [`Announcer::stop`] says goodbye.
 pub struct Announcer {
-    stop: Sender<()>,
-    stopped: Receiver<()>,
+    stop: Arc<Stop>,
 }
+
+/// Stopping the announcements: asked by [`Announcer::stop`], done once the goodbyes are sent.
+#[derive(Default)]
+struct Stop {
+    asked: AtomicBool,
+    done: AtomicBool,
+    changed: Event,
+}
+
+impl Stop {
+    fn set(&self, flag: &AtomicBool) {
+        flag.store(true, Ordering::Release);
+        self.changed.notify(usize::MAX);
+    }
+
+    /// Waits until `flag` is set.
+    async fn until(&self, flag: &AtomicBool) {
+        loop {
+            if flag.load(Ordering::Acquire) {
+                return;
+            }
+            let listener = self.changed.listen();
+            if flag.load(Ordering::Acquire) {
+                return;
+            }
+            listener.await;
+        }
+    }
+}
+
+/// How long stopping waits for the goodbyes to be sent.
+const STOP_GRACE: Duration = Duration::from_secs(2);
 
 impl Announcer {
     /// Starts the services for `device`, whose HTTP server listens on `listen`, answering
@@ -80,8 +112,7 @@ impl Announcer {
             only,
             allow,
         });
-        let (stop, stop_rx) = smol::channel::bounded(1);
-        let (stopped_tx, stopped) = smol::channel::bounded(1);
+        let stop = Arc::new(Stop::default());
         let ssdp_socket = bound(ssdp::PORT, "SSDP: TVs and control points");
         if let Some(socket) = &ssdp_socket {
             smol::spawn(answer_searches(socket.clone(), context.clone())).detach();
@@ -89,21 +120,24 @@ impl Announcer {
         if let Some(socket) = bound(hdhomerun::PORT, "HDHomeRun discovery: media servers") {
             smol::spawn(answer_discovery(socket, context.clone())).detach();
         }
-        smol::spawn(announce(ssdp_socket, context, stop_rx, stopped_tx)).detach();
+        smol::spawn(announce(ssdp_socket, context, stop.clone())).detach();
         log::info!(
             "announcing on the LAN: HDHomeRun tuner {:08X} and DLNA media server {:?} (uuid:{})",
             device.id,
             device.name,
             device.uuid
         );
-        Announcer { stop, stopped }
+        Announcer { stop }
     }
 
     /// Sends `ssdp:byebye` on every interface announced on and stops announcing.
     pub async fn stop(self) {
-        if self.stop.send(()).await.is_ok() {
-            let _ = self.stopped.recv().await;
-        }
+        let stop = &self.stop;
+        stop.set(&stop.asked);
+        let grace = async {
+            Timer::after(STOP_GRACE).await;
+        };
+        stop.until(&stop.done).or(grace).await;
     }
 }
 
@@ -221,12 +255,7 @@ fn notify(interface: &Interface, context: &Context, kind: Kind) {
 /// Looks at the interfaces every [`RESCAN`]: joins the SSDP group on each (so searches
 /// arrive), announces on one that is new or has a new address (twice, as datagrams get
 /// lost) and on all every [`NOTIFY_EVERY`]; says goodbye on all when told to stop.
-async fn announce(
-    socket: Option<Arc<Async<UdpSocket>>>,
-    context: Arc<Context>,
-    stop: Receiver<()>,
-    stopped: Sender<()>,
-) {
+async fn announce(socket: Option<Arc<Async<UdpSocket>>>, context: Arc<Context>, stop: Arc<Stop>) {
     let mut current: heapless::Vec<Interface, MAX_INTERFACES> = heapless::Vec::new();
     let mut next_all = 0;
     loop {
@@ -260,11 +289,15 @@ async fn announce(
             Timer::after(RESCAN).await;
             false
         };
-        if async { stop.recv().await.is_ok() }.or(wait).await {
+        let asked = async {
+            stop.until(&stop.asked).await;
+            true
+        };
+        if asked.or(wait).await {
             for interface in &current {
                 notify(interface, &context, Kind::Byebye);
             }
-            let _ = stopped.send(()).await;
+            stop.set(&stop.done);
             return;
         }
     }
