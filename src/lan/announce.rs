@@ -114,13 +114,13 @@ impl Announcer {
         });
         let stop = Arc::new(Stop::default());
         let ssdp_socket = bound(ssdp::PORT, "SSDP: TVs and control points");
-        if let Some(socket) = &ssdp_socket {
-            smol::spawn(answer_searches(socket.clone(), context.clone())).detach();
-        }
-        if let Some(socket) = bound(hdhomerun::PORT, "HDHomeRun discovery: media servers") {
-            smol::spawn(answer_discovery(socket, context.clone())).detach();
-        }
-        smol::spawn(announce(ssdp_socket, context, stop.clone())).detach();
+        let hdhomerun_socket = bound(hdhomerun::PORT, "HDHomeRun discovery: media servers");
+        // One task for the three services (a task per service costs binary size, not speed:
+        // each waits on its own socket or timer). The announcements end the task.
+        let searches = answer_searches(ssdp_socket.clone(), context.clone());
+        let discovery = answer_discovery(hdhomerun_socket, context.clone());
+        let announcing = announce(ssdp_socket, context, stop.clone());
+        smol::spawn(announcing.or(searches).or(discovery)).detach();
         log::info!(
             "announcing on the LAN: HDHomeRun tuner {:08X} and DLNA media server {:?} (uuid:{})",
             device.id,
@@ -176,9 +176,12 @@ async fn receive(
 }
 
 /// Answers `M-SEARCH`es for acebox's device with one datagram per target asked for.
-async fn answer_searches(socket: Arc<Async<UdpSocket>>, context: Arc<Context>) {
+async fn answer_searches(socket: Option<Arc<Async<UdpSocket>>>, context: Arc<Context>) {
+    let Some(socket) = socket else {
+        return futures_lite::future::pending().await;
+    };
     let mut budget = Budget::default();
-    receive(&socket, |datagram, peer| {
+    receive(&socket, &mut |datagram: &[u8], peer: SocketAddr| {
         let Ok(search) = Search::parse(datagram) else {
             return Ok(());
         };
@@ -207,10 +210,13 @@ async fn answer_searches(socket: Arc<Async<UdpSocket>>, context: Arc<Context>) {
 }
 
 /// Answers HDHomeRun discover requests that ask for a tuner or for acebox's device id.
-async fn answer_discovery(socket: Arc<Async<UdpSocket>>, context: Arc<Context>) {
+async fn answer_discovery(socket: Option<Arc<Async<UdpSocket>>>, context: Arc<Context>) {
+    let Some(socket) = socket else {
+        return futures_lite::future::pending().await;
+    };
     let mut budget = Budget::default();
     let mut out = [0u8; hdhomerun::MAX_PACKET];
-    receive(&socket, |datagram, peer| {
+    receive(&socket, &mut |datagram: &[u8], peer: SocketAddr| {
         let asked = Packet::new_checked(datagram).and_then(|p| Discover::parse(&p));
         if !asked.is_ok_and(|d| d.matches(context.device_id))
             || !budget.allow(peer.ip(), clock::now_ms())

@@ -99,7 +99,6 @@ pub fn interfaces(only: Option<Ipv4Addr>) -> heapless::Vec<Interface, MAX_INTERF
             continue;
         }
     }
-    found.sort_unstable_by_key(|i| i.index);
     found
 }
 
