@@ -1,6 +1,7 @@
 //! The program's shared state: what every request handler and report reads.
 //!
-//! [`App`] owns the channel registry, the connection gate, the start time and the channel list;
+//! [`App`] owns the channel registry, the connection gate, the start time, the channel list
+//! and the device acebox is on the LAN;
 //! `main` builds it once and the router and the reports borrow it. It holds no logic of its
 //! own and never imports the router or a report.
 
@@ -18,4 +19,18 @@ pub struct App {
     pub gate: Arc<Gate>,
     /// `--channels`, served at `/playlist.m3u`.
     pub channel_list: Option<ChannelList>,
+    /// What acebox is on the LAN (`lan` makes it and serves it).
+    pub device: Device,
+}
+
+/// How acebox shows itself to TVs and media servers: the identity the HDHomeRun and UPnP
+/// documents give, and whether it announces itself on the LAN.
+pub struct Device {
+    pub announce: bool,
+    /// The HDHomeRun device id, with its check digit.
+    pub id: u32,
+    /// The UPnP device's uuid, without `uuid:`.
+    pub uuid: String,
+    /// The name TVs and media servers show.
+    pub name: String,
 }

@@ -34,7 +34,7 @@ pub const USAGE: &str = "\
 acebox: an AceStream proxy. One engine session per channel, shared by every client.
 
 Usage: acebox [--engine URL]... [--listen ADDR:PORT] [--idle-timeout SECS] [--allow CIDR]...
-              [--channels FILE] [--log-level LEVEL]
+              [--channels FILE] [--no-announce] [--log-level LEVEL]
 
 Options:
   --engine URL          The AceStream engine to use, as http://HOST:PORT. Repeat it for
@@ -53,6 +53,10 @@ Options:
   --channels FILE       An M3U of acestream:// links (or ids, or engine URLs) to serve at
                         http://ACEBOX:6880/playlist.m3u (?hls=1 for HLS URLs), pointing at
                         acebox; re-read when it changes. Env: ACEBOX_CHANNELS. Default: none
+  --no-announce         Do not announce acebox on the LAN (HDHomeRun discovery on UDP 65001,
+                        SSDP on UDP 1900), where media servers find it as a tuner and TVs as
+                        a DLNA server; on by default where it listens on a LAN address.
+                        Env: ACEBOX_ANNOUNCE=off (or on).
   --log-level LEVEL     What to log on stderr: off, error, warn, info or debug.
                         Env: ACEBOX_LOG_LEVEL. Default: info
   --board               Print the board profile this binary was built for, with its
@@ -85,6 +89,8 @@ pub struct Config {
     pub log_level: LevelFilter,
     /// The channel list file, if any.
     pub channels: Option<PathBuf>,
+    /// Whether to announce acebox on the LAN (where it listens on a LAN address).
+    pub announce: bool,
 }
 
 /// What the command line asks for.
@@ -156,6 +162,9 @@ const CHANNELS: Source = Source {
     env: "ACEBOX_CHANNELS",
 };
 
+/// The variable that turns LAN announcing off (`--no-announce` is its flag).
+const ANNOUNCE_ENV: &str = "ACEBOX_ANNOUNCE";
+
 /// Reads the arguments (without the program name) and the environment through `env`.
 pub fn parse(
     args: impl IntoIterator<Item = String>,
@@ -163,6 +172,7 @@ pub fn parse(
 ) -> Result<Command, ConfigError> {
     let mut given: [Option<String>; 4] = Default::default();
     let (mut allowed, mut engines) = (Vec::new(), Vec::new());
+    let mut no_announce = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -172,6 +182,10 @@ pub fn parse(
             _ => (arg.clone(), None),
         };
         let index = match flag.as_str() {
+            "--no-announce" if inline.is_none() => {
+                no_announce = true;
+                continue;
+            }
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
             "--board" => return Ok(Command::Board),
@@ -235,6 +249,18 @@ pub fn parse(
         .ok_or_else(|| invalid(level.clone(), "use off, error, warn, info or debug".into()))?;
     let allow = allow_list(allowed, env(ALLOW.env))
         .map_err(|(value, source, e)| invalid((value, source), e.to_string()))?;
+    let announce = match env(ANNOUNCE_ENV).map(|v| v.to_ascii_lowercase()) {
+        _ if no_announce => false,
+        None => true,
+        Some(v) => {
+            ["on", "1", "yes", "true"].contains(&v.as_str())
+                || !["off", "0", "no", "false"].contains(&v.as_str())
+                    && Err(invalid(
+                        (v, ANNOUNCE_ENV.to_owned()),
+                        "use on or off".into(),
+                    ))?
+        }
+    };
     Ok(Command::Run(Box::new(Config {
         engines,
         listen,
@@ -242,6 +268,7 @@ pub fn parse(
         allow,
         log_level,
         channels: channels.or_else(|| env(CHANNELS.env)).map(PathBuf::from),
+        announce,
     })))
 }
 
@@ -362,6 +389,7 @@ mod tests {
         assert_eq!(c.idle_timeout, Duration::from_secs(30));
         assert!(c.allow.is_empty());
         assert_eq!(c.log_level, LevelFilter::Info);
+        assert!(c.announce);
         let env = [
             ("ACEBOX_ENGINE", "http://10.0.0.2:6878"),
             ("ACEBOX_IDLE_TIMEOUT", "5"),
@@ -423,6 +451,21 @@ mod tests {
             err.to_string().starts_with("ACEBOX_ALLOW \"10.0.0.0/40\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn announcing_is_on_unless_the_flag_or_the_environment_turns_it_off() {
+        assert!(!config(&["--no-announce"], &[]).announce);
+        assert!(!config(&[], &[("ACEBOX_ANNOUNCE", "off")]).announce);
+        assert!(config(&[], &[("ACEBOX_ANNOUNCE", "ON")]).announce);
+        assert!(!config(&["--no-announce"], &[("ACEBOX_ANNOUNCE", "on")]).announce);
+        let err = run(&[], &[("ACEBOX_ANNOUNCE", "maybe")]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("ACEBOX_ANNOUNCE \"maybe\""),
+            "{err}"
+        );
+        let err = run(&["--no-announce=1"], &[]).unwrap_err();
+        assert_eq!(err, ConfigError::UnknownFlag("--no-announce=1".into()));
     }
 
     #[test]

@@ -15,7 +15,8 @@
 //! 5. [`channel`]: content ids, clients, session supervision and the registry; it builds each
 //!    feed's context and spawns the feed;
 //! 6. [`channel_list`] and [`config`]; 7. [`app`], the shared state; 8. [`report`], what acebox
-//!    is doing and its views; 9. [`router`], requests to responses.
+//!    is doing and its views, and [`lan`], being found on the home network (HDHomeRun, SSDP,
+//!    DLNA); 9. [`router`], requests to responses.
 //!
 //! Rules the compiler keeps: no `unsafe`, and no `unwrap`/`expect` outside tests (an error is a
 //! value with a message, a lock goes through [`lock`]).
@@ -34,6 +35,7 @@ pub mod engine;
 pub mod feed;
 pub mod hls;
 pub mod http;
+pub mod lan;
 pub mod logger;
 pub mod report;
 pub mod router;

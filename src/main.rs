@@ -17,8 +17,8 @@ use acebox::channel_list::ChannelList;
 use acebox::config::{self, Command, Config, EngineSpec};
 use acebox::engine::{Engine, Engines};
 use acebox::http::{self, Gate};
-use acebox::router;
 use acebox::{board, logger};
+use acebox::{lan, router};
 
 /// How long shutdown waits for engine starts and stops under way before it exits anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -104,7 +104,18 @@ fn run(config: Config) -> ExitCode {
         }
     };
     let local = listener.get_ref().local_addr().unwrap_or(config.listen);
-    // The one line on stdout: scripts and tests read the bound port from it.
+    // Announcing makes sense where acebox listens on a LAN address: not on the loopback, and
+    // (SSDP and HDHomeRun discovery being IPv4) not on one IPv6 address.
+    let lan_address = match local.ip() {
+        std::net::IpAddr::V4(v4) => !v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => v6.is_unspecified(),
+    };
+    let device = lan::device(local, config.announce && lan_address);
+    let announcer = device
+        .announce
+        .then(|| lan::Announcer::start(&device, local, config.allow.clone()));
+    // The one line on stdout: scripts and tests read the bound port from it; by then the
+    // LAN services listen too.
     println!("acebox listening on http://{local}");
     let Some(engines) = engines(config.engines) else {
         return usage_error(&"name at least one engine with --engine");
@@ -122,6 +133,7 @@ fn run(config: Config) -> ExitCode {
         started: Instant::now(),
         gate: gate.clone(),
         channel_list,
+        device,
     });
     let reaper = app.clone();
     smol::spawn(async move { reaper.registry.reap_idle().await }).detach();
@@ -157,6 +169,9 @@ fn run(config: Config) -> ExitCode {
             }
         };
         http::serve(listener, gate, handler, stop).await;
+        if let Some(announcer) = announcer {
+            announcer.stop().await;
+        }
         app.registry.stop_all(SHUTDOWN_GRACE).await;
     });
     log::info!("stopped");

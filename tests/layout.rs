@@ -31,6 +31,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("config", 6),
     ("app", 7),
     ("report", 8),
+    ("lan", 8),
     ("router", 9),
 ];
 

@@ -33,6 +33,7 @@ use hyper::{Request, Response, StatusCode};
 use crate::engine::Mode;
 use crate::http::{Body, LocalAddr, json_error, query_param, respond};
 
+pub use host::authority;
 pub use link::{LinkError, selector};
 pub use m3u::Listing;
 pub use watch::{ChannelList, Listings, LoadError};

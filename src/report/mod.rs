@@ -42,6 +42,17 @@ pub struct Report {
     /// The counters of the channels that are gone.
     pub closed: Counts,
     pub channels: Vec<ChannelReport>,
+    /// What acebox is on the LAN, and whether it announces itself there.
+    pub lan: Lan,
+}
+
+/// The `lan` of `/status`: whether acebox announces itself (HDHomeRun discovery and SSDP),
+/// and the identity it is found by.
+#[derive(Serialize)]
+pub struct Lan {
+    pub announce: bool,
+    pub device_id: heapless::String<8>,
+    pub name: String,
 }
 
 /// One engine: where it is, whether it is up, what it holds and what happened to it.
@@ -181,6 +192,11 @@ impl Report {
                 rss_bytes: rss_bytes(),
             },
             connections: app.gate.counts(),
+            lan: Lan {
+                announce: app.device.announce,
+                device_id: clipped(&format!("{:08X}", app.device.id)),
+                name: app.device.name.clone(),
+            },
             totals,
             closed,
             channels,

@@ -59,7 +59,7 @@ fn overview(out: &mut String, report: &Report) {
         out,
         "<section><dl><dt>channels</dt><dd>{} of {}</dd><dt>connections</dt><dd>{} of {} \
          ({} turned away, {} idle closed for room)</dd><dt>memory</dt><dd>{rss} resident; stream data {} of {}</dd>\
-         <dt>traffic</dt><dd>{} in, {} out</dd></dl></section>",
+         <dt>traffic</dt><dd>{} in, {} out</dd><dt>on the LAN</dt><dd>{}</dd></dl></section>",
         report.channels.len(),
         report.board.max_channels,
         report.connections.open,
@@ -70,6 +70,15 @@ fn overview(out: &mut String, report: &Report) {
         bytes(report.memory.budget_bytes as u64),
         bytes(report.totals.bytes_in),
         bytes(report.totals.bytes_out),
+        if report.lan.announce {
+            format!(
+                "announced: HDHomeRun tuner {}, DLNA media server {}",
+                report.lan.device_id,
+                escaped(&report.lan.name)
+            )
+        } else {
+            "not announced (--no-announce, or listening on the loopback only)".into()
+        },
     );
 }
 
