@@ -66,6 +66,15 @@ pub fn clip<const N: usize>(text: &str) -> heapless::String<N> {
     heapless::String::try_from(&text[..end]).unwrap_or_default()
 }
 
+/// Starts `task` on the executor: the one way acebox spawns. Every task is boxed to the one
+/// type `Pin<Box<dyn Future>>`, so the executor's machinery for running a task is compiled
+/// once instead of once per kind of task: tens of kilobytes on a router's flash, for an
+/// allocation per task (a connection, a channel's feed) that is made anyway.
+pub fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) -> smol::Task<()> {
+    let task: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = Box::pin(task);
+    smol::spawn(task)
+}
+
 /// Locks `mutex`, the one way acebox takes a std lock. Nothing under acebox's locks can panic
 /// half-way through an update (they guard plain copies and pushes), so a lock poisoned by a
 /// panic elsewhere still holds a consistent value and is used as it is.

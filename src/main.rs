@@ -136,13 +136,13 @@ fn run(config: Config) -> ExitCode {
         device,
     });
     let reaper = app.clone();
-    smol::spawn(async move { reaper.registry.reap_idle().await }).detach();
+    acebox::spawn(async move { reaper.registry.reap_idle().await }).detach();
     // One engine is played from whatever happens; several are checked, so that channels
     // leave one that fails.
     let count = app.registry.engines().count();
     for index in (0..count).filter(|_| count > 1) {
         let watcher = app.clone();
-        smol::spawn(async move { watcher.registry.watch_engine(index).await }).detach();
+        acebox::spawn(async move { watcher.registry.watch_engine(index).await }).detach();
     }
     let handler = {
         let app = app.clone();

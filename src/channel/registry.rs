@@ -176,8 +176,8 @@ impl Registry {
             request.mode
         );
         let watched = channel.clone();
-        smol::spawn(async move { watched.watch_engine().await }).detach();
-        smol::spawn(async move { channel.feed().await }).detach();
+        crate::spawn(async move { watched.watch_engine().await }).detach();
+        crate::spawn(async move { channel.feed().await }).detach();
         Some(Ok(activity))
     }
 
@@ -263,7 +263,7 @@ impl Registry {
             .filter(|c| !c.is_stopped() && c.engine_index() == index)
         {
             let channel = channel.clone();
-            smol::spawn(async move { channel.move_engine("is down").await }).detach();
+            crate::spawn(async move { channel.move_engine("is down").await }).detach();
         }
     }
 
@@ -319,23 +319,23 @@ impl Registry {
         // stops run; spawned after it is released.
         let stopping = self.mark_all_stopped();
         let stops: Vec<_> = stopping
-            .into_iter()
+            .iter()
             .map(|channel| {
-                smol::spawn(async move {
+                let channel = channel.clone();
+                crate::spawn(async move {
                     channel.stop("shutting down").await;
                     // A start under way lands in a stopped channel, whose start then stops what
                     // it started (or this does); wait for that stop too.
                     channel.flight.idle().await;
                     channel.stop_session("shutting down").await;
                     channel.settled().await;
-                    channel
                 })
             })
             .collect();
         let settle = async {
-            for stop in stops {
-                let channel = stop.await;
-                self.forget(&channel);
+            for (stop, channel) in stops.into_iter().zip(stopping.iter()) {
+                stop.await;
+                self.forget(channel);
             }
             // Channels the reaper is stopping leave the list when their stop is answered.
             loop {

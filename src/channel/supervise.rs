@@ -150,7 +150,7 @@ impl Channel {
                     .filter(|o| (o.source, o.engine) != (s.source, s.engine));
                 if let Some(old) = old.filter(|o| o.engine != s.engine || o.command != s.command) {
                     let engine = self.engine(usize::from(old.engine)).clone();
-                    smol::spawn(async move { engine.stop(&old).await }).detach();
+                    crate::spawn(async move { drop(engine.stop(&old).await) }).detach();
                 }
             }
             Err(e) => {

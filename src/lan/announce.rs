@@ -120,7 +120,7 @@ impl Announcer {
         let searches = answer_searches(ssdp_socket.clone(), context.clone());
         let discovery = answer_discovery(hdhomerun_socket, context.clone());
         let announcing = announce(ssdp_socket, context, stop.clone());
-        smol::spawn(announcing.or(searches).or(discovery)).detach();
+        crate::spawn(announcing.or(searches).or(discovery)).detach();
         log::info!(
             "announcing on the LAN: HDHomeRun tuner {:08X} and DLNA media server {:?} (uuid:{})",
             device.id,
