@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use acebox::board::MAX_CHANNELS;
-use common::{Player, Process, TsClient, acebox, at_once, content, sim};
+use common::{Player, Process, TsClient, acebox, at_once, content, sim, wait_for};
 
 const WAIT: Duration = Duration::from_secs(90);
 const POLL: Duration = Duration::from_millis(100);
@@ -252,7 +252,30 @@ fn an_engine_fails(how: Failure, first_id: u8) {
         }
     }
     if let Failure::Hung = how {
+        // The engine hangs on past acebox's wait for the stop of the sessions left on it;
+        // running again, it answers its probe, and they are stopped then: no channel plays
+        // from two engines for long.
+        let moved = moving.iter().filter(|m| **m).count() as u64;
+        wait_for(WAIT, "the sessions left on the hung engine", || {
+            let left = &proxy.json("/status")["engines"][victim]["sessions_left"];
+            (left.as_u64() == Some(moved)).then_some(())
+        });
         engines[victim].signal("CONT");
+        for (id, _) in ids.iter().zip(&moving).filter(|(_, moved)| **moved) {
+            wait_for(WAIT, "the session left on the engine to be stopped", || {
+                (live_sessions(&engines[victim], id) == 0).then_some(())
+            });
+        }
+        let engine = &proxy.json("/status")["engines"][victim];
+        assert_eq!(
+            (&engine["healthy"], &engine["sessions_left"]),
+            (&true.into(), &0.into())
+        );
+        assert!(
+            proxy.logs().contains("a session left behind stopped"),
+            "{}",
+            proxy.logs()
+        );
     }
     eprintln!(
         "engine {how:?}: HLS gaps {gaps:?}, TS gaps {ts_gaps:?}, all played on after {played_on:?}"

@@ -23,7 +23,7 @@ use super::{Channel, ContentId, Source};
 use crate::board::MAX_CHANNELS;
 use crate::clock;
 use crate::counters::{Counters, Counts};
-use crate::engine::{Change, Engines, Mode, NoEngine, Selector};
+use crate::engine::{Change, Engine, Engines, Mode, NoEngine, Orphans, Selector};
 
 /// Why a client or channel could not be added.
 #[derive(Debug, PartialEq, Eq)]
@@ -94,6 +94,23 @@ impl Drop for Activity {
         self.0.active_ms.store(clock::now_ms(), Ordering::Release);
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// Stops, in the background, `sessions` that `engine` did not answer the stop of while it was
+/// down.
+fn stop_orphans(engine: Engine, sessions: Orphans) {
+    if sessions.is_empty() {
+        return;
+    }
+    crate::spawn(async move {
+        for session in &sessions {
+            match engine.stop(session).await {
+                Ok(()) => log::info!("engine {}: a session left behind stopped", engine.origin()),
+                Err(e) => log::warn!("engine {}: a session left behind: {e}", engine.origin()),
+            }
+        }
+    })
+    .detach();
 }
 
 /// How often the engine watchers look whether a check is due: a channel's doubt about an
@@ -247,7 +264,10 @@ impl Registry {
                         log::warn!("engine {origin} is down ({why}); moving its channels");
                         self.move_off(index);
                     }
-                    Change::Up => log::info!("engine {origin} answers again"),
+                    Change::Up => {
+                        log::info!("engine {origin} answers again");
+                        stop_orphans(member.engine.clone(), member.take_orphans());
+                    }
                     Change::Unchanged => {}
                 }
             }
@@ -395,7 +415,7 @@ mod tests {
     use super::*;
     use crate::board::MAX_CLIENTS_PER_CHANNEL;
     use crate::channel::clients::{Joined, PlayerKey};
-    use crate::engine::{Claim, Engine};
+    use crate::engine::Claim;
     use std::net::SocketAddr;
 
     const PEER: SocketAddr =

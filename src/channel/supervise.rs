@@ -15,7 +15,7 @@ use futures_lite::FutureExt;
 use super::Channel;
 use super::failover::{Newest, STARVE_CHECK, Starving};
 use crate::clock;
-use crate::engine::{EngineError, StartRequest};
+use crate::engine::{EngineError, Engines, StartRequest};
 use crate::feed::Feeder;
 use crate::hls::fetch::Fetcher;
 use crate::session::Session;
@@ -35,6 +35,21 @@ const BACKOFF: [Duration; 5] = [
     Duration::from_secs(2),
     Duration::from_secs(4),
 ];
+
+/// Stops `session`, left behind by a move; if its engine does not answer, the engine stops it
+/// once it answers again.
+async fn stop_left(engines: &Engines, session: Session) {
+    let member = engines.get(usize::from(session.engine));
+    if let Err(e @ (EngineError::Unreachable(_) | EngineError::Timeout)) =
+        member.engine.stop(&session).await
+    {
+        log::debug!(
+            "a session left on engine {} is stopped later: {e}",
+            member.engine.origin()
+        );
+        member.orphan(session);
+    }
+}
 
 impl Channel {
     /// A client connects: refresh the session, unless a start is under way (share it), one
@@ -149,8 +164,8 @@ impl Channel {
                     .load()
                     .filter(|o| (o.source, o.engine) != (s.source, s.engine));
                 if let Some(old) = old.filter(|o| o.engine != s.engine || o.command != s.command) {
-                    let engine = self.engine(usize::from(old.engine)).clone();
-                    crate::spawn(async move { drop(engine.stop(&old).await) }).detach();
+                    let engines = self.engines.clone();
+                    crate::spawn(async move { stop_left(&engines, old).await }).detach();
                 }
             }
             Err(e) => {

@@ -27,7 +27,7 @@ use hyper::StatusCode;
 use crate::http::FetchError;
 
 pub use api::{Engine, Mode, SEGMENT_TIMEOUT, Selector, StartRequest};
-pub use pool::{CHECK_EVERY, Change, Claim, DOWN_AFTER, Engines, Health, Member, NoEngine};
+pub use pool::{Change, Claim, Engines, Health, Member, NoEngine, Orphans};
 pub use wire::{EngineStat, StartAnswer, parse_start, parse_stat, rebase};
 
 /// Why the engine gave no session or no data.

@@ -26,19 +26,25 @@ use std::time::Duration;
 use super::{Engine, EngineError};
 use crate::board::{MAX_CHANNELS, MAX_ENGINES};
 use crate::counters::Counter;
+use crate::session::Session;
 
 /// How often an engine that is up is checked: a request for a few bytes, answered by the
 /// engine's own web server.
-pub const CHECK_EVERY: Duration = Duration::from_secs(3);
+const CHECK_EVERY: Duration = Duration::from_secs(3);
 /// After a check that failed, the next comes this soon.
 const CONFIRM_AFTER: Duration = Duration::from_millis(500);
 /// Failed checks in a row that take an engine out of placement.
-pub const DOWN_AFTER: u32 = 2;
+const DOWN_AFTER: u32 = 2;
 /// A down engine is probed after this, then twice as long each time, up to [`PROBE_LAST`].
 const PROBE_FIRST: Duration = Duration::from_secs(1);
 const PROBE_LAST: Duration = Duration::from_secs(60);
 /// Characters of an engine's last error kept for the views.
 const ERROR_BYTES: usize = 160;
+/// Sessions left on an engine that could not be stopped, kept to stop once it answers again.
+const ORPHANS: usize = 8;
+
+/// The sessions an engine did not answer the stop of ([`Member::orphan`]).
+pub type Orphans = heapless::Vec<Session, ORPHANS>;
 
 /// The engines acebox plays from, in the order given; the first is the default.
 pub struct Engines {
@@ -52,6 +58,9 @@ pub struct Member {
     pub limit: usize,
     placed: AtomicUsize,
     health: Mutex<Health>,
+    /// Sessions of channels that moved off the engine while it did not answer their stop: they
+    /// are stopped when it answers again, so that no channel plays from two engines for long.
+    orphans: Mutex<Orphans>,
     /// Health checks made, checks failed, and channels moved off it.
     pub checks: Counter,
     pub failures: Counter,
@@ -155,6 +164,7 @@ impl Engines {
                     version: heapless::String::new(),
                     last_error: None,
                 }),
+                orphans: Mutex::new(heapless::Vec::new()),
                 checks: Counter::default(),
                 failures: Counter::default(),
                 failovers: Counter::default(),
@@ -247,6 +257,28 @@ impl Member {
             Ok(version) => self.answered(version, now),
             Err(error) => self.saw(error, now),
         }
+    }
+
+    /// `session` could not be stopped (the engine did not answer): it is stopped once the engine
+    /// answers again. When more than [`ORPHANS`] wait, the oldest is left to the engine's own
+    /// idle timeout.
+    pub fn orphan(&self, session: Session) {
+        let mut orphans = crate::lock(&self.orphans);
+        if orphans.is_full() {
+            orphans.remove(0);
+        }
+        // Cannot fail: room was made.
+        let _ = orphans.push(session);
+    }
+
+    /// How many sessions wait to be stopped once the engine answers again.
+    pub fn orphans(&self) -> usize {
+        crate::lock(&self.orphans).len()
+    }
+
+    /// The sessions waiting to be stopped, taken.
+    pub fn take_orphans(&self) -> Orphans {
+        std::mem::take(&mut *crate::lock(&self.orphans))
     }
 
     /// A channel saw the engine fail: check it at once.
@@ -375,6 +407,22 @@ mod tests {
         assert_eq!((health.up, health.version.as_str()), (true, "3.1.70"));
         assert_eq!(health.due, now + CHECK_EVERY.as_millis() as u64);
         assert!(health.last_error.unwrap().0.contains("connection refused"));
+    }
+
+    #[test]
+    fn sessions_left_behind_wait_to_be_stopped_the_oldest_given_up_first() {
+        let pool = engines(&[None]);
+        let member = pool.get(0);
+        let session = |n: u8| Session {
+            source: n,
+            ..Session::default()
+        };
+        for n in 0..=ORPHANS as u8 {
+            member.orphan(session(n));
+        }
+        let left: Vec<u8> = member.take_orphans().iter().map(|s| s.source).collect();
+        assert_eq!(left, (1..=ORPHANS as u8).collect::<Vec<_>>());
+        assert!(member.take_orphans().is_empty(), "taken once");
     }
 
     #[test]

@@ -71,6 +71,9 @@ pub struct EngineHealthReport {
     pub failures: u64,
     /// Channels moved off it because it failed.
     pub failovers: u64,
+    /// Sessions of channels that moved off it while it did not answer their stop: stopped
+    /// once it answers again.
+    pub sessions_left: usize,
     pub last_error: Option<ErrorReport>,
 }
 
@@ -225,6 +228,7 @@ fn engine_health(m: &Member, now: u64) -> EngineHealthReport {
         checks: m.checks.get(),
         failures: m.failures.get(),
         failovers: m.failovers.get(),
+        sessions_left: m.orphans(),
         last_error: health.last_error.map(|(message, at)| ErrorReport {
             message: clipped(&message),
             secs_ago: now.saturating_sub(at) / 1000,
