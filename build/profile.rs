@@ -22,7 +22,7 @@ const TARGETS: [&str; 7] = [
     "mips-unknown-linux-musl",
 ];
 /// The numeric fields, in the order they are written out, with the constant each becomes.
-const NUMBERS: [(&str, &str); 14] = [
+const NUMBERS: [(&str, &str); 15] = [
     ("ram_mb", "RAM_MB"),
     ("memory_share_percent", "MEMORY_SHARE_PERCENT"),
     ("max_connections", "MAX_CONNECTIONS"),
@@ -37,6 +37,7 @@ const NUMBERS: [(&str, &str); 14] = [
     ("ts_ring_bytes", "TS_RING_BYTES"),
     ("search_cache_bytes", "SEARCH_CACHE_BYTES"),
     ("search_answer_bytes", "SEARCH_ANSWER_BYTES"),
+    ("max_engines", "MAX_ENGINES"),
 ];
 
 /// Reads flat TOML: `key = value` lines, `#` comments; values are integers (with optional `_`),

@@ -10,6 +10,10 @@
 # installs all of it, pinned.
 #   -C target-feature=+crt-static: a static binary (the MIPS musl targets link dynamically by
 #     default), which runs on any OpenWrt release and under qemu-user without a sysroot;
+#   -C relocation-model=static: the binary is a static executable, not position-independent, so
+#     its code needs none either; on MIPS, position-independent code calls every function
+#     through the GOT ($gp, $t9), which made the openwrt-mips binary 13% larger (1,039,372 ->
+#     906,208 bytes, BENCHMARKS.md);
 #   -C link-self-contained=no: Debian has no self-contained musl crt objects; zig supplies them;
 #   --cfg libc_unstable_musl_v1_2: zig's musl is 1.2.5 (as OpenWrt's, 1.2.x since 21.02), whose
 #     time_t is 64-bit on 32-bit targets too; the libc crate assumes musl 1.1's 32-bit time_t
@@ -48,7 +52,7 @@ esac
 [[ $cmd == build ]] && cmd=zigbuild
 use_debian_rust
 export CARGO=/usr/bin/cargo RUSTC_BOOTSTRAP=1
-export RUSTFLAGS="-C target-feature=+crt-static -C link-self-contained=no --cfg libc_unstable_musl_v1_2${RUSTFLAGS:+ $RUSTFLAGS}"
+export RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static -C link-self-contained=no --cfg libc_unstable_musl_v1_2${RUSTFLAGS:+ $RUSTFLAGS}"
 # cargo-zigbuild runs zig as `python3 -m ziglang`: the venv's python3 must come first.
 export PATH=$bin:$PATH
 exec cargo-zigbuild "$cmd" --target "$target" -Zbuild-std="$std" "${std_features[@]}" "$@"

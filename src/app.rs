@@ -1,8 +1,9 @@
 //! The program's shared state: what every request handler and report reads.
 //!
-//! [`App`] owns the channel registry, the connection gate, the start time, the channel list and
-//! the engine's search; `main` builds it once and the router and the reports borrow it. It
-//! holds no logic of its own and never imports the router or a report.
+//! [`App`] owns the channel registry, the connection gate, the start time, the channel list,
+//! the engine's search and the device acebox is on the LAN; `main` builds it once and the
+//! router and the reports borrow it. It holds no logic of its own and never imports the router
+//! or a report.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,4 +22,18 @@ pub struct App {
     pub channel_list: Option<ChannelList>,
     /// The engine's search and its cache: `/search.m3u`, `/search.json`, `/epg.xml`.
     pub search: Search,
+    /// What acebox is on the LAN (`lan` makes it and serves it).
+    pub device: Device,
+}
+
+/// How acebox shows itself to TVs and media servers: the identity the HDHomeRun and UPnP
+/// documents give, and whether it announces itself on the LAN.
+pub struct Device {
+    pub announce: bool,
+    /// The HDHomeRun device id, with its check digit.
+    pub id: u32,
+    /// The UPnP device's uuid, without `uuid:`.
+    pub uuid: String,
+    /// The name TVs and media servers show.
+    pub name: String,
 }

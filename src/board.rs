@@ -31,6 +31,7 @@ target: {TARGET}, linked {LINK}
 features: {FEATURES}
 RAM of the smallest board: {RAM_MB} MiB, of which stream buffers may use {MEMORY_SHARE_PERCENT}%
 connections: {MAX_CONNECTIONS}
+engines: {MAX_ENGINES}
 channels: {MAX_CHANNELS}
 clients per channel: {MAX_CLIENTS_PER_CHANNEL}
 HLS ring per channel: {RING_SLOTS} segments, {:.1} MiB; segments up to {:.1} MiB; {PLAYLIST_WINDOW} listed

@@ -3,6 +3,8 @@
 //!
 //! Owns parsing and validation only; a bad value is an error that names the flag (or variable)
 //! and what would be accepted, never a silent default. Flags win over environment variables.
+//!
+//! Over 400 lines: the last 130 are its tests, one per rule of reading a value.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -11,6 +13,7 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
+use crate::board::{MAX_CHANNELS, MAX_ENGINES};
 use crate::http::{AllowList, Cidr, CidrError, Origin};
 
 pub const DEFAULT_ENGINE: &str = "http://127.0.0.1:6878";
@@ -30,12 +33,15 @@ const LOG_LEVELS: [(&str, LevelFilter); 6] = [
 pub const USAGE: &str = "\
 acebox: an AceStream proxy. One engine session per channel, shared by every client.
 
-Usage: acebox [--engine URL] [--listen ADDR:PORT] [--idle-timeout SECS] [--allow CIDR]...
-              [--channels FILE] [--log-level LEVEL]
+Usage: acebox [--engine URL]... [--listen ADDR:PORT] [--idle-timeout SECS] [--allow CIDR]...
+              [--channels FILE] [--no-announce] [--log-level LEVEL]
 
 Options:
-  --engine URL          The AceStream engine to use, as http://HOST:PORT.
-                        Env: ACEBOX_ENGINE. Default: http://127.0.0.1:6878
+  --engine URL          The AceStream engine to use, as http://HOST:PORT. Repeat it for
+                        several engines: channels are spread over them and move to another
+                        when one fails. Add ?channels=N to limit how many channels one plays,
+                        e.g. http://nas.lan:6878?channels=2. Env: ACEBOX_ENGINE
+                        (comma-separated). Default: http://127.0.0.1:6878
   --listen ADDR:PORT    Where players connect, e.g. 0.0.0.0:6880 (all interfaces) or
                         127.0.0.1:6880 (this machine only). Env: ACEBOX_LISTEN.
                         Default: 0.0.0.0:6880
@@ -47,6 +53,10 @@ Options:
   --channels FILE       An M3U of acestream:// links (or ids, or engine URLs) to serve at
                         http://ACEBOX:6880/playlist.m3u (?hls=1 for HLS URLs), pointing at
                         acebox; re-read when it changes. Env: ACEBOX_CHANNELS. Default: none
+  --no-announce         Do not announce acebox on the LAN (HDHomeRun discovery on UDP 65001,
+                        SSDP on UDP 1900), where media servers find it as a tuner and TVs as
+                        a DLNA server; on by default where it listens on a LAN address.
+                        Env: ACEBOX_ANNOUNCE=off (or on).
   --log-level LEVEL     What to log on stderr: off, error, warn, info or debug.
                         Env: ACEBOX_LOG_LEVEL. Default: info
   --board               Print the board profile this binary was built for, with its
@@ -62,16 +72,27 @@ Channels found by the engine's search: http://ACEBOX:6880/search.m3u?query=WORDS
 Status page: http://ACEBOX:6880/   JSON: /status   Prometheus: /metrics
 ";
 
+/// One engine of `--engine`: where it is, and how many channels it may play at once (the
+/// board's maximum when not given).
+#[derive(Debug, PartialEq)]
+pub struct EngineSpec {
+    pub origin: Origin,
+    pub max_channels: Option<usize>,
+}
+
 /// A validated configuration.
 #[derive(Debug, PartialEq)]
 pub struct Config {
-    pub engine: Origin,
+    /// The engines, the default first; never empty.
+    pub engines: Vec<EngineSpec>,
     pub listen: SocketAddr,
     pub idle_timeout: Duration,
     pub allow: AllowList,
     pub log_level: LevelFilter,
     /// The channel list file, if any.
     pub channels: Option<PathBuf>,
+    /// Whether to announce acebox on the LAN (where it listens on a LAN address).
+    pub announce: bool,
 }
 
 /// What the command line asks for.
@@ -143,13 +164,17 @@ const CHANNELS: Source = Source {
     env: "ACEBOX_CHANNELS",
 };
 
+/// The variable that turns LAN announcing off (`--no-announce` is its flag).
+const ANNOUNCE_ENV: &str = "ACEBOX_ANNOUNCE";
+
 /// Reads the arguments (without the program name) and the environment through `env`.
 pub fn parse(
     args: impl IntoIterator<Item = String>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Command, ConfigError> {
-    let mut given: [Option<String>; 5] = Default::default();
-    let mut allowed = Vec::new();
+    let mut given: [Option<String>; 4] = Default::default();
+    let (mut allowed, mut engines) = (Vec::new(), Vec::new());
+    let mut no_announce = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -159,27 +184,32 @@ pub fn parse(
             _ => (arg.clone(), None),
         };
         let index = match flag.as_str() {
+            "--no-announce" if inline.is_none() => {
+                no_announce = true;
+                continue;
+            }
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
             "--board" => return Ok(Command::Board),
-            "--engine" => 0,
-            "--listen" => 1,
-            "--idle-timeout" => 2,
-            "--log-level" => 3,
-            "--channels" => 4,
-            "--allow" => given.len(),
+            "--listen" => 0,
+            "--idle-timeout" => 1,
+            "--log-level" => 2,
+            "--channels" => 3,
+            "--allow" => 4,
+            "--engine" => 5,
             _ => return Err(ConfigError::UnknownFlag(arg)),
         };
-        let source = [&ENGINE, &LISTEN, &IDLE, &LOG_LEVEL, &CHANNELS, &ALLOW][index];
+        let source = [&LISTEN, &IDLE, &LOG_LEVEL, &CHANNELS, &ALLOW, &ENGINE][index];
         let value = inline
             .or_else(|| args.next())
             .ok_or(ConfigError::MissingValue(source.flag))?;
-        match given.get_mut(index) {
-            Some(slot) => *slot = Some(value),
-            None => allowed.push(value),
+        match (given.get_mut(index), index) {
+            (Some(slot), _) => *slot = Some(value),
+            (None, 4) => allowed.push(value),
+            (None, _) => engines.push(value),
         }
     }
-    let [engine, listen, idle, log_level, channels] = given;
+    let [listen, idle, log_level, channels] = given;
     let pick =
         |given: Option<String>, source: &Source, default: &str| match (given, env(source.env)) {
             (Some(v), _) => (v, source.flag.to_owned()),
@@ -192,8 +222,8 @@ pub fn parse(
         reason,
     };
 
-    let engine = pick(engine, &ENGINE, DEFAULT_ENGINE);
-    let engine = Origin::parse(&engine.0).map_err(|e| invalid(engine.clone(), e.to_string()))?;
+    let engines = engine_list(engines, env(ENGINE.env))
+        .map_err(|(value, source, reason)| invalid((value, source), reason))?;
     let listen = pick(listen, &LISTEN, DEFAULT_LISTEN);
     let listen = listen.0.parse::<SocketAddr>().map_err(|_| {
         invalid(
@@ -221,14 +251,89 @@ pub fn parse(
         .ok_or_else(|| invalid(level.clone(), "use off, error, warn, info or debug".into()))?;
     let allow = allow_list(allowed, env(ALLOW.env))
         .map_err(|(value, source, e)| invalid((value, source), e.to_string()))?;
+    let announce = match env(ANNOUNCE_ENV).map(|v| v.to_ascii_lowercase()) {
+        _ if no_announce => false,
+        None => true,
+        Some(v) => {
+            ["on", "1", "yes", "true"].contains(&v.as_str())
+                || !["off", "0", "no", "false"].contains(&v.as_str())
+                    && Err(invalid(
+                        (v, ANNOUNCE_ENV.to_owned()),
+                        "use on or off".into(),
+                    ))?
+        }
+    };
     Ok(Command::Run(Box::new(Config {
-        engine,
+        engines,
         listen,
         idle_timeout: Duration::from_secs(secs),
         allow,
         log_level,
         channels: channels.or_else(|| env(CHANNELS.env)).map(PathBuf::from),
+        announce,
     })))
+}
+
+/// The `--engine` values, or when none is given, the comma-separated `ACEBOX_ENGINE`, or the
+/// default engine; each `http://HOST:PORT`, with `?channels=N` for a limit of its own.
+fn engine_list(
+    flags: Vec<String>,
+    env: Option<String>,
+) -> Result<Vec<EngineSpec>, (String, String, String)> {
+    let (values, source): (Vec<String>, &str) = match env {
+        _ if !flags.is_empty() => (flags, ENGINE.flag),
+        Some(env) => (
+            env.split([',', ' '])
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            ENGINE.env,
+        ),
+        None => (vec![DEFAULT_ENGINE.to_owned()], "default"),
+    };
+    let mut engines: Vec<EngineSpec> = Vec::new();
+    for value in values {
+        let fail = |reason: String| (value.clone(), source.to_owned(), reason);
+        if engines.len() == MAX_ENGINES {
+            return Err(fail(format!(
+                "this board takes at most {MAX_ENGINES} engines (acebox --board)"
+            )));
+        }
+        let (url, limit) = match value.split_once('?') {
+            Some((url, query)) => (url, Some(channels_limit(query).map_err(fail)?)),
+            None => (value.as_str(), None),
+        };
+        let origin = Origin::parse(url).map_err(|e| fail(e.to_string()))?;
+        if engines.iter().any(|e| e.origin == origin) {
+            return Err(fail("that engine is given twice".into()));
+        }
+        engines.push(EngineSpec {
+            origin,
+            max_channels: limit,
+        });
+    }
+    if engines.is_empty() {
+        return Err((
+            String::new(),
+            source.to_owned(),
+            "name at least one engine".into(),
+        ));
+    }
+    Ok(engines)
+}
+
+/// The `channels=N` of an engine's `?channels=N`: 1 to the board's maximum of channels.
+fn channels_limit(query: &str) -> Result<usize, String> {
+    query
+        .strip_prefix("channels=")
+        .and_then(|n| n.parse().ok())
+        .filter(|n| (1..=MAX_CHANNELS).contains(n))
+        .ok_or_else(|| {
+            format!(
+                "after the engine's address only ?channels=N may follow, N from 1 to \
+                 {MAX_CHANNELS} (this board's channels)"
+            )
+        })
 }
 
 /// The `--allow` prefixes, or when none is given, the comma-separated `ACEBOX_ALLOW`.
@@ -280,17 +385,19 @@ mod tests {
     #[test]
     fn defaults_env_and_flags_in_that_order() {
         let c = config(&[], &[]);
-        assert_eq!(c.engine.to_string(), DEFAULT_ENGINE);
+        assert_eq!(c.engines.len(), 1);
+        assert_eq!(c.engines[0].origin.to_string(), DEFAULT_ENGINE);
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(c.idle_timeout, Duration::from_secs(30));
         assert!(c.allow.is_empty());
         assert_eq!(c.log_level, LevelFilter::Info);
+        assert!(c.announce);
         let env = [
             ("ACEBOX_ENGINE", "http://10.0.0.2:6878"),
             ("ACEBOX_IDLE_TIMEOUT", "5"),
         ];
         let c = config(&[], &env);
-        assert_eq!(c.engine.to_string(), "http://10.0.0.2:6878");
+        assert_eq!(c.engines[0].origin.to_string(), "http://10.0.0.2:6878");
         assert_eq!(c.idle_timeout, Duration::from_secs(5));
         let c = config(
             &[
@@ -302,7 +409,8 @@ mod tests {
             ],
             &env,
         );
-        assert_eq!(c.engine.to_string(), "http://e:1");
+        assert_eq!(c.engines.len(), 1, "flags win over the environment");
+        assert_eq!(c.engines[0].origin.to_string(), "http://e:1");
         assert_eq!(c.idle_timeout, Duration::from_secs(7));
         assert_eq!(c.listen.to_string(), "127.0.0.1:9");
     }
@@ -348,6 +456,21 @@ mod tests {
     }
 
     #[test]
+    fn announcing_is_on_unless_the_flag_or_the_environment_turns_it_off() {
+        assert!(!config(&["--no-announce"], &[]).announce);
+        assert!(!config(&[], &[("ACEBOX_ANNOUNCE", "off")]).announce);
+        assert!(config(&[], &[("ACEBOX_ANNOUNCE", "ON")]).announce);
+        assert!(!config(&["--no-announce"], &[("ACEBOX_ANNOUNCE", "on")]).announce);
+        let err = run(&[], &[("ACEBOX_ANNOUNCE", "maybe")]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("ACEBOX_ANNOUNCE \"maybe\""),
+            "{err}"
+        );
+        let err = run(&["--no-announce=1"], &[]).unwrap_err();
+        assert_eq!(err, ConfigError::UnknownFlag("--no-announce=1".into()));
+    }
+
+    #[test]
     fn allow_is_repeatable_and_the_env_is_a_list() {
         let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
         let c = config(&["--allow", "10.0.0.0/8", "--allow=::1"], &[]);
@@ -363,5 +486,50 @@ mod tests {
         );
         let c = config(&["--log-level", "DEBUG"], &[("ACEBOX_LOG_LEVEL", "off")]);
         assert_eq!(c.log_level, LevelFilter::Debug);
+    }
+
+    #[test]
+    fn several_engines_each_with_an_optional_limit() {
+        let c = config(
+            &[
+                "--engine",
+                "http://pc:6878",
+                "--engine=http://nas:6878?channels=2",
+            ],
+            &[],
+        );
+        let engines: Vec<(String, Option<usize>)> = c
+            .engines
+            .iter()
+            .map(|e| (e.origin.to_string(), e.max_channels))
+            .collect();
+        assert_eq!(
+            engines,
+            [
+                ("http://pc:6878".to_owned(), None),
+                ("http://nas:6878".to_owned(), Some(2))
+            ]
+        );
+        let env = [("ACEBOX_ENGINE", "http://a:1, http://b:2?channels=1")];
+        assert_eq!(config(&[], &env).engines.len(), 2);
+        let err = run(&[], &[("ACEBOX_ENGINE", "http://a:1,http://a:1")]).unwrap_err();
+        assert!(err.to_string().contains("given twice"), "{err}");
+        let err = run(&["--engine", "http://a:1?channels=0"], &[]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("--engine \"http://a:1?channels=0\""),
+            "{err}"
+        );
+        assert!(err.to_string().contains("channels=N"), "{err}");
+        let err = run(&["--engine", "http://a:1?pid=x"], &[]).unwrap_err();
+        assert!(err.to_string().contains("channels=N"), "{err}");
+        let too_many: Vec<String> = (0..=MAX_ENGINES)
+            .flat_map(|n| ["--engine".to_owned(), format!("http://e{n}:1")])
+            .collect();
+        let too_many: Vec<&str> = too_many.iter().map(String::as_str).collect();
+        let err = run(&too_many, &[]).unwrap_err();
+        assert!(err.to_string().contains("at most"), "{err}");
+        let err = run(&[], &[("ACEBOX_ENGINE", " , ")]).unwrap_err();
+        assert!(err.to_string().contains("at least one engine"), "{err}");
     }
 }

@@ -15,8 +15,9 @@
 //! 5. [`channel`]: content ids, clients, session supervision and the registry; it builds each
 //!    feed's context and spawns the feed;
 //! 6. [`channel_list`], [`config`] and [`search`] (the engine's search as playlists and a
-//!    guide); 7. [`app`], the shared state; 8. [`report`], what acebox is doing and its views;
-//!    9. [`router`], requests to responses.
+//!    guide); 7. [`app`], the shared state; 8. [`report`], what acebox is doing and its views,
+//!    and [`lan`], being found on the home network (HDHomeRun, SSDP, DLNA); 9. [`router`],
+//!    requests to responses.
 //!
 //! Rules the compiler keeps: no `unsafe`, and no `unwrap`/`expect` outside tests (an error is a
 //! value with a message, a lock goes through [`lock`]).
@@ -35,6 +36,7 @@ pub mod engine;
 pub mod feed;
 pub mod hls;
 pub mod http;
+pub mod lan;
 pub mod logger;
 pub mod report;
 pub mod router;
@@ -64,6 +66,15 @@ pub fn clip<const N: usize>(text: &str) -> heapless::String<N> {
     }
     // Cannot fail: at most N bytes.
     heapless::String::try_from(&text[..end]).unwrap_or_default()
+}
+
+/// Starts `task` on the executor: the one way acebox spawns. Every task is boxed to the one
+/// type `Pin<Box<dyn Future>>`, so the executor's machinery for running a task is compiled
+/// once instead of once per kind of task: tens of kilobytes on a router's flash, for an
+/// allocation per task (a connection, a channel's feed) that is made anyway.
+pub fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) -> smol::Task<()> {
+    let task: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = Box::pin(task);
+    smol::spawn(task)
 }
 
 /// Locks `mutex`, the one way acebox takes a std lock. Nothing under acebox's locks can panic

@@ -14,12 +14,12 @@ use futures_lite::StreamExt;
 use acebox::app::App;
 use acebox::channel::Registry;
 use acebox::channel_list::ChannelList;
-use acebox::config::{self, Command, Config};
-use acebox::engine::Engine;
+use acebox::config::{self, Command, Config, EngineSpec};
+use acebox::engine::{Engine, Engines};
 use acebox::http::{self, Gate};
-use acebox::router;
 use acebox::search::Search;
 use acebox::{board, logger};
+use acebox::{lan, router};
 
 /// How long shutdown waits for engine starts and stops under way before it exits anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -43,6 +43,34 @@ fn main() -> ExitCode {
     };
     logger::init(config.log_level);
     run(*config)
+}
+
+/// The engines of `specs`, the first the default; `None` when there is none.
+fn engines(specs: Vec<EngineSpec>) -> Option<Arc<Engines>> {
+    let mut given = specs
+        .into_iter()
+        .map(|spec| (Engine::new(spec.origin), spec.max_channels));
+    let first = given.next()?;
+    Some(Arc::new(Engines::new(
+        first,
+        given,
+        acebox::clock::now_ms(),
+    )))
+}
+
+/// `engine http://...` or `engines http://... (2 channels at most), http://...`, for the log.
+fn described(engines: &Engines) -> String {
+    let list: Vec<String> = engines
+        .iter()
+        .map(|m| match m.limit {
+            limit if limit < board::MAX_CHANNELS => {
+                format!("{} ({limit} channels at most)", m.engine.origin())
+            }
+            _ => m.engine.origin().to_string(),
+        })
+        .collect();
+    let noun = if list.len() == 1 { "engine" } else { "engines" };
+    format!("{noun} {}", list.join(", "))
 }
 
 /// A configuration acebox cannot run with: the reason on stderr, exit code 2.
@@ -77,26 +105,47 @@ fn run(config: Config) -> ExitCode {
         }
     };
     let local = listener.get_ref().local_addr().unwrap_or(config.listen);
-    // The one line on stdout: scripts and tests read the bound port from it.
+    // Announcing makes sense where acebox listens on a LAN address: not on the loopback, and
+    // (SSDP and HDHomeRun discovery being IPv4) not on one IPv6 address.
+    let lan_address = match local.ip() {
+        std::net::IpAddr::V4(v4) => !v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => v6.is_unspecified(),
+    };
+    let device = lan::device(local, config.announce && lan_address);
+    let announcer = device
+        .announce
+        .then(|| lan::Announcer::start(&device, local, config.allow.clone()));
+    // The one line on stdout: scripts and tests read the bound port from it; by then the
+    // LAN services listen too.
     println!("acebox listening on http://{local}");
+    let Some(engines) = engines(config.engines) else {
+        return usage_error(&"name at least one engine with --engine");
+    };
     log::info!(
-        "engine {}, idle timeout {} s, board {}, allowed: {}",
-        config.engine,
+        "{}, idle timeout {} s, board {}, allowed: {}",
+        described(&engines),
         config.idle_timeout.as_secs(),
         board::BOARD,
         config.allow
     );
     let gate = Arc::new(Gate::new(config.allow, board::MAX_CONNECTIONS));
-    let engine = Engine::new(config.engine);
     let app = Arc::new(App {
-        registry: Registry::new(engine.clone(), config.idle_timeout),
+        search: Search::new(engines.get(0).engine.clone()),
+        registry: Registry::new(engines, config.idle_timeout),
         started: Instant::now(),
         gate: gate.clone(),
         channel_list,
-        search: Search::new(engine),
+        device,
     });
     let reaper = app.clone();
-    smol::spawn(async move { reaper.registry.reap_idle().await }).detach();
+    acebox::spawn(async move { reaper.registry.reap_idle().await }).detach();
+    // One engine is played from whatever happens; several are checked, so that channels
+    // leave one that fails.
+    let count = app.registry.engines().count();
+    for index in (0..count).filter(|_| count > 1) {
+        let watcher = app.clone();
+        acebox::spawn(async move { watcher.registry.watch_engine(index).await }).detach();
+    }
     let handler = {
         let app = app.clone();
         move |req, peer| router::handle(app.clone(), req, peer)
@@ -122,6 +171,9 @@ fn run(config: Config) -> ExitCode {
             }
         };
         http::serve(listener, gate, handler, stop).await;
+        if let Some(announcer) = announcer {
+            announcer.stop().await;
+        }
         app.registry.stop_all(SHUTDOWN_GRACE).await;
     });
     log::info!("stopped");

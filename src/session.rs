@@ -31,9 +31,11 @@ pub struct Session {
     pub command: EnginePath,
     /// The engine's id for this start; empty when the engine only answered a redirect.
     pub playback_session_id: heapless::String<ID_CAP>,
-    /// Which of its channel's sources (the id, then its backups) this session plays: a feed
-    /// that sees it change knows the stream before it is another one.
+    /// Which of its channel's sources (the id, then its backups) this session plays, and on
+    /// which engine (an index into acebox's engines): a feed that sees either change knows the
+    /// stream before it is another one.
     pub source: u8,
+    pub engine: u8,
 }
 
 /// The channel's current session, replaced atomically as a whole.

@@ -9,11 +9,12 @@
 use std::path::{Path, PathBuf};
 
 /// Each top-level module of the library and its layer, lowest first. A module may import only
-/// modules of a lower layer (and its own submodules). `lock`, `clip` and `AtomicU64` live in `lib.rs`
+/// modules of a lower layer (and its own submodules). `lock`, `clip`, `spawn` and `AtomicU64` live in `lib.rs`
 /// and are layer 0.
 const LAYERS: &[(&str, u32)] = &[
     ("board", 0),
     ("clip", 0),
+    ("spawn", 0),
     ("clock", 0),
     ("lock", 0),
     ("logger", 0),
@@ -32,6 +33,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("search", 6),
     ("app", 7),
     ("report", 8),
+    ("lan", 8),
     ("router", 9),
 ];
 

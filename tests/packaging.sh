@@ -193,6 +193,10 @@ for shell in "${shells[@]}"; do
   expect "$s channels, log level and an allow list" "$(paste -sd '|' "$out.argv")" \
     "/usr/bin/acebox|--channels|/etc/acebox/my list.m3u|--log-level|debug|--allow|192.168.1.0/24|--allow|fd00::/8"
 
+  run_init quiet "config acebox 'main'
+	option announce '0'"
+  expect "$s announce '0' turns announcing off" "$cmdline" "/usr/bin/acebox --no-announce"
+
   run_init missing "config acebox 'main'
 	option enabled '1'
 	option engine 'http://127.0.0.1:6878'

@@ -3,7 +3,7 @@
 //! reference for the limit. Each run prints its figures as one JSON line on stdout;
 //! `report` turns those lines into BENCHMARKS.md's tables and an SVG plot.
 //!
-//! `cargo bench --bench load -- <hls|ts|fanout|saturate|flood|soak|wrk> [--clients N] [--channels C] [--stagger-ms MS]
+//! `cargo bench --bench load -- <hls|ts|fanout|saturate|flood|soak|wrk|failover|checks> [--clients N] [--channels C] [--stagger-ms MS]
 //! [--secs S] [--poll-ms MS] [--reload followed|entry|mixed] [--segment-bytes B] [--threads T]
 //! [--nginx PATH] [--label TEXT]`, or
 //! `cargo bench --bench load -- report RESULTS.jsonl SVG` (`soak-report` for soak runs).
@@ -11,6 +11,7 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+mod failover;
 mod fanout;
 mod flood;
 mod hls;
@@ -90,6 +91,9 @@ fn main() -> ExitCode {
         "soak" => run_soak(ex, &options),
         "wrk" => run_wrk(ex, &options),
         "fanout" => run_fanout(ex, &options),
+        // Engine failover: --clients failures of each kind over --channels channels.
+        "failover" => failover::run(options.channels, options.clients),
+        "checks" => failover::checks(options.secs),
         _ => run_saturate(ex, &options),
     };
     let mut line = json!({
@@ -110,11 +114,11 @@ fn parse(args: &[String]) -> Result<Options, String> {
     let mode = args.first().cloned().unwrap_or_default();
     if !matches!(
         mode.as_str(),
-        "hls" | "ts" | "fanout" | "saturate" | "flood" | "soak" | "wrk"
+        "hls" | "ts" | "fanout" | "saturate" | "flood" | "soak" | "wrk" | "failover" | "checks"
     ) {
         return Err(format!(
-            "the first argument is hls, ts, fanout, saturate, flood, soak, wrk, report or \
-             soak-report, not {mode:?}"
+            "the first argument is hls, ts, fanout, saturate, flood, soak, wrk, failover, \
+             checks, report or soak-report, not {mode:?}"
         ));
     }
     let mut options = Options {

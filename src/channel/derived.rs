@@ -33,7 +33,7 @@ impl Channel {
                 self.id.as_str()
             );
             let (channel, chunks, segments) = (self.clone(), chunks.clone(), cut.clone());
-            smol::spawn(async move { channel.cut(&chunks, &segments).await }).detach();
+            crate::spawn(async move { channel.cut(&chunks, &segments).await }).detach();
         }
         cut
     }

@@ -1,18 +1,21 @@
 //! Failover: when a channel's session moves from the source it plays (its id) to the next one
-//! (a backup id), and the move itself.
+//! (a backup id), or from its engine to another, and the move itself.
 //!
 //! Owns the rule that takes a source for dead ([`Starving`]: the engine says `err`, or nothing
-//! new came for [`STARVED`] while nobody shares the content) and the move: the next source
-//! becomes the active one, the session is started on it, and a feed step still reading the old
-//! one is given up. Moves on a refused start are made by the start itself
-//! (`supervise::refresh`). It never reads or stores stream data; it reads the clock only
-//! through the times it is handed.
+//! new came for [`STARVED`] while nobody shares the content) and the moves: the next source
+//! becomes the active one, or the channel takes a place on another engine that is up and gives
+//! back its old one; the session is started there, and a feed step still reading the old one
+//! is given up. Moves on a failed start are made by the start itself (`supervise::refresh`);
+//! moves off an engine found down, by the registry ([`Channel::move_engine`]). It never reads
+//! or stores stream data.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::Channel;
-use crate::engine::EngineStat;
+use crate::clock;
+use crate::engine::{Change, EngineError, EngineStat};
+use crate::session::Session;
 
 /// How often a channel with backups looks whether its source starves.
 pub(super) const STARVE_CHECK: Duration = Duration::from_secs(1);
@@ -71,10 +74,9 @@ impl Starving {
 }
 
 impl Channel {
-    /// Source `index` is the channel's from now on: counted, and any feed step under way on
-    /// the one before is given up.
-    pub(super) fn moved_to(&self, index: usize) {
-        self.active.store(index, Ordering::Release);
+    /// The channel's session moves: counted, and any feed step under way on the session left
+    /// behind is given up.
+    fn moved(&self) {
         // The stat was of the session left behind.
         *crate::lock(&self.engine_stat) = None;
         self.moves.fetch_add(1, Ordering::AcqRel);
@@ -82,9 +84,29 @@ impl Channel {
         self.events.notify();
     }
 
+    /// Source `index` is the channel's from now on.
+    pub(super) fn moved_to(&self, index: usize) {
+        self.active.store(index, Ordering::Release);
+        self.moved();
+    }
+
+    /// The session starved or died (`why`): it counts against the engine, which is checked at
+    /// once, and the session moves to the next source if the channel has one, else to another
+    /// engine if there is one; with neither, the feed heals it where it is.
+    pub(super) async fn starved(&self, why: &str) {
+        let engine = self.engines.get(self.engine_index());
+        engine.failures.add(1);
+        engine.suspect();
+        if self.sources.len() > 1 {
+            self.move_on(why).await;
+        } else if self.engines.count() > 1 {
+            self.move_engine(why).await;
+        }
+    }
+
     /// The active source starved or died: the session moves to the next source (or, if the
     /// engine refuses that one, the ones after it).
-    pub(super) async fn move_on(&self, why: &str) {
+    async fn move_on(&self, why: &str) {
         let from = self.active.load(Ordering::Acquire);
         let next = (from + 1) % self.sources.len();
         log::warn!(
@@ -94,20 +116,78 @@ impl Channel {
             self.sources[next].id.as_str()
         );
         self.moved_to(next);
-        // A start under way for the old source is shared by this call: then once more.
+        self.restart_moved().await;
+    }
+
+    /// The engine the channel plays from is down: the session moves to another engine that is
+    /// up and has room, if there is one (else it stays and heals where it is).
+    pub async fn move_engine(&self, why: &str) {
+        let from = self.engine_index();
+        if !self.switch_engine() {
+            log::warn!(
+                "channel {}: engine {} {why}, and no other engine has room; staying",
+                self.id.as_str(),
+                self.engines.get(from).engine.origin()
+            );
+            return;
+        }
+        log::warn!(
+            "channel {}: engine {} {why}; moving to engine {}",
+            self.id.as_str(),
+            self.engines.get(from).engine.origin(),
+            self.engines.get(self.engine_index()).engine.origin()
+        );
+        self.restart_moved().await;
+    }
+
+    /// A start failed on the channel's engine with `error` (it did not answer): the engines
+    /// hear of it, and the channel takes a place on another that is up; false when none has
+    /// room.
+    pub(super) fn leave_engine(&self, error: &EngineError) -> bool {
+        let from = self.engine_index();
+        if self.engines.get(from).saw(error, clock::now_ms()) == Change::Down {
+            log::warn!(
+                "engine {} is down: {error}",
+                self.engines.get(from).engine.origin()
+            );
+        }
+        self.switch_engine()
+    }
+
+    /// Takes a place on another engine that is up and has room, giving back the one held;
+    /// false, and nothing changed, when there is none.
+    fn switch_engine(&self) -> bool {
+        let from = self.engine_index();
+        let Ok(claim) = self.engines.claim(Some(from)) else {
+            return false;
+        };
+        // The place given back is dropped once the lock is released.
+        let _left = std::mem::replace(&mut *crate::lock(&self.claim), claim);
+        self.engines.get(from).failovers.add(1);
+        self.moved();
+        true
+    }
+
+    /// Starts the session where the channel moved to. A start under way from before the move
+    /// is shared by the first refresh: then once more.
+    async fn restart_moved(&self) {
         for _ in 0..2 {
-            if self.refresh().await.is_err()
-                || self
-                    .slot
-                    .load()
-                    .is_some_and(|s| usize::from(s.source) == self.active.load(Ordering::Acquire))
+            if self.refresh().await.is_err() || self.slot.load().is_some_and(|s| self.is_placed(&s))
             {
                 break;
             }
         }
     }
 
-    /// Returns once the channel's session has moved to another source since `moves` were made.
+    /// Whether `session` plays where the channel is placed now: its active source, on its
+    /// engine.
+    pub(super) fn is_placed(&self, session: &Session) -> bool {
+        (usize::from(session.source), usize::from(session.engine))
+            == (self.active.load(Ordering::Acquire), self.engine_index())
+    }
+
+    /// Returns once the channel's session has moved to another source or engine since
+    /// `moves` were made.
     pub(super) async fn moved_since(&self, moves: u64) {
         loop {
             let listener = self.events.listen();

@@ -36,10 +36,10 @@ use std::time::Duration;
 
 use crate::AtomicU64;
 use crate::counters::Counters;
-use crate::engine::{Engine, EngineError, EngineStat, Mode};
+use crate::engine::{Claim, Engine, EngineError, EngineStat, Engines, Mode};
 use crate::feed::{Context, Events, Stop};
 use crate::http::Stalled;
-use crate::session::{Flight, SessionSlot};
+use crate::session::{Flight, Session, SessionSlot};
 use crate::storage::{Chunks, Segments, Store};
 use crate::ts::stream::{self, Lent, TsStream};
 use clients::{ClientInfo, Clients, Joined, PlayerKey, TableFull};
@@ -69,7 +69,10 @@ pub struct Channel {
     pid: heapless::String<48>,
     /// Engine options from the first client, encoded (`&transcode_audio=1`...).
     extra: heapless::String<EXTRA_CAP>,
-    engine: Engine,
+    /// Every engine, and the channel's place on the one it plays from (moved when that one
+    /// fails).
+    engines: Arc<Engines>,
+    claim: Mutex<Claim>,
     pub slot: SessionSlot,
     flight: Flight<EngineError>,
     /// What the engine session feeds: segments for HLS, chunks for MPEG-TS.
@@ -104,7 +107,13 @@ impl Channel {
     /// A channel for `request`, opened at `now` (milliseconds of [`crate::clock`]) and
     /// `wall_ms` (Unix time, for an HLS channel's first media sequence). Starts nothing: the
     /// registry starts its feed once it is listed.
-    fn new(request: &Open<'_>, engine: Engine, now: u64, wall_ms: u64) -> Channel {
+    fn new(
+        request: &Open<'_>,
+        claim: Claim,
+        engines: Arc<Engines>,
+        now: u64,
+        wall_ms: u64,
+    ) -> Channel {
         let id = request.id.clone();
         let mut sources = heapless::Vec::new();
         let own = Source {
@@ -138,7 +147,8 @@ impl Channel {
             moves: AtomicU64::new(0),
             pid,
             extra,
-            engine,
+            engines,
+            claim: Mutex::new(claim),
             slot: SessionSlot::default(),
             flight: Flight::default(),
             store,
@@ -159,14 +169,25 @@ impl Channel {
         }
     }
 
-    /// What a feed of this channel may use of it.
-    fn context(&self) -> Context<'_> {
+    /// What a feed of this channel may use of it while it plays `session`: the engine is the
+    /// session's.
+    fn context(&self, session: &Session) -> Context<'_> {
         Context {
             id: self.id.as_str(),
-            engine: &self.engine,
+            engine: self.engine(usize::from(session.engine)),
             counters: &self.counters,
             events: &self.events,
         }
+    }
+
+    /// Engine `index` of acebox's engines (the first, should an index be out of the table).
+    fn engine(&self, index: usize) -> &Engine {
+        &self.engines.get(index).engine
+    }
+
+    /// Which engine the channel plays from (an index into acebox's engines).
+    pub fn engine_index(&self) -> usize {
+        crate::lock(&self.claim).index()
     }
 
     /// The channel's stop flag and change event.

@@ -23,13 +23,15 @@ use super::{Channel, ContentId, Source};
 use crate::board::MAX_CHANNELS;
 use crate::clock;
 use crate::counters::{Counters, Counts};
-use crate::engine::{Engine, Mode, Selector};
+use crate::engine::{Change, Engine, Engines, Mode, NoEngine, Orphans, Selector};
 
 /// Why a client or channel could not be added.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Full {
     Channels,
     Clients,
+    /// No engine that is up has room for another channel.
+    Engines(NoEngine),
     /// acebox is shutting down and opens no channel.
     ShuttingDown,
 }
@@ -42,6 +44,7 @@ impl fmt::Display for Full {
                 "acebox is already playing its maximum of {MAX_CHANNELS} channels"
             ),
             Full::Clients => TableFull.fmt(f),
+            Full::Engines(none) => none.fmt(f),
             Full::ShuttingDown => f.write_str("acebox is shutting down; try again in a moment"),
         }
     }
@@ -93,10 +96,31 @@ impl Drop for Activity {
     }
 }
 
+/// Stops, in the background, `sessions` that `engine` did not answer the stop of while it was
+/// down.
+fn stop_orphans(engine: Engine, sessions: Orphans) {
+    if sessions.is_empty() {
+        return;
+    }
+    crate::spawn(async move {
+        for session in &sessions {
+            match engine.stop(session).await {
+                Ok(()) => log::info!("engine {}: a session left behind stopped", engine.origin()),
+                Err(e) => log::warn!("engine {}: a session left behind: {e}", engine.origin()),
+            }
+        }
+    })
+    .detach();
+}
+
+/// How often the engine watchers look whether a check is due: a channel's doubt about an
+/// engine is checked within this.
+const ENGINE_TICK: Duration = Duration::from_millis(250);
+
 /// Every channel acebox plays.
 pub struct Registry {
     channels: Mutex<heapless::Vec<Arc<Channel>, MAX_CHANNELS>>,
-    engine: Engine,
+    engines: Arc<Engines>,
     idle_timeout: Duration,
     /// Fires when a stopped channel leaves the list.
     removed: Event,
@@ -107,10 +131,10 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(engine: Engine, idle_timeout: Duration) -> Registry {
+    pub fn new(engines: Arc<Engines>, idle_timeout: Duration) -> Registry {
         Registry {
             channels: Mutex::new(heapless::Vec::new()),
-            engine,
+            engines,
             idle_timeout,
             removed: Event::new(),
             retired: Counters::default(),
@@ -147,7 +171,16 @@ impl Registry {
         if let Listed::Decided(outcome) = self.look_up(&self.channels(), request.id, now) {
             return outcome;
         }
-        let channel = Arc::new(Channel::new(request, self.engine.clone(), now, wall_ms));
+        let claim = match self.engines.claim(None) {
+            Ok(claim) => claim,
+            // The engines are full because acebox is: say so.
+            Err(NoEngine::Full) if self.channels().is_full() => {
+                return Some(Err(Full::Channels));
+            }
+            Err(none) => return Some(Err(Full::Engines(none))),
+        };
+        let engines = self.engines.clone();
+        let channel = Arc::new(Channel::new(request, claim, engines, now, wall_ms));
         let activity = match self.list(&channel, now) {
             Listed::Added(activity) => activity,
             // Another request listed its channel first: this one is dropped unstarted.
@@ -160,8 +193,8 @@ impl Registry {
             request.mode
         );
         let watched = channel.clone();
-        smol::spawn(async move { watched.watch_engine().await }).detach();
-        smol::spawn(async move { channel.feed().await }).detach();
+        crate::spawn(async move { watched.watch_engine().await }).detach();
+        crate::spawn(async move { channel.feed().await }).detach();
         Some(Ok(activity))
     }
 
@@ -211,8 +244,47 @@ impl Registry {
         }
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    /// The engines channels are played from.
+    pub fn engines(&self) -> &Arc<Engines> {
+        &self.engines
+    }
+
+    /// Checks engine `index` whenever a check is due (see [`Engines`]), for ever; when it goes
+    /// down, every channel playing from it moves to another engine.
+    pub async fn watch_engine(&self, index: usize) {
+        let member = self.engines.get(index);
+        let origin = member.engine.origin();
+        loop {
+            if member.is_due(clock::now_ms()) {
+                let outcome = member.engine.version().await;
+                let version = outcome.as_ref().map(|v| v.as_str());
+                match member.checked(version, clock::now_ms()) {
+                    Change::Down => {
+                        let why = outcome.err().map(|e| e.to_string()).unwrap_or_default();
+                        log::warn!("engine {origin} is down ({why}); moving its channels");
+                        self.move_off(index);
+                    }
+                    Change::Up => {
+                        log::info!("engine {origin} answers again");
+                        stop_orphans(member.engine.clone(), member.take_orphans());
+                    }
+                    Change::Unchanged => {}
+                }
+            }
+            Timer::after(ENGINE_TICK).await;
+        }
+    }
+
+    /// Moves every channel playing from engine `index` to another, all at once.
+    fn move_off(&self, index: usize) {
+        let channels = self.channels().clone();
+        for channel in channels
+            .iter()
+            .filter(|c| !c.is_stopped() && c.engine_index() == index)
+        {
+            let channel = channel.clone();
+            crate::spawn(async move { channel.move_engine("is down").await }).detach();
+        }
     }
 
     /// Every channel, and a copy of the counters of those that are gone (for the status page),
@@ -267,23 +339,23 @@ impl Registry {
         // stops run; spawned after it is released.
         let stopping = self.mark_all_stopped();
         let stops: Vec<_> = stopping
-            .into_iter()
+            .iter()
             .map(|channel| {
-                smol::spawn(async move {
+                let channel = channel.clone();
+                crate::spawn(async move {
                     channel.stop("shutting down").await;
                     // A start under way lands in a stopped channel, whose start then stops what
                     // it started (or this does); wait for that stop too.
                     channel.flight.idle().await;
                     channel.stop_session("shutting down").await;
                     channel.settled().await;
-                    channel
                 })
             })
             .collect();
         let settle = async {
-            for stop in stops {
-                let channel = stop.await;
-                self.forget(&channel);
+            for (stop, channel) in stops.into_iter().zip(stopping.iter()) {
+                stop.await;
+                self.forget(channel);
             }
             // Channels the reaper is stopping leave the list when their stop is answered.
             loop {
@@ -343,6 +415,7 @@ mod tests {
     use super::*;
     use crate::board::MAX_CLIENTS_PER_CHANNEL;
     use crate::channel::clients::{Joined, PlayerKey};
+    use crate::engine::Claim;
     use std::net::SocketAddr;
 
     const PEER: SocketAddr =
@@ -363,7 +436,11 @@ mod tests {
 
     fn registry() -> Registry {
         let engine = Engine::new(crate::http::Origin::parse("http://127.0.0.1:9").unwrap());
-        Registry::new(engine, IDLE)
+        Registry::new(Arc::new(Engines::new((engine, None), [], 0)), IDLE)
+    }
+
+    fn claim(reg: &Registry) -> Claim {
+        reg.engines.claim(None).unwrap()
     }
 
     /// A moment when every channel opened so far has been idle for the idle timeout.
@@ -465,7 +542,10 @@ mod tests {
         let reg = registry();
         let id = ContentId::parse(&"d".repeat(40)).unwrap();
         let now = clock::now_ms();
-        let build = || Arc::new(Channel::new(&hls(&id), reg.engine.clone(), now, 0));
+        let build = || {
+            let engines = reg.engines.clone();
+            Arc::new(Channel::new(&hls(&id), claim(&reg), engines, now, 0))
+        };
         let (first, second) = (build(), build());
         assert!(matches!(reg.list(&first, now), Listed::Added(_)), "listed");
         let Listed::Decided(Some(Ok(found))) = reg.list(&second, now) else {
@@ -483,7 +563,7 @@ mod tests {
         let reg = registry();
         let id = ContentId::parse(&"e".repeat(40)).unwrap();
         let wall_ms = 1_700_000_000_000;
-        let channel = Channel::new(&hls(&id), reg.engine.clone(), 0, wall_ms);
+        let channel = Channel::new(&hls(&id), claim(&reg), reg.engines.clone(), 0, wall_ms);
         let first = crate::hls::first_media_sequence(wall_ms);
         assert_eq!(channel.segments().unwrap().ring.bounds(), (first, first));
     }

@@ -15,7 +15,7 @@ use futures_lite::FutureExt;
 use super::Channel;
 use super::failover::{Newest, STARVE_CHECK, Starving};
 use crate::clock;
-use crate::engine::{EngineError, StartRequest};
+use crate::engine::{EngineError, Engines, StartRequest};
 use crate::feed::Feeder;
 use crate::hls::fetch::Fetcher;
 use crate::session::Session;
@@ -35,6 +35,21 @@ const BACKOFF: [Duration; 5] = [
     Duration::from_secs(2),
     Duration::from_secs(4),
 ];
+
+/// Stops `session`, left behind by a move; if its engine does not answer, the engine stops it
+/// once it answers again.
+async fn stop_left(engines: &Engines, session: Session) {
+    let member = engines.get(usize::from(session.engine));
+    if let Err(e @ (EngineError::Unreachable(_) | EngineError::Timeout)) =
+        member.engine.stop(&session).await
+    {
+        log::debug!(
+            "a session left on engine {} is stopped later: {e}",
+            member.engine.origin()
+        );
+        member.orphan(session);
+    }
+}
 
 impl Channel {
     /// A client connects: refresh the session, unless a start is under way (share it), one
@@ -56,23 +71,44 @@ impl Channel {
     }
 
     /// Starts the engine session again under the channel's player id and stores it in the slot;
-    /// concurrent calls share one start. The start asks for the active source; when the engine
-    /// refuses it (it cannot load that content), each other source in turn, and the first that
-    /// starts becomes the active one.
+    /// concurrent calls share one start. The start asks for the active source on the channel's
+    /// engine. When the engine refuses the source (it cannot load that content), each other
+    /// source in turn, and the first that starts becomes the active one; when the engine does
+    /// not answer, the channel moves to another engine that is up, if one has room.
     pub(super) async fn refresh(&self) -> Result<(), EngineError> {
         let start = || async {
-            let first = self.active.load(Ordering::Acquire);
-            let mut outcome = Err(EngineError::Refused("the channel has no source".into()));
-            for index in (0..self.sources.len()).map(|n| (first + n) % self.sources.len()) {
-                outcome = self.start_source(index).await;
+            let mut first = self.active.load(Ordering::Acquire);
+            let (mut refused, mut left) = (0, 0);
+            loop {
+                let index = (first + refused) % self.sources.len();
+                // A start on a source or engine the channel moved away from meanwhile (an
+                // engine found down while it hangs) is given up for one where it moved to.
+                let moves = self.moves.load(Ordering::Acquire);
+                let attempt = async { Some(self.start_source(index).await) };
+                let moved = async {
+                    self.moved_since(moves).await;
+                    None
+                };
+                let Some(outcome) = attempt.or(moved).await else {
+                    (first, refused) = (self.active.load(Ordering::Acquire), 0);
+                    continue;
+                };
                 match &outcome {
-                    Err(EngineError::Refused(_)) => continue,
-                    Ok(_) if index != first => self.moved_to(index),
-                    _ => {}
+                    Err(EngineError::Refused(_)) if refused + 1 < self.sources.len() => {
+                        refused += 1
+                    }
+                    Err(e @ (EngineError::Unreachable(_) | EngineError::Timeout))
+                        if left + 1 < self.engines.count() && self.leave_engine(e) =>
+                    {
+                        left += 1
+                    }
+                    Ok(_) if index != first => {
+                        self.moved_to(index);
+                        return outcome;
+                    }
+                    _ => return outcome,
                 }
-                break;
             }
-            outcome
         };
         let outcome = self.flight.refresh(&self.slot, start).await;
         if outcome.is_ok() {
@@ -86,10 +122,10 @@ impl Channel {
         outcome.map(drop)
     }
 
-    /// Starts source `index`; logged by the one caller that runs the start, not by those
-    /// sharing it. A session of another source than the slot holds is a move: the one it
-    /// replaces is stopped (in the background: its engine may hang) unless the engine already
-    /// replaced it under the channel's player id.
+    /// Starts source `index` on the channel's engine; logged by the one caller that runs the
+    /// start, not by those sharing it. A session of another source or engine than the slot
+    /// holds is a move: the one it replaces is stopped (in the background: its engine may hang)
+    /// unless the engine already replaced it under the channel's player id.
     async fn start_source(&self, index: usize) -> Result<Session, EngineError> {
         let id = self.id.as_str();
         let Some(source) = self.sources.get(index) else {
@@ -102,10 +138,16 @@ impl Channel {
             pid: &self.pid,
             extra: &self.extra,
         };
-        let outcome = self.engine.start(&request).await.map(|session| Session {
-            source: index as u8,
-            ..session
-        });
+        let on = self.engine_index();
+        let outcome = self
+            .engine(on)
+            .start(&request)
+            .await
+            .map(|session| Session {
+                source: index as u8,
+                engine: on as u8,
+                ..session
+            });
         match &outcome {
             Ok(s) => {
                 self.counters.engine_starts.add(1);
@@ -117,10 +159,13 @@ impl Channel {
                         _ => format!(" on backup id {}", source.id.as_str()),
                     }
                 );
-                let old = self.slot.load().filter(|o| o.source != s.source);
-                if let Some(old) = old.filter(|o| o.command != s.command) {
-                    let engine = self.engine.clone();
-                    smol::spawn(async move { engine.stop(&old).await }).detach();
+                let old = self
+                    .slot
+                    .load()
+                    .filter(|o| (o.source, o.engine) != (s.source, s.engine));
+                if let Some(old) = old.filter(|o| o.engine != s.engine || o.command != s.command) {
+                    let engines = self.engines.clone();
+                    crate::spawn(async move { stop_left(&engines, old).await }).detach();
                 }
             }
             Err(e) => {
@@ -147,7 +192,6 @@ impl Channel {
     /// slot before every step (so the newest session is always used) and heals after failures.
     async fn supervise(&self, mut feeder: impl Feeder) {
         let id = self.id.as_str();
-        let cx = self.context();
         let mut failures = 0usize;
         while !self.is_stopped() {
             let Some(session) = self.slot.load() else {
@@ -158,8 +202,19 @@ impl Channel {
                 }
                 continue;
             };
+            if !self.is_placed(&session) {
+                // The channel moved and the session where it moved to has not landed: start
+                // it (sharing the move's own start), never play the one left behind.
+                if let Err(e) = self.refresh().await {
+                    failures += 1;
+                    let pause = self.heal(e, failures).await;
+                    self.pause(pause).await;
+                }
+                continue;
+            }
             // A step on a source the channel has moved away from is given up at once.
             let moves = self.moves.load(Ordering::Acquire);
+            let cx = self.context(&session);
             let step = async { Some(feeder.step(&cx, &session).await) };
             let moved = async {
                 self.moved_since(moves).await;
@@ -197,6 +252,10 @@ impl Channel {
             log::warn!("channel {}: {error}; healing the session", self.id.as_str());
         }
         self.note_error(&error, clock::now_ms());
+        if matches!(error, EngineError::Unreachable(_) | EngineError::Timeout) {
+            // Is it the engine? Its watcher checks it now.
+            self.engines.get(self.engine_index()).suspect();
+        }
         // The engine answers 500 "start timeout" while it prebuffers: give it a few tries.
         let still_starting =
             matches!(error, EngineError::Status(500)) && self.store.held() == 0 && failures < 3;
@@ -232,8 +291,8 @@ impl Channel {
 
     /// Asks the engine for the session's stat every `STAT_EVERY` until the channel stops (it
     /// notices within one period). A failed poll clears the stat; it is not an engine error (the
-    /// feed judges the session). A channel with backups also watches its source starve (see
-    /// [`Starving`]) and moves on when it does.
+    /// feed judges the session). It also watches the session starve (see [`Starving`]) and
+    /// moves it when it does.
     pub(super) async fn watch_engine(&self) {
         let newest = || Newest::of(self.counters.bytes_in.get(), self.engine_stat().as_ref());
         let mut starving = Starving::new(newest(), clock::now_ms());
@@ -244,7 +303,7 @@ impl Channel {
             let due = polled.is_none_or(|at| now >= at + STAT_EVERY.as_millis() as u64);
             if let Some(session) = session.as_ref().filter(|s| due && !s.stat.is_empty()) {
                 polled = Some(now);
-                let stat = self.engine.stat(session).await;
+                let stat = self.engine(usize::from(session.engine)).stat(session).await;
                 if let Err(e) = &stat {
                     log::debug!("channel {}: stat poll failed: {e}", self.id.as_str());
                 }
@@ -252,8 +311,8 @@ impl Channel {
             }
             let stat = self.engine_stat();
             let why = starving.check(newest(), stat.as_ref(), clock::now_ms());
-            if let Some(why) = why.filter(|_| session.is_some() && self.sources.len() > 1) {
-                self.move_on(why).await;
+            if let Some(why) = why.filter(|_| session.is_some()) {
+                self.starved(why).await;
                 starving = Starving::new(newest(), clock::now_ms());
             }
             // A plain timer: the channel's change event fires on every TS frame.
@@ -278,7 +337,11 @@ impl Channel {
         // Counted before the slot is taken, so whoever finds it empty can wait for this stop.
         self.stopping.fetch_add(1, Ordering::AcqRel);
         if let Some(session) = self.slot.take() {
-            match self.engine.stop(&session).await {
+            match self
+                .engine(usize::from(session.engine))
+                .stop(&session)
+                .await
+            {
                 Ok(()) => log::info!("channel {id}: {why}, engine session stopped"),
                 Err(e) => {
                     log::warn!("channel {id}: {why}; stopping the engine session failed: {e}")

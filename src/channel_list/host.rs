@@ -14,7 +14,7 @@ const MAX_HOST_LEN: usize = 100;
 
 /// The `host[:port]` for the playlist's URLs: the client's `Host` when it is a plain authority,
 /// else the address the connection came in on.
-pub(super) fn authority(host: Option<&HeaderValue>, local: Option<SocketAddr>) -> Option<String> {
+pub fn authority(host: Option<&HeaderValue>, local: Option<SocketAddr>) -> Option<String> {
     host.and_then(|h| h.to_str().ok())
         .filter(|h| is_plain_authority(h))
         .map(str::to_owned)

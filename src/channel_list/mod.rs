@@ -35,6 +35,7 @@ use hyper::{Request, Response, StatusCode};
 use crate::engine::Mode;
 use crate::http::{Body, LocalAddr, json_error, query_param, respond};
 
+pub use host::authority;
 pub use link::{LinkError, selector};
 pub use m3u::Listing;
 pub use watch::{ChannelList, Listings, LoadError};
@@ -60,7 +61,7 @@ pub fn serve<B>(list: Option<&ChannelList>, req: &Request<B>) -> Response<Body> 
             );
         }
     };
-    let Some(authority) = authority(req) else {
+    let Some(authority) = request_authority(req) else {
         return no_authority();
     };
     let mut response = respond(
@@ -75,13 +76,13 @@ pub fn serve<B>(list: Option<&ChannelList>, req: &Request<B>) -> Response<Body> 
 }
 
 /// The `host[:port]` a playlist served for `req` points at: its `Host` header when that is a
-/// plain authority, else the address it came in on.
-pub fn authority<B>(req: &Request<B>) -> Option<String> {
+/// plain authority, else the address it came in on ([`authority`]).
+pub fn request_authority<B>(req: &Request<B>) -> Option<String> {
     let local = req.extensions().get::<LocalAddr>().map(|l| l.0);
-    host::authority(req.headers().get(header::HOST), local)
+    authority(req.headers().get(header::HOST), local)
 }
 
-/// The answer when a request gives no [`authority`] to point a playlist at.
+/// The answer when a request gives no [`request_authority`] to point a playlist at.
 pub fn no_authority() -> Response<Body> {
     json_error(
         StatusCode::BAD_REQUEST,

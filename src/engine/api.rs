@@ -15,7 +15,7 @@ use hyper::header::LOCATION;
 
 use super::EngineError;
 use super::wire::{
-    EngineStat, StartAnswer, parse_start, parse_stat, rebase, session_from_redirect,
+    EngineStat, StartAnswer, parse_start, parse_stat, parse_version, rebase, session_from_redirect,
 };
 use crate::http::{self, Origin, push_percent_encoded};
 use crate::session::{EnginePath, Session};
@@ -29,6 +29,9 @@ const PLAYLIST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const SEGMENT_TIMEOUT: Duration = Duration::from_secs(20);
 /// The engine may hang on stop; nobody waits for it. Stat polls get the same short leash.
 const STOP_TIMEOUT: Duration = Duration::from_secs(3);
+/// A health check: the engine's version, from an engine alive enough to play from.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+const VERSION_PATH: &str = "/webui/api/service?method=get_version";
 /// The engine redirects a TS start once (to `/content/...`); more is a loop.
 const MAX_REDIRECTS: usize = 3;
 /// Start answers, playlists and stop answers are small.
@@ -75,7 +78,7 @@ pub struct StartRequest<'a> {
     pub extra: &'a str,
 }
 
-/// The configured engine.
+/// One configured engine.
 #[derive(Clone, Debug)]
 pub struct Engine {
     origin: Origin,
@@ -169,6 +172,15 @@ impl Engine {
         }
         let path = with_query(&session.stat, "skip_player_activity=1");
         parse_stat(&self.fetch_ok(&path, STOP_TIMEOUT, SMALL_BODY).await?)
+    }
+
+    /// The version the engine runs: its health check, with a short timeout.
+    pub async fn version(&self) -> Result<heapless::String<16>, EngineError> {
+        parse_version(
+            &self
+                .fetch_ok(VERSION_PATH, CHECK_TIMEOUT, SMALL_BODY)
+                .await?,
+        )
     }
 
     /// `method=stop` on a session's command URL, with a short timeout.

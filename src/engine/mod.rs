@@ -9,6 +9,8 @@
 //! - `api`: the calls, their timeouts and size limits, and the URLs they ask for (I/O);
 //! - `search`: the search calls in both of the engine's forms (I/O; the search folder reads the
 //!   answers);
+//! - `pool`: several engines, their limits of channels, their health and the choice of one
+//!   for a channel ([`Engines`]);
 //! - `wire`: reading the engine's answers (start, stat, redirect) and rebasing its URLs, pure
 //!   functions the fuzz targets in `fuzz/` feed;
 //! - this file: [`EngineError`], what a caller is told when the engine gave nothing usable.
@@ -17,6 +19,7 @@
 //! channels, feeds or views. Everything is re-exported here: callers name `crate::engine::X`.
 
 mod api;
+mod pool;
 mod search;
 mod wire;
 
@@ -27,6 +30,7 @@ use hyper::StatusCode;
 use crate::http::FetchError;
 
 pub use api::{Engine, Mode, SEGMENT_TIMEOUT, Selector, StartRequest};
+pub use pool::{Change, Claim, Engines, Health, Member, NoEngine, Orphans};
 pub use search::{SEARCH_PAGE_MAX, SearchCall, SearchPage};
 pub use wire::{EngineStat, StartAnswer, parse_start, parse_stat, rebase};
 

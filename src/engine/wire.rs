@@ -149,6 +149,29 @@ pub fn parse_stat(body: &[u8]) -> Result<EngineStat, EngineError> {
     })
 }
 
+#[derive(Deserialize)]
+struct VersionEnvelope {
+    result: Option<VersionResult>,
+}
+
+#[derive(Deserialize)]
+struct VersionResult {
+    version: Option<heapless::String<32>>,
+}
+
+/// Reads the engine's `get_version` answer, `{"result": {"version": "3.1.70", ...}}`: the
+/// version it runs (the answer of an engine alive enough to be played from).
+pub fn parse_version(body: &[u8]) -> Result<heapless::String<16>, EngineError> {
+    let mut scratch = [0u8; 128];
+    let (envelope, _) = serde_json_core::from_slice_escaped::<VersionEnvelope>(body, &mut scratch)
+        .map_err(|e| EngineError::BadAnswer(format!("version is not the engine's JSON ({e})")))?;
+    let version = envelope
+        .result
+        .and_then(|r| r.version)
+        .ok_or_else(|| EngineError::BadAnswer("the version answer has no version".into()))?;
+    Ok(crate::clip(&version))
+}
+
 /// Reads a redirect-mode start answer: the playback path from `Location`, with the stat and command
 /// paths derived from it where the engine's naming allows.
 pub(super) fn session_from_redirect(answer: &Fetched) -> Result<Session, EngineError> {
@@ -244,6 +267,20 @@ mod tests {
         assert_eq!(rebase("http://evil"), None);
         assert_eq!(rebase("http://e/a b"), None);
         assert_eq!(rebase("ace/m/x"), None);
+    }
+
+    #[test]
+    fn version_answers_say_the_version_or_why_not() {
+        let answer = br#"{"result": {"code": 3017000, "platform": "linux", "version": "3.1.70"}, "error": null}"#;
+        assert_eq!(parse_version(answer).unwrap().as_str(), "3.1.70");
+        assert!(matches!(
+            parse_version(br#"{"result": null, "error": "x"}"#),
+            Err(EngineError::BadAnswer(_))
+        ));
+        assert!(matches!(
+            parse_version(b"<html>"),
+            Err(EngineError::BadAnswer(_))
+        ));
     }
 
     #[test]

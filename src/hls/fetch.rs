@@ -2,8 +2,9 @@
 //! segment into the channel's segment store exactly once and in order.
 //!
 //! [`Fetcher`] owns the upstream number of the last segment stored and whether the next follows
-//! a break (the engine restarted the stream, or the channel moved to another source). It never skips a segment the engine still lists, never fetches from anywhere but the
-//! configured engine (a line naming another host is passed over and logged), never serves a
+//! a break (the engine restarted the stream, or the channel moved to another source or engine).
+//! It never skips a segment the engine still lists, never fetches from anywhere but the
+//! session's engine (a line naming another host is passed over and logged), never serves a
 //! client and never heals the session: an error goes back to the channel's supervisor, which
 //! reads the session slot before every step, so the loop always plays the newest session.
 
@@ -29,8 +30,9 @@ pub struct Fetcher<'a> {
     /// The next segment stored follows a break (a segment passed over, or an upstream restart),
     /// however many polls later it comes.
     broken: bool,
-    /// The source (of its channel's) the last poll read: another one's numbering is unrelated.
-    source: Option<u8>,
+    /// The source (of its channel's) and engine the last poll read: another one's numbering is
+    /// unrelated.
+    read: Option<(u8, u8)>,
 }
 
 impl Fetcher<'_> {
@@ -40,7 +42,7 @@ impl Fetcher<'_> {
             segments,
             last: None,
             broken: false,
-            source: None,
+            read: None,
         }
     }
 }
@@ -50,12 +52,10 @@ impl Feeder for Fetcher<'_> {
     /// before the next poll.
     async fn step(&mut self, cx: &Context<'_>, session: &Session) -> Result<Duration, EngineError> {
         let (engine, id) = (cx.engine, cx.id);
-        if self
-            .source
-            .replace(session.source)
-            .is_some_and(|s| s != session.source)
-        {
-            // The channel moved to another source: a new stream, joined near its live edge.
+        let reads = (session.source, session.engine);
+        if self.read.replace(reads).is_some_and(|read| read != reads) {
+            // The channel moved to another source or engine: a new stream, joined near its
+            // live edge.
             self.last = None;
             self.broken = true;
         }

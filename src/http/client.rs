@@ -88,7 +88,7 @@ pub async fn request_head(
     let (mut sender, conn) = hyper::client::conn::http1::handshake(FuturesIo::new(stream))
         .await
         .map_err(|e| FetchError::Protocol(e.to_string()))?;
-    smol::spawn(async move {
+    crate::spawn(async move {
         if let Err(e) = conn.await {
             log::debug!("engine connection ended: {e}");
         }

@@ -72,7 +72,7 @@ pub async fn serve<H, F>(
             };
             match gate.admit(peer) {
                 Ok(place) => {
-                    smol::spawn(serve_connection(stream, peer, place, handler.clone())).detach()
+                    crate::spawn(serve_connection(stream, peer, place, handler.clone())).detach()
                 }
                 Err(refusal) => refuse(&gate, stream, peer, refusal),
             }
@@ -150,7 +150,7 @@ fn refuse(gate: &Arc<Gate>, stream: Async<TcpStream>, peer: SocketAddr, refusal:
         "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{retry}Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    smol::spawn(async move {
+    crate::spawn(async move {
         let mut stream = stream;
         let linger = async {
             stream.write_all(answer.as_bytes()).await?;

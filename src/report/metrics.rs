@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use super::{ChannelReport, Report};
+use super::{ChannelReport, EngineHealthReport, Report};
 use crate::counters::TABLE;
 
 /// The media type of the text format.
@@ -151,6 +151,7 @@ pub fn render(report: &Report) -> String {
             rss,
         );
     }
+    per_engine(&mut out, report);
     per_channel(
         &mut out,
         report,
@@ -199,6 +200,58 @@ pub fn render(report: &Report) -> String {
     );
     counters(&mut out, report);
     out
+}
+
+/// Every engine's health, channels and counters, labelled `engine="<url>"`.
+fn per_engine(out: &mut String, report: &Report) {
+    type Read = fn(&EngineHealthReport) -> u64;
+    let families: [(&str, &str, &str, Read); 6] = [
+        (
+            "acebox_engine_up",
+            "gauge",
+            "1 while an engine is in placement (it answers its checks).",
+            |e| u64::from(e.healthy),
+        ),
+        (
+            "acebox_engine_channels",
+            "gauge",
+            "Channels playing from an engine now.",
+            |e| e.channels as u64,
+        ),
+        (
+            "acebox_engine_channels_max",
+            "gauge",
+            "Channels an engine may play at once.",
+            |e| e.max_channels as u64,
+        ),
+        (
+            "acebox_engine_checks_total",
+            "counter",
+            "Health checks of an engine.",
+            |e| e.checks,
+        ),
+        (
+            "acebox_engine_failures_total",
+            "counter",
+            "Failed health checks and calls of an engine.",
+            |e| e.failures,
+        ),
+        (
+            "acebox_engine_failovers_total",
+            "counter",
+            "Channels moved off an engine because it failed.",
+            |e| e.failovers,
+        ),
+    ];
+    for (name, kind, help, read) in families {
+        let mut family = Family::new(out, name, kind, help);
+        for e in &report.engines {
+            let mut label = String::from("engine=\"");
+            push_label_value(&mut label, &e.url);
+            label.push('"');
+            family.sample(&label, read(e));
+        }
+    }
 }
 
 /// Every counter, per live channel and for the channels that are gone.

@@ -14,7 +14,7 @@ use crate::board;
 use crate::channel::Channel;
 use crate::clock;
 use crate::counters::Counts;
-use crate::engine::{EngineStat, Mode};
+use crate::engine::{EngineStat, Engines, Member, Mode};
 use crate::http::GateCounts;
 
 pub mod json;
@@ -30,7 +30,10 @@ const ERROR_CHARS: usize = 200;
 pub struct Report {
     pub version: &'static str,
     pub uptime_secs: u64,
+    /// The default engine (the first given).
     pub engine: String,
+    /// Every engine, in the order given.
+    pub engines: Vec<EngineHealthReport>,
     pub board: Board,
     pub memory: Memory,
     pub connections: GateCounts,
@@ -39,6 +42,39 @@ pub struct Report {
     /// The counters of the channels that are gone.
     pub closed: Counts,
     pub channels: Vec<ChannelReport>,
+    /// What acebox is on the LAN, and whether it announces itself there.
+    pub lan: Lan,
+}
+
+/// The `lan` of `/status`: whether acebox announces itself (HDHomeRun discovery and SSDP),
+/// and the identity it is found by.
+#[derive(Serialize)]
+pub struct Lan {
+    pub announce: bool,
+    pub device_id: heapless::String<8>,
+    pub name: String,
+}
+
+/// One engine: where it is, whether it is up, what it holds and what happened to it.
+#[derive(Serialize)]
+pub struct EngineHealthReport {
+    pub url: String,
+    /// Whether it is in placement (up), or out of it and probed until it answers.
+    pub healthy: bool,
+    /// The version it said it runs; empty until a check answered (or with one engine, which
+    /// is never checked).
+    pub version: heapless::String<16>,
+    /// Channels playing from it, and the most it may hold.
+    pub channels: usize,
+    pub max_channels: usize,
+    pub checks: u64,
+    pub failures: u64,
+    /// Channels moved off it because it failed.
+    pub failovers: u64,
+    /// Sessions of channels that moved off it while it did not answer their stop: stopped
+    /// once it answers again.
+    pub sessions_left: usize,
+    pub last_error: Option<ErrorReport>,
 }
 
 /// The board profile's capacities.
@@ -72,6 +108,8 @@ pub struct ChannelReport {
     pub clients: usize,
     pub client_list: Vec<ClientReport>,
     pub playback_session_id: heapless::String<40>,
+    /// The engine the channel plays from.
+    pub engine_url: String,
     /// What the engine last said of the session (`None` until it answered a stat poll).
     pub engine: Option<EngineReport>,
     /// Segments (HLS) or chunks (TS) held, of `slots`; bytes alive, of `budget_bytes`.
@@ -123,11 +161,15 @@ impl Report {
     /// Gathers the report from what `app` holds now.
     pub fn gather(app: &App) -> Report {
         let (live, closed) = app.registry.snapshot_with_retired();
+        let engines = app.registry.engines();
         let now = Now {
             ms: clock::now_ms(),
             unix_secs: clock::unix_ms() / 1000,
         };
-        let channels: Vec<ChannelReport> = live.iter().map(|c| channel_report(c, now)).collect();
+        let channels: Vec<ChannelReport> = live
+            .iter()
+            .map(|c| channel_report(c, engines, now))
+            .collect();
         let mut totals = closed;
         for channel in &channels {
             totals += &channel.counters;
@@ -135,7 +177,8 @@ impl Report {
         Report {
             version: env!("CARGO_PKG_VERSION"),
             uptime_secs: app.started.elapsed().as_secs(),
-            engine: app.registry.engine().origin().to_string(),
+            engine: engines.get(0).engine.origin().to_string(),
+            engines: engines.iter().map(|m| engine_health(m, now.ms)).collect(),
             board: Board {
                 name: board::BOARD,
                 description: board::DESCRIPTION,
@@ -152,6 +195,11 @@ impl Report {
                 rss_bytes: rss_bytes(),
             },
             connections: app.gate.counts(),
+            lan: Lan {
+                announce: app.device.announce,
+                device_id: clipped(&format!("{:08X}", app.device.id)),
+                name: app.device.name.clone(),
+            },
             totals,
             closed,
             channels,
@@ -168,8 +216,32 @@ struct Now {
     unix_secs: u64,
 }
 
-/// The report of channel `c` at `now` (milliseconds of [`clock`]).
-fn channel_report(c: &Channel, Now { ms: now, unix_secs }: Now) -> ChannelReport {
+/// What engine `m` is and holds at `now` (milliseconds of [`clock`]).
+fn engine_health(m: &Member, now: u64) -> EngineHealthReport {
+    let health = m.health();
+    EngineHealthReport {
+        url: m.engine.origin().to_string(),
+        healthy: health.up,
+        version: health.version,
+        channels: m.placed(),
+        max_channels: m.limit,
+        checks: m.checks.get(),
+        failures: m.failures.get(),
+        failovers: m.failovers.get(),
+        sessions_left: m.orphans(),
+        last_error: health.last_error.map(|(message, at)| ErrorReport {
+            message: clipped(&message),
+            secs_ago: now.saturating_sub(at) / 1000,
+        }),
+    }
+}
+
+/// The report of channel `c`, playing from one of `engines`, at `now`.
+fn channel_report(
+    c: &Channel,
+    engines: &Engines,
+    Now { ms: now, unix_secs }: Now,
+) -> ChannelReport {
     let client_list: Vec<ClientReport> = c
         .client_list(now)
         .iter()
@@ -192,6 +264,7 @@ fn channel_report(c: &Channel, Now { ms: now, unix_secs }: Now) -> ChannelReport
         clients: client_list.len(),
         client_list,
         playback_session_id: c.session_id(),
+        engine_url: engines.get(c.engine_index()).engine.origin().to_string(),
         engine: c.engine_stat().map(engine_report),
         ring: RingReport {
             held: c.store.held(),

@@ -37,6 +37,9 @@ pub fn render(report: &Report) -> String {
         escaped(report.board.name),
     );
     overview(&mut out, report);
+    if report.engines.len() > 1 {
+        engines(&mut out, report);
+    }
     if report.channels.is_empty() {
         out.push_str("<p id=\"idle\">No channel is playing.</p>");
     }
@@ -56,7 +59,7 @@ fn overview(out: &mut String, report: &Report) {
         out,
         "<section><dl><dt>channels</dt><dd>{} of {}</dd><dt>connections</dt><dd>{} of {} \
          ({} turned away, {} idle closed for room)</dd><dt>memory</dt><dd>{rss} resident; stream data {} of {}</dd>\
-         <dt>traffic</dt><dd>{} in, {} out</dd></dl></section>",
+         <dt>traffic</dt><dd>{} in, {} out</dd><dt>on the LAN</dt><dd>{}</dd></dl></section>",
         report.channels.len(),
         report.board.max_channels,
         report.connections.open,
@@ -67,7 +70,54 @@ fn overview(out: &mut String, report: &Report) {
         bytes(report.memory.budget_bytes as u64),
         bytes(report.totals.bytes_in),
         bytes(report.totals.bytes_out),
+        if report.lan.announce {
+            format!(
+                "announced: HDHomeRun tuner {}, DLNA media server {}",
+                report.lan.device_id,
+                escaped(&report.lan.name)
+            )
+        } else {
+            "not announced (--no-announce, or listening on the loopback only)".into()
+        },
     );
+}
+
+/// Every engine, when there are several: up or down, what it plays, what happened to it.
+fn engines(out: &mut String, report: &Report) {
+    out.push_str("<section id=\"engines\"><h2>engines</h2><dl>");
+    for e in &report.engines {
+        let state = if e.healthy {
+            "<span class=\"ok\">up</span>"
+        } else {
+            "<span class=\"bad\">down</span>"
+        };
+        let _ = write!(
+            out,
+            "<dt>{}</dt><dd>{state} &middot; {} &middot; {} of {} channels &middot; {} checks, \
+             {} failed &middot; {} channels moved off",
+            escaped(&e.url),
+            if e.version.is_empty() {
+                "version unknown".into()
+            } else {
+                escaped(&e.version)
+            },
+            e.channels,
+            e.max_channels,
+            e.checks,
+            e.failures,
+            e.failovers,
+        );
+        if let Some(error) = &e.last_error {
+            let _ = write!(
+                out,
+                " &middot; last error {} ago: {}",
+                duration(error.secs_ago),
+                escaped(&error.message)
+            );
+        }
+        out.push_str("</dd>");
+    }
+    out.push_str("</dl></section>");
 }
 
 fn channel_section(out: &mut String, c: &ChannelReport) {
@@ -75,7 +125,8 @@ fn channel_section(out: &mut String, c: &ChannelReport) {
         out,
         "<section class=\"channel\" id=\"c-{id}\"><h2>{title}</h2><dl>\
          <dt>content id</dt><dd>{id}</dd><dt>mode</dt><dd>{mode}</dd><dt>playing for</dt><dd>{open}</dd>\
-         <dt>engine</dt><dd>{engine}</dd><dt>session</dt><dd>{session}</dd>\
+         <dt>engine</dt><dd>{engine}</dd><dt>played from</dt><dd>{from}</dd>\
+         <dt>session</dt><dd>{session}</dd>\
          <dt>buffer</dt><dd>{held} of {slots} ({bytes} of {budget})</dd>",
         id = c.content_id,
         title = if c.name.is_empty() {
@@ -86,6 +137,7 @@ fn channel_section(out: &mut String, c: &ChannelReport) {
         mode = if c.mode == "hls" { "HLS" } else { "MPEG-TS" },
         open = duration(c.open_secs),
         engine = engine_line(c),
+        from = escaped(&c.engine_url),
         session = escaped(&c.playback_session_id),
         held = c.ring.held,
         slots = c.ring.slots,

@@ -27,6 +27,11 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
     if req.method() == Method::OPTIONS {
         return preflight();
     }
+    // The HDHomeRun and UPnP URLs, with their own methods (SOAP is POST).
+    let req = match crate::lan::handle(&app, req).await {
+        Ok(response) => return response,
+        Err(req) => req,
+    };
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut response = json_error(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -10,7 +10,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
 use crate::app::App;
-use crate::channel_list::{authority, no_authority};
+use crate::channel_list::{no_authority, request_authority};
 use crate::engine::Mode;
 use crate::http::{Body, json_error, query_pairs, respond};
 use crate::search::{self, Key, Render, SearchError};
@@ -33,7 +33,7 @@ pub async fn results<B>(app: &App, req: &Request<B>, json: bool) -> Response<Bod
         Ok(asked) => asked,
         Err(message) => return json_error(StatusCode::BAD_REQUEST, message),
     };
-    let Some(authority) = authority(req) else {
+    let Some(authority) = request_authority(req) else {
         return no_authority();
     };
     let entry = match app.search.find(asked.key).await {

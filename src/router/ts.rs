@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use http_body_util::BodyExt;
-use hyper::header::{self, HeaderValue};
+use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use super::open::{busy, open, wanted};
@@ -46,5 +46,11 @@ pub(super) async fn stream(
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // What DLNA TVs look for before they play (the media browser's items are these URLs).
+    const TRANSFER_MODE: HeaderName = HeaderName::from_static("transfermode.dlna.org");
+    const FEATURES: HeaderName = HeaderName::from_static("contentfeatures.dlna.org");
+    headers.insert(TRANSFER_MODE, HeaderValue::from_static("Streaming"));
+    let features = HeaderValue::from_static(crate::lan::dlna::CONTENT_FEATURES);
+    headers.insert(FEATURES, features);
     response
 }

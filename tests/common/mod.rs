@@ -5,6 +5,7 @@
 //! - `http`: one request per connection, the whole answer ([`Reply`]), and the [`Trap`];
 //! - `hls`: the HLS [`Player`] and the checks on the segments it got;
 //! - `ts`: the MPEG-TS [`TsClient`] and the simulator's packet indices;
+//! - `netns`: two network namespaces on one link, a LAN for the discovery tests;
 //! - `tools`: `have` (outside tools), ffmpeg's test media and the [`Ffmpeg`] player, [`TempDir`];
 //! - here: content ids, two live channels, waiting on a condition, threads released together.
 //!
@@ -15,6 +16,7 @@
 
 mod hls;
 mod http;
+pub mod netns;
 mod process;
 mod tools;
 mod ts;
@@ -33,7 +35,7 @@ pub use process::{
     wait_sessions_stopped,
 };
 #[allow(unused_imports)]
-pub use tools::{Codecs, Ffmpeg, Played, TempDir, have, have_or, make_media};
+pub use tools::{Codecs, Ffmpeg, Played, TempDir, have, have_on_path, have_or, make_media};
 #[allow(unused_imports)]
 pub use ts::{
     TsClient, follows, gap_free, gap_free_runs, video_index, video_indices, whole_packets,

@@ -49,8 +49,15 @@ impl Process {
     /// Starts `exe` with `args` and reads the address from its first stdout line,
     /// `... listening on http://ADDR`.
     fn start(exe: &str, args: &[&str]) -> Process {
-        let mut child = command(exe)
-            .args(args)
+        let mut command = command(exe);
+        command.args(args);
+        Process::spawn(command, exe)
+    }
+
+    /// Starts `command` (program `exe`, for messages) and reads the address from its first
+    /// stdout line, `... listening on http://ADDR`.
+    pub fn spawn(mut command: Command, exe: &str) -> Process {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
