@@ -100,7 +100,7 @@ impl Channel {
         if self.sources.len() > 1 {
             self.move_on(why).await;
         } else if self.engines.count() > 1 {
-            self.move_engine(why).await;
+            self.move_engine(self.engine_index(), why).await;
         }
     }
 
@@ -121,9 +121,12 @@ impl Channel {
 
     /// The engine the channel plays from is down: the session moves to another engine that is
     /// up and has room, if there is one (else it stays and heals where it is).
-    pub async fn move_engine(&self, why: &str) {
-        let from = self.engine_index();
-        if !self.switch_engine() {
+    pub async fn move_engine(&self, from: usize, why: &str) {
+        if !self.switch_engine(from) {
+            if self.engine_index() != from {
+                // It moved already (a start there failed first): nothing more to do.
+                return;
+            }
             log::warn!(
                 "channel {}: engine {} {why}, and no other engine has room; staying",
                 self.id.as_str(),
@@ -151,18 +154,25 @@ impl Channel {
                 self.engines.get(from).engine.origin()
             );
         }
-        self.switch_engine()
+        self.switch_engine(from)
     }
 
-    /// Takes a place on another engine that is up and has room, giving back the one held;
-    /// false, and nothing changed, when there is none.
-    fn switch_engine(&self) -> bool {
-        let from = self.engine_index();
+    /// Takes a place on another engine that is up and has room, giving back the one held on
+    /// engine `from`; false, and nothing changed, when there is none or the channel is no
+    /// longer on `from` (another move came first).
+    fn switch_engine(&self, from: usize) -> bool {
         let Ok(claim) = self.engines.claim(Some(from)) else {
             return false;
         };
+        let mut held = crate::lock(&self.claim);
+        if held.index() != from {
+            // The new place is given back once the lock is released.
+            drop(held);
+            return false;
+        }
         // The place given back is dropped once the lock is released.
-        let _left = std::mem::replace(&mut *crate::lock(&self.claim), claim);
+        let _left = std::mem::replace(&mut *held, claim);
+        drop(held);
         self.engines.get(from).failovers.add(1);
         self.moved();
         true
@@ -276,5 +286,42 @@ mod tests {
                 .check(newest(9_000_000), Some(&frozen), 10 * S)
                 .is_some()
         );
+    }
+
+    /// Two moves off one engine (a start that failed there, and the watcher that found it
+    /// down) move the channel once, and hold one place.
+    #[test]
+    fn a_channel_leaves_an_engine_once_however_many_see_it_fail() {
+        use crate::channel::{ContentId, Open};
+        use crate::engine::{Engine, Engines, Mode, Selector};
+        use std::sync::Arc;
+        let engine =
+            |n| Engine::new(crate::http::Origin::parse(&format!("http://127.0.0.{n}:1")).unwrap());
+        let engines = Arc::new(Engines::new(
+            (engine(1), None),
+            [(engine(2), None), (engine(3), None)],
+            0,
+        ));
+        let id = ContentId::parse(&"a".repeat(40)).unwrap();
+        let open = Open {
+            id: &id,
+            selector: Selector::ContentId,
+            mode: Mode::Hls,
+            extra: "",
+            name: "",
+            backups: &[],
+        };
+        let claim = engines.claim(None).unwrap();
+        let from = claim.index();
+        let channel = Channel::new(&open, claim, engines.clone(), 0, 0);
+        assert!(channel.switch_engine(from));
+        let to = channel.engine_index();
+        assert_ne!(to, from);
+        assert!(!channel.switch_engine(from), "it left that engine already");
+        assert_eq!(channel.engine_index(), to);
+        let placed: usize = engines.iter().map(|m| m.placed()).sum();
+        assert_eq!(placed, 1, "one place held");
+        assert_eq!(engines.get(from).failovers.get(), 1);
+        assert_eq!(channel.counters.failovers.get(), 1);
     }
 }

@@ -283,7 +283,7 @@ impl Registry {
             .filter(|c| !c.is_stopped() && c.engine_index() == index)
         {
             let channel = channel.clone();
-            crate::spawn(async move { channel.move_engine("is down").await }).detach();
+            crate::spawn(async move { channel.move_engine(index, "is down").await }).detach();
         }
     }
 
