@@ -22,7 +22,7 @@ const TARGETS: [&str; 7] = [
     "mips-unknown-linux-musl",
 ];
 /// The numeric fields, in the order they are written out, with the constant each becomes.
-const NUMBERS: [(&str, &str); 13] = [
+const NUMBERS: [(&str, &str); 15] = [
     ("ram_mb", "RAM_MB"),
     ("memory_share_percent", "MEMORY_SHARE_PERCENT"),
     ("max_connections", "MAX_CONNECTIONS"),
@@ -35,6 +35,8 @@ const NUMBERS: [(&str, &str); 13] = [
     ("ts_chunks", "TS_CHUNKS"),
     ("ts_chunk_bytes", "TS_CHUNK_BYTES"),
     ("ts_ring_bytes", "TS_RING_BYTES"),
+    ("search_cache_bytes", "SEARCH_CACHE_BYTES"),
+    ("search_answer_bytes", "SEARCH_ANSWER_BYTES"),
     ("max_engines", "MAX_ENGINES"),
 ];
 
@@ -154,12 +156,15 @@ pub fn check(profile: &BTreeMap<String, String>) -> Result<BTreeMap<&'static str
     let hls = n["ring_bytes"] + n["max_segment_bytes"];
     let cut = n["ts_ring_bytes"] + n["max_segment_bytes"].min(n["ts_ring_bytes"] / 2);
     let ts = n["ts_ring_bytes"] + n["ts_chunk_bytes"] + cut;
-    let budget = n["max_channels"] * hls.max(ts) + n["max_connections"] * CONNECTION_BYTES;
+    // Search (src/search/): the cache, a search's results being gathered and one view rendered
+    // from them, each at most search_cache_bytes, and the engine's answer being read.
+    let search = 3 * n["search_cache_bytes"] + n["search_answer_bytes"];
+    let budget = n["max_channels"] * hls.max(ts) + n["max_connections"] * CONNECTION_BYTES + search;
     let allowed = n["ram_mb"] * MIB * n["memory_share_percent"] / 100;
     rule(
         budget <= allowed,
         format!(
-            "the worst-case memory budget, max_channels x max(ring_bytes + max_segment_bytes, 2 x ts_ring_bytes + ts_chunk_bytes + min(max_segment_bytes, ts_ring_bytes / 2)) + max_connections x 32 KiB = {} MiB, is more than {}% of ram_mb ({} MiB): lower `max_channels` or the ring sizes",
+            "the worst-case memory budget, max_channels x max(ring_bytes + max_segment_bytes, 2 x ts_ring_bytes + ts_chunk_bytes + min(max_segment_bytes, ts_ring_bytes / 2)) + max_connections x 32 KiB + 3 x search_cache_bytes + search_answer_bytes = {} MiB, is more than {}% of ram_mb ({} MiB): lower `max_channels` or the ring sizes",
             budget / MIB,
             n["memory_share_percent"],
             allowed / MIB
@@ -192,7 +197,7 @@ pub fn constants(
     }
     let _ = writeln!(
         out,
-        "/// Worst-case bytes of stream data and connection buffers: every channel's ring full, plus\n/// the segment or chunk each is reading (and a TS channel's segments cut for HLS players),\n/// plus every connection's buffers.\npub const MEMORY_BUDGET: usize = {};",
+        "/// Worst-case bytes of stream data, connection buffers and search: every channel's ring\n/// full, plus the segment or chunk each is reading (and a TS channel's segments cut for HLS\n/// players), plus every connection's buffers, plus the search cache and a search under way.\npub const MEMORY_BUDGET: usize = {};",
         n["memory_budget"]
     );
     out

@@ -10,7 +10,8 @@
 #   5. the image test: the openwrt-aarch64 build booted in an aarch64 VM (qemu-system-aarch64)
 #      and played through from the host by tests/image.rs (scripts/image-test.sh).
 # `scripts/test.sh host` stops after step 2. It installs what it needs (scripts/setup.sh,
-# scripts/browser-setup.sh, scripts/lan-setup.sh, scripts/cross-setup.sh, scripts/musl-setup.sh).
+# scripts/browser-setup.sh, scripts/lan-setup.sh, scripts/search-setup.sh, scripts/cross-setup.sh,
+# scripts/musl-setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/install.sh
@@ -22,6 +23,7 @@ stage() { echo "== [$((SECONDS / 60))m$((SECONDS % 60))s] $*"; }
 scripts/setup.sh
 scripts/browser-setup.sh
 scripts/lan-setup.sh >/dev/null
+scripts/search-setup.sh >/dev/null
 stage "cargo fmt --check"
 cargo fmt --check
 stage "cargo clippy --all-targets -- -D warnings"

@@ -36,11 +36,14 @@ channels: {MAX_CHANNELS}
 clients per channel: {MAX_CLIENTS_PER_CHANNEL}
 HLS ring per channel: {RING_SLOTS} segments, {:.1} MiB; segments up to {:.1} MiB; {PLAYLIST_WINDOW} listed
 TS ring per channel: {TS_CHUNKS} chunks of up to {TS_CHUNK_BYTES} bytes, {:.1} MiB
-worst-case memory budget for stream data and connection buffers: {:.1} MiB ({MEMORY_BUDGET} bytes)
+search: {:.1} MiB of cached results, engine answers up to {:.1} MiB
+worst-case memory budget for stream data, connection buffers and search: {:.1} MiB ({MEMORY_BUDGET} bytes)
 ",
         mib(RING_BYTES),
         mib(MAX_SEGMENT_BYTES),
         mib(TS_RING_BYTES),
+        mib(SEARCH_CACHE_BYTES),
+        mib(SEARCH_ANSWER_BYTES),
         mib(MEMORY_BUDGET),
     )
 }

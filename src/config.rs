@@ -67,6 +67,8 @@ Options:
 Players use the engine's own URLs with acebox's address:
   http://ACEBOX:6880/ace/manifest.m3u8?id=<content id>     (HLS)
   http://ACEBOX:6880/ace/getstream?id=<content id>        (MPEG-TS)
+Channels found by the engine's search: http://ACEBOX:6880/search.m3u?query=WORDS
+(/search.json for scripts), with their guide at /epg.xml.
 Status page: http://ACEBOX:6880/   JSON: /status   Prometheus: /metrics
 ";
 

@@ -14,9 +14,10 @@
 //! 4. the feeds, [`hls`] and [`ts`]: each fills its own store and never sees the channel;
 //! 5. [`channel`]: content ids, clients, session supervision and the registry; it builds each
 //!    feed's context and spawns the feed;
-//! 6. [`channel_list`] and [`config`]; 7. [`app`], the shared state; 8. [`report`], what acebox
-//!    is doing and its views, and [`lan`], being found on the home network (HDHomeRun, SSDP,
-//!    DLNA); 9. [`router`], requests to responses.
+//! 6. [`channel_list`], [`config`] and [`search`] (the engine's search as playlists and a
+//!    guide); 7. [`app`], the shared state; 8. [`report`], what acebox is doing and its views,
+//!    and [`lan`], being found on the home network (HDHomeRun, SSDP, DLNA); 9. [`router`],
+//!    requests to responses.
 //!
 //! Rules the compiler keeps: no `unsafe`, and no `unwrap`/`expect` outside tests (an error is a
 //! value with a message, a lock goes through [`lock`]).
@@ -39,6 +40,7 @@ pub mod lan;
 pub mod logger;
 pub mod report;
 pub mod router;
+pub mod search;
 pub mod session;
 pub mod storage;
 pub mod ts;

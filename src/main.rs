@@ -17,6 +17,7 @@ use acebox::channel_list::ChannelList;
 use acebox::config::{self, Command, Config, EngineSpec};
 use acebox::engine::{Engine, Engines};
 use acebox::http::{self, Gate};
+use acebox::search::Search;
 use acebox::{board, logger};
 use acebox::{lan, router};
 
@@ -129,6 +130,7 @@ fn run(config: Config) -> ExitCode {
     );
     let gate = Arc::new(Gate::new(config.allow, board::MAX_CONNECTIONS));
     let app = Arc::new(App {
+        search: Search::new(engines.get(0).engine.clone()),
         registry: Registry::new(engines, config.idle_timeout),
         started: Instant::now(),
         gate: gate.clone(),

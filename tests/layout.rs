@@ -30,6 +30,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("channel", 5),
     ("channel_list", 6),
     ("config", 6),
+    ("search", 6),
     ("app", 7),
     ("report", 8),
     ("lan", 8),

@@ -10,6 +10,7 @@
 use std::fmt::Write;
 
 use super::extinf::{self, Info};
+use super::guide;
 use super::link::{Line, LinkError, classify};
 use crate::channel::Source;
 use crate::engine::Mode;
@@ -75,7 +76,7 @@ impl Playlist {
             Mode::Hls => "/ace/manifest.m3u8",
         };
         let mut out = String::new();
-        push_line(&mut out, &self.header);
+        guide::push_header(&mut out, &self.header, authority);
         for entry in &self.entries {
             out.push_str(&entry.before);
             if let Some(first) = entry.listing.sources.first() {
@@ -206,6 +207,8 @@ mod tests {
 
     const A: &str = "0123456789abcdef0123456789abcdef01234567";
     const B: &str = "89abcdef0123456789abcdef0123456789abcdef";
+    /// The header of a list that names no guide, rendered for `tv.lan:6880`: acebox's guide.
+    const GUIDE: &str = "#EXTM3U url-tvg=\"http://tv.lan:6880/epg.xml\"\n";
 
     fn rendered(text: &str) -> String {
         let (playlist, dropped) = parse(text);
@@ -226,12 +229,12 @@ mod tests {
             format!("http://192.168.1.2:6878/ace/manifest.m3u8?content_id={A}&pid=1"),
             format!("https://engine/ace/getstream?pid=x&id={A}#x"),
         ] {
-            assert_eq!(rendered(&entry), format!("#EXTM3U\n{ts}"), "{entry}");
+            assert_eq!(rendered(&entry), format!("{GUIDE}{ts}"), "{entry}");
         }
         let hash = format!("http://127.0.0.1:6878/ace/getstream?infohash={B}");
         assert_eq!(
             rendered(&hash),
-            format!("#EXTM3U\nhttp://tv.lan:6880/ace/getstream?infohash={B}\n"),
+            format!("{GUIDE}http://tv.lan:6880/ace/getstream?infohash={B}\n"),
             "an infohash stays an infohash"
         );
     }
@@ -241,7 +244,9 @@ mod tests {
         let (playlist, _) = parse(&format!("acestream://{A}"));
         assert_eq!(
             playlist.render("[::1]:9", Mode::Hls),
-            format!("#EXTM3U\nhttp://[::1]:9/ace/manifest.m3u8?id={A}\n")
+            format!(
+                "#EXTM3U url-tvg=\"http://[::1]:9/epg.xml\"\nhttp://[::1]:9/ace/manifest.m3u8?id={A}\n"
+            )
         );
     }
 
@@ -296,7 +301,9 @@ mod tests {
         let (playlist, dropped) = parse(&text);
         assert_eq!(
             playlist.render("h", Mode::Ts),
-            format!("#EXTM3U\n#EXTINF:-1,Good\nhttp://h/ace/getstream?id={A}\n")
+            format!(
+                "#EXTM3U url-tvg=\"http://h/epg.xml\"\n#EXTINF:-1,Good\nhttp://h/ace/getstream?id={A}\n"
+            )
         );
         let lines: Vec<usize> = dropped.iter().map(|d| d.line).collect();
         assert_eq!(lines, [3, 6, 8, 9, 10]);
@@ -349,7 +356,7 @@ mod tests {
         assert_eq!(
             playlist.render("h", Mode::Ts),
             format!(
-                "#EXTM3U\n\
+                "#EXTM3U url-tvg=\"http://h/epg.xml\"\n\
                  #EXTINF:-1 tvg-id=\"s1\" tvg-chno=\"5\" tvg-logo=\"http://l/1.png\" group-title=\"Sport\",Sport 1\n\
                  http://h/ace/getstream?id={A}\n\
                  #EXTINF:-1,News\n\

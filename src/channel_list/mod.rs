@@ -9,6 +9,7 @@
 //!   URLs with it too);
 //! - `extinf`: what the `#` lines say of a channel (name, guide id, number, logo, group) and
 //!   the guide the header names;
+//! - `guide`: the guide the served list's header names, its own or acebox's `/epg.xml`;
 //! - `m3u`: parsing the list's text into channels (one per channel, with its backup ids) and
 //!   rendering it for acebox;
 //! - `watch`: the file, its stamp, reading it again when it changes, and the channels of the
@@ -20,6 +21,7 @@
 //! request helpers); never the router or the views.
 
 mod extinf;
+mod guide;
 mod host;
 mod link;
 mod m3u;
@@ -59,12 +61,8 @@ pub fn serve<B>(list: Option<&ChannelList>, req: &Request<B>) -> Response<Body> 
             );
         }
     };
-    let local = req.extensions().get::<LocalAddr>().map(|l| l.0);
-    let Some(authority) = host::authority(req.headers().get(header::HOST), local) else {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            "send a Host header naming this server, like Host: 192.168.1.10:6880",
-        );
+    let Some(authority) = request_authority(req) else {
+        return no_authority();
     };
     let mut response = respond(
         StatusCode::OK,
@@ -75,4 +73,19 @@ pub fn serve<B>(list: Option<&ChannelList>, req: &Request<B>) -> Response<Body> 
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// The `host[:port]` a playlist served for `req` points at: its `Host` header when that is a
+/// plain authority, else the address it came in on ([`authority`]).
+pub fn request_authority<B>(req: &Request<B>) -> Option<String> {
+    let local = req.extensions().get::<LocalAddr>().map(|l| l.0);
+    authority(req.headers().get(header::HOST), local)
+}
+
+/// The answer when a request gives no [`request_authority`] to point a playlist at.
+pub fn no_authority() -> Response<Body> {
+    json_error(
+        StatusCode::BAD_REQUEST,
+        "send a Host header naming this server, like Host: 192.168.1.10:6880",
+    )
 }

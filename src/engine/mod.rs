@@ -7,6 +7,8 @@
 //! callers decide when to try again.
 //!
 //! - `api`: the calls, their timeouts and size limits, and the URLs they ask for (I/O);
+//! - `search`: the search calls in both of the engine's forms (I/O; the search folder reads the
+//!   answers);
 //! - `pool`: several engines, their limits of channels, their health and the choice of one
 //!   for a channel ([`Engines`]);
 //! - `wire`: reading the engine's answers (start, stat, redirect) and rebasing its URLs, pure
@@ -18,6 +20,7 @@
 
 mod api;
 mod pool;
+mod search;
 mod wire;
 
 use std::fmt;
@@ -28,6 +31,7 @@ use crate::http::FetchError;
 
 pub use api::{Engine, Mode, SEGMENT_TIMEOUT, Selector, StartRequest};
 pub use pool::{Change, Claim, Engines, Health, Member, NoEngine, Orphans};
+pub use search::{SEARCH_PAGE_MAX, SearchCall, SearchPage};
 pub use wire::{EngineStat, StartAnswer, parse_start, parse_stat, rebase};
 
 /// Why the engine gave no session or no data.

@@ -19,6 +19,7 @@ use crate::report::{self, Report};
 
 mod hls;
 mod open;
+mod search;
 mod ts;
 
 /// Answers one request.
@@ -76,6 +77,9 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
         ["status"] => status(&Report::gather(&app)),
         ["metrics"] => metrics(&Report::gather(&app)),
         ["playlist.m3u"] => crate::channel_list::serve(app.channel_list.as_ref(), &req),
+        ["search.m3u"] => search::results(&app, &req, false).await,
+        ["search.json"] => search::results(&app, &req, true).await,
+        ["epg.xml"] => search::guide(&app),
         _ => not_found(),
     }
 }

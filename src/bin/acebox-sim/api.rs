@@ -1,6 +1,6 @@
 //! The engine's HTTP API as a proxy meets it: starts (`/ace/getstream`, `/ace/manifest.m3u8`),
 //! playlists, segments, the MPEG-TS redirect and stream (`/ace/r/`, `/content/`), stat, command
-//! and the version probe.
+//! and the version probe; search (`/search`, `/server/api`) goes to `search`.
 //!
 //! This module owns turning one request into one answer, including the waits the real engine
 //! makes (the fail delay, a playlist or TS redirect blocking while its content prebuffers). It
@@ -21,7 +21,7 @@ use hyper::{Response, StatusCode};
 use crate::engine::{Fault, Playlist, Started, Starter, TsOpen, TsStart};
 use crate::json::{self, StartUrls};
 use crate::playlist::{self, Shape};
-use crate::{Call, Sim, ids, stream};
+use crate::{Call, Sim, ids, search, stream};
 
 /// The redirect-mode answer for no or an unloadable selector.
 const COULD_NOT_FIND: &str = "Internal Server Error, couldn't find resource";
@@ -45,6 +45,8 @@ pub async fn handle(sim: &Arc<Sim>, call: &Call) -> Response<Body> {
         "/ace/manifest.m3u8" => start(sim, call, Output::Hls).await,
         "/ace/getstream" => start(sim, call, Output::Ts).await,
         "/webui/api/service" => version(&call.query),
+        "/search" => search::current(sim, call).await,
+        "/server/api" => search::server_api(sim, call).await,
         path => match path.strip_prefix("/content/") {
             Some(rest) => content(sim, rest),
             None => session_path(sim, call, path).await,

@@ -26,6 +26,10 @@ usage: acebox-sim [options]
   --ts-burst-bytes N       cached bytes a new TS reader gets at once, in whole packets
                            (default 4000000)
   --no-json                refuse format=json with 403, like engines that gate the JSON API
+  --legacy-search          answer /search with 404, like older engines, whose only search is
+                           /server/api with an access token
+  --search-extra N         add N generated channels (Channel 0001...) to what search finds
+                           (default 0)
   --rotate-tokens          give every start a new playlist token (the old one answers 403)
   --help                   print this text
 ";
@@ -50,6 +54,8 @@ pub struct Config {
     pub ts_burst_bytes: u64,
     pub json: bool,
     pub rotate_tokens: bool,
+    pub legacy_search: bool,
+    pub search_extra: usize,
 }
 
 impl Default for Config {
@@ -69,6 +75,8 @@ impl Default for Config {
             ts_burst_bytes: 4_000_000,
             json: true,
             rotate_tokens: false,
+            legacy_search: false,
+            search_extra: 0,
         }
     }
 }
@@ -94,6 +102,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             ("--help" | "-h", None) => return Ok(Command::Help),
             ("--no-json", None) => config.json = false,
             ("--rotate-tokens", None) => config.rotate_tokens = true,
+            ("--legacy-search", None) => config.legacy_search = true,
             _ => {
                 let value = match inline {
                     Some(value) => value,
@@ -126,7 +135,8 @@ fn set(config: &mut Config, flag: &str, value: &str) -> Result<(), String> {
         "--media-dir" => return Err("--media-dir needs a directory".to_owned()),
         "--ts-bitrate" => config.ts_bitrate = number(flag, value, 1)?,
         "--ts-burst-bytes" => config.ts_burst_bytes = number(flag, value, 0)?,
-        "--help" | "-h" | "--no-json" | "--rotate-tokens" => {
+        "--search-extra" => config.search_extra = usize_at_least(flag, value, 0)?,
+        "--help" | "-h" | "--no-json" | "--rotate-tokens" | "--legacy-search" => {
             return Err(format!("{flag} takes no value"));
         }
         _ => return Err(format!("unknown option {flag}")),
@@ -193,6 +203,8 @@ mod tests {
             "0",
             "--no-json",
             "--rotate-tokens",
+            "--legacy-search",
+            "--search-extra=500",
         ]) else {
             panic!("all flags must parse")
         };
@@ -204,6 +216,8 @@ mod tests {
         assert_eq!(c.media_dir, Some(PathBuf::from("/tmp/m")));
         assert_eq!((c.ts_bitrate, c.ts_burst_bytes), (1_000_000, 0));
         assert!(!c.json && c.rotate_tokens);
+        assert!(c.legacy_search);
+        assert_eq!(c.search_extra, 500);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The control API tests drive the simulator with: `/sim/stats`, `/sim/supersede`,
-//! `/sim/expire`, `/sim/kill` (the content's broadcast dies), `/sim/restart`, `/sim/config` (runtime knobs and one-off faults), and
-//! `/sim/segment`, which hands the load generator the bytes a segment must have without counting
-//! as a fetch.
+//! `/sim/expire`, `/sim/kill` (the content's broadcast dies), `/sim/restart`, `/sim/config`
+//! (runtime knobs and one-off faults), `/sim/segment`, which hands the load generator the bytes
+//! a segment must have without counting as a fetch, and `/sim/search` (the search's counts and
+//! faults, in `search`).
 //!
 //! This module owns reading those requests and answering them in JSON. It never imitates the
 //! engine's own API (that is `api`) and never waits.
@@ -52,6 +53,7 @@ pub fn handle(sim: &Sim, name: &str, query: &str) -> Response<Body> {
             },
             None => json_error(StatusCode::BAD_REQUEST, "n=<segment number> is required"),
         }),
+        "search" => crate::search::control(sim, query),
         "config" => match knobs(query) {
             Ok(change) => {
                 sim.engine().configure(change, now);

@@ -11,6 +11,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod catalog;
 mod config;
 mod control;
 mod engine;
@@ -18,6 +19,7 @@ mod ids;
 mod json;
 mod media;
 mod playlist;
+mod search;
 mod stream;
 mod ts;
 
@@ -46,6 +48,8 @@ pub struct Sim {
     /// Whether `format=json` is allowed (`--no-json` turns it off).
     pub json: bool,
     pub segment_ms: u64,
+    /// The engine's search, apart from playback.
+    pub search: search::Search,
 }
 
 impl Sim {
@@ -76,6 +80,7 @@ impl Sim {
             start_delay: Duration::from_millis(config.start_delay_ms),
             json: config.json,
             segment_ms: config.segment_ms,
+            search: search::Search::new(config.legacy_search, config.search_extra),
         }
     }
 
