@@ -279,3 +279,56 @@ fn when_the_id_of_an_hls_channel_dies_every_player_goes_on_with_the_backup() {
 fn when_the_id_of_a_ts_channel_dies_every_player_goes_on_with_the_backup() {
     the_id_dies_mid_stream(true, (44, 45));
 }
+
+/// A channel opened from a search playlist is named by the search, and when its best stream
+/// dies it plays the channel's next one: search results are backup ids too.
+#[test]
+fn a_channel_found_by_search_is_named_by_it_and_moves_to_its_next_stream() {
+    let engine = sim(&[]);
+    let proxy = acebox(engine.addr, &[]);
+    let found = proxy.json("/search.json?query=sport");
+    let sport1 = found["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Sport 1")
+        .expect("the simulator's Sport 1")
+        .clone();
+    let streams: Vec<String> = sport1["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["infohash"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(streams.len() >= 2, "{sport1}");
+    let mut player = Player::open(proxy.addr, &format!("infohash={}", streams[0]));
+    player.play(WAIT, POLL, |p| p.segments.len() >= 3);
+    let c = channel(&proxy, &streams[0]);
+    assert_eq!(c["name"], "Sport 1");
+    // A client naming the channel's second stream joins the same channel.
+    let mut other = Player::open(proxy.addr, &format!("infohash={}", streams[1]));
+    other.play(WAIT, POLL, |p| !p.segments.is_empty());
+    assert_eq!(
+        proxy.json("/status")["channels"].as_array().unwrap().len(),
+        1
+    );
+
+    engine.get(&format!("/sim/kill?id={}", streams[0]));
+    player.play(WAIT, POLL, |p| {
+        let newest = p.segments.keys().next_back().copied().unwrap_or_default();
+        p.breaks.iter().any(|b| b + 3 <= newest)
+    });
+    assert!(
+        player.statuses.iter().all(|s| *s == 200),
+        "{:?}",
+        player.statuses
+    );
+    let playing = infohash_of(&engine, &streams[1]);
+    let (_, newest) = player.segments.iter().next_back().unwrap();
+    assert_eq!(
+        banner_infohash(newest),
+        Some(playing),
+        "the next stream plays"
+    );
+    assert_eq!(channel(&proxy, &streams[0])["counters"]["failovers"], 1);
+}

@@ -234,6 +234,13 @@ impl Registry {
             .map(|c| c.activity(now))
     }
 
+    /// Whether a channel for `id` is open (and not being stopped).
+    pub fn is_open(&self, id: &ContentId) -> bool {
+        self.channels()
+            .iter()
+            .any(|c| c.id == *id && !c.is_stopped())
+    }
+
     /// Forgets a channel whose first start failed, unless another client has since got it going.
     pub fn discard_unstarted(&self, channel: &Arc<Channel>) {
         let mut channels = self.channels();

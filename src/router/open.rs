@@ -58,27 +58,48 @@ impl Wanted {
 }
 
 /// What playing `id` named by `selector` means: the channel of the channel list that plays it,
-/// if any, else just that content.
+/// or else the channel of the search results it is a stream of (infohashes, best first), or
+/// else just that content. A channel already open for one of its ids keeps playing under its
+/// own id, so that one channel never becomes two (the engine would play neither).
 pub(super) fn wanted(app: &App, id: ContentId, selector: Selector) -> Wanted {
     let source = Source { id, selector };
+    let (name, mut sources) = match listed(app, &source) {
+        Some(found) => found,
+        None => (String::new(), vec![source]),
+    };
+    if let Some(open) = sources.iter().position(|s| app.registry.is_open(&s.id)) {
+        sources.swap(0, open);
+    }
+    let source = sources.remove(0);
+    Wanted {
+        source,
+        name,
+        backups: sources,
+    }
+}
+
+/// The name and the ids (never empty) of the channel that `source` plays, as the channel list
+/// or the kept search results know it.
+fn listed(app: &App, source: &Source) -> Option<(String, Vec<Source>)> {
     let listing = app
         .channel_list
         .as_ref()
-        .and_then(|list| list.find(&source, Instant::now()));
-    match listing {
-        Some(Listing {
-            name, mut sources, ..
-        }) if !sources.is_empty() => Wanted {
-            source: sources.remove(0),
-            name,
-            backups: sources,
-        },
-        _ => Wanted {
-            source,
-            name: String::new(),
-            backups: Vec::new(),
-        },
+        .and_then(|list| list.find(source, Instant::now()));
+    if let Some(Listing { name, sources, .. }) = listing.filter(|l| !l.sources.is_empty()) {
+        return Some((name, sources));
     }
+    // Search results name their streams by infohash.
+    if source.selector != Selector::Infohash {
+        return None;
+    }
+    let described = app.search.describe(&source.id)?;
+    let selector = Selector::Infohash;
+    let ids: Vec<Source> = described
+        .ids
+        .into_iter()
+        .map(|id| Source { id, selector })
+        .collect();
+    Some((described.name, ids)).filter(|(_, ids)| !ids.is_empty())
 }
 
 /// The channel `wanted`, opened and connected (its session refreshed).
