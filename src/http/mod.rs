@@ -31,6 +31,8 @@ mod server;
 mod stall;
 
 pub use allow::{AllowList, Cidr, CidrError};
+#[cfg(test)]
+pub(crate) use client::slow_peer;
 pub use client::{FetchError, Fetched, get, read_body, request_head, with_timeout};
 pub use gate::{Gate, GateCounts, Refusal};
 pub use origin::{Origin, OriginError};
