@@ -122,6 +122,15 @@ fn unknown_paths_methods_and_segments_are_refused() {
     assert_eq!(post.header("allow"), Some("GET, HEAD, OPTIONS"));
     let head = send(proxy.addr, "HEAD", &connect);
     assert_eq!(head.status, 200);
+    // A player's own playlist URL starts its channel again when polled after an idle stop; a
+    // HEAD of it starts nothing, as on the entry URLs.
+    let own = format!("/ace/m/{}/0000000000000001.m3u8", content(4));
+    let head = send(proxy.addr, "HEAD", &own);
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        head.header("content-type"),
+        Some("application/vnd.apple.mpegurl")
+    );
     assert_eq!(
         engine.stat("starts"),
         0,

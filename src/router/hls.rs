@@ -46,8 +46,7 @@ pub(super) async fn connect(
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     if head {
-        // Players probe with HEAD: answer what a GET would be, without starting a session.
-        return respond(StatusCode::OK, MPEGURL, "");
+        return probe();
     }
     let now = clock::now_ms();
     let known = app.registry.find(&id, now);
@@ -66,6 +65,12 @@ pub(super) async fn connect(
         log::info!("channel {}: client {peer} connected", id.as_str());
     }
     to_playlist(&id, joined.token(), selector, query)
+}
+
+/// `HEAD` of a playlist URL: players probe with it. What a GET would answer, without starting
+/// (or waiting for) anything.
+pub(super) fn probe() -> Response<Body> {
+    respond(StatusCode::OK, MPEGURL, "")
 }
 
 /// 302 to the player's own playlist URL, which also says how to start the channel again if it

@@ -57,6 +57,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
             ts::stream(&app, query, head, stalled, (player, peer)).await
         }
         ["ace", "m", id, file] => match file.strip_suffix(".m3u8").and_then(parse_token) {
+            Some(_) if head => hls::probe(),
             Some(token) => hls::playlist(&app, id, token, query, (player, peer)).await,
             None => not_found(),
         },
