@@ -330,3 +330,59 @@ fn a_player_back_after_an_idle_stop_resumes_by_infohash_with_a_forward_media_seq
             .all(|s| s["content"] == hash.as_str())
     );
 }
+
+/// Segments answer byte ranges (web players may ask for parts): one range gets 206 with its
+/// `Content-Range`, a range past the end 416, several ranges or none the whole segment.
+#[test]
+fn a_segment_is_served_in_byte_ranges() {
+    let engine = sim(&[]);
+    let proxy = acebox(engine.addr, &[]);
+    let mut player = Player::connect(proxy.addr, &content(13));
+    player.play(PATIENCE, POLL, |p| !p.segments.is_empty());
+    let playlist = get(proxy.addr, &player.playlist).text();
+    let uri = playlist
+        .lines()
+        .find(|l| l.ends_with(".ts"))
+        .expect("a segment");
+    let whole = get(proxy.addr, uri);
+    assert_eq!(whole.status, 200);
+    assert_eq!(whole.header("accept-ranges"), Some("bytes"));
+    let len = whole.body.len();
+    for (range, part, bytes) in [
+        ("bytes=0-99", 0..100, format!("bytes 0-99/{len}")),
+        (
+            "bytes=100-",
+            100..len,
+            format!("bytes 100-{}/{len}", len - 1),
+        ),
+        (
+            "bytes=-50",
+            len - 50..len,
+            format!("bytes {}-{}/{len}", len - 50, len - 1),
+        ),
+        (
+            &format!("bytes=10-{}", len + 5) as &str,
+            10..len,
+            format!("bytes 10-{}/{len}", len - 1),
+        ),
+    ] {
+        let reply = get_as(proxy.addr, uri, &format!("Range: {range}\r\n"));
+        assert_eq!(reply.status, 206, "{range}: {}", reply.text());
+        assert_eq!(
+            reply.header("content-range"),
+            Some(bytes.as_str()),
+            "{range}"
+        );
+        assert_eq!(reply.body, whole.body[part], "{range}");
+    }
+    let past = get_as(proxy.addr, uri, &format!("Range: bytes={len}-\r\n"));
+    assert_eq!(past.status, 416);
+    assert_eq!(
+        past.header("content-range"),
+        Some(format!("bytes */{len}").as_str())
+    );
+    for ignored in ["bytes=0-1,5-6", "items=0-1", "bytes=5-2"] {
+        let reply = get_as(proxy.addr, uri, &format!("Range: {ignored}\r\n"));
+        assert_eq!((reply.status, reply.body.len()), (200, len), "{ignored}");
+    }
+}

@@ -37,6 +37,6 @@ pub use client::{FetchError, Fetched, get, read_body, request_head, with_timeout
 pub use gate::{Gate, GateCounts, Refusal};
 pub use origin::{Origin, OriginError};
 pub use query::{percent_decode, push_percent_encoded, query_pairs, query_param};
-pub use response::{Body, full, json_error, push_json_string, respond};
+pub use response::{Body, full, json_error, push_json_string, respond, respond_ranged};
 pub use server::{LocalAddr, MAX_HEAD_BYTES, allow_any_origin, bind, serve};
 pub use stall::{StallGuard, Stalled, WRITE_STALL_TIMEOUT};

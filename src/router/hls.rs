@@ -22,7 +22,7 @@ use crate::channel_list::selector;
 use crate::clock;
 use crate::engine::{EngineError, Mode, Selector};
 use crate::hls;
-use crate::http::{Body, json_error, query_param, respond};
+use crate::http::{Body, json_error, query_param, respond, respond_ranged};
 use crate::storage::Segments;
 
 /// How long a player's first playlist request may wait for the channel's first segments; the
@@ -150,14 +150,14 @@ async fn first_segments(channel: &Activity, segments: &Segments) -> Result<(), R
     .await
 }
 
-/// `GET /ace/c/<id>/<client>/<seq>.ts`: a segment from the ring.
+/// `GET /ace/c/<id>/<client>/<seq>.ts`: a segment from the ring, or the byte `range` of it
+/// asked for.
 pub(super) fn segment(
     app: &App,
-    id: &str,
-    token: u64,
-    seq: u64,
+    (id, token, seq): (&str, u64, u64),
     (player, peer): (PlayerKey, SocketAddr),
     head: bool,
+    range: Option<&HeaderValue>,
 ) -> Response<Body> {
     let now = clock::now_ms();
     let Some(channel) = ContentId::parse(id)
@@ -175,10 +175,12 @@ pub(super) fn segment(
     channel.touch_client(token, player, peer, now);
     match segments.ring.get(seq) {
         Some(segment) => {
+            let response = respond_ranged("video/mp2t", segment.data, range);
             if !head {
-                channel.counters.bytes_out.add(segment.data.len());
+                let sent = http_body::Body::size_hint(response.body()).exact();
+                channel.counters.bytes_out.add(sent.unwrap_or(0) as usize);
             }
-            respond(StatusCode::OK, "video/mp2t", segment.data)
+            response
         }
         None => json_error(
             StatusCode::NOT_FOUND,

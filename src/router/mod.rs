@@ -65,7 +65,10 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
             parse_token(token),
             file.strip_suffix(".ts").and_then(|s| s.parse().ok()),
         ) {
-            (Some(token), Some(seq)) => hls::segment(&app, id, token, seq, (player, peer), head),
+            (Some(token), Some(seq)) => {
+                let range = req.headers().get(header::RANGE);
+                hls::segment(&app, (id, token, seq), (player, peer), head, range)
+            }
             _ => not_found(),
         },
         [""] => page(&Report::gather(&app)),
