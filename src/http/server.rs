@@ -103,6 +103,8 @@ async fn serve_connection<H, F>(
         let place = place.clone();
         hyper::service::service_fn(move |mut req: Request<Incoming>| {
             let busy = place.request();
+            // The last response is sent: what it watched is nothing to this one.
+            stalled.unwatch();
             req.extensions_mut().insert(stalled.clone());
             if let Some(local) = local {
                 req.extensions_mut().insert(local);

@@ -22,7 +22,7 @@ use crate::channel_list::selector;
 use crate::clock;
 use crate::engine::{EngineError, Mode, Selector};
 use crate::hls;
-use crate::http::{Body, json_error, query_param, respond, respond_ranged};
+use crate::http::{Body, Stalled, json_error, query_param, respond, respond_ranged};
 use crate::storage::Segments;
 
 /// How long a player's first playlist request may wait for the channel's first segments; the
@@ -157,7 +157,7 @@ pub(super) fn segment(
     (id, token, seq): (&str, u64, u64),
     (player, peer): (PlayerKey, SocketAddr),
     head: bool,
-    range: Option<&HeaderValue>,
+    (range, stalled): (Option<&HeaderValue>, Option<&Stalled>),
 ) -> Response<Body> {
     let now = clock::now_ms();
     let Some(channel) = ContentId::parse(id)
@@ -175,6 +175,11 @@ pub(super) fn segment(
     channel.touch_client(token, player, peer, now);
     match segments.ring.get(seq) {
         Some(segment) => {
+            if let Some(stalled) = stalled {
+                // Should the ring take it back from this client (the slowest), the connection
+                // is cut off.
+                stalled.watch(segment.cut);
+            }
             let response = respond_ranged("video/mp2t", segment.data, range);
             if !head {
                 let sent = http_body::Body::size_hint(response.body()).exact();

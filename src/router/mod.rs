@@ -66,8 +66,8 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
             file.strip_suffix(".ts").and_then(|s| s.parse().ok()),
         ) {
             (Some(token), Some(seq)) => {
-                let range = req.headers().get(header::RANGE);
-                hls::segment(&app, (id, token, seq), (player, peer), head, range)
+                let send = (req.headers().get(header::RANGE), req.extensions().get());
+                hls::segment(&app, (id, token, seq), (player, peer), head, send)
             }
             _ => not_found(),
         },

@@ -119,7 +119,10 @@ impl<S: Source> TsStream<S> {
                     seq
                 }
             };
-            if let Some(data) = store.stream_item(cursor) {
+            if let Some((data, cut)) = store.stream_item(cursor) {
+                // Should the ring take it back from this client (the slowest), the connection
+                // is cut off.
+                self.stalled.watch(cut);
                 let data = data.slice(self.offset.min(data.len())..);
                 self.offset = 0;
                 self.cursor = Some(cursor + 1);
