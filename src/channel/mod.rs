@@ -140,6 +140,12 @@ impl Channel {
         }
     }
 
+    /// How the channel's first client asked for it, which is how it plays: the selector and
+    /// the engine options (an encoded query fragment, `&transcode_audio=1`...).
+    pub fn form(&self) -> (Selector, &str) {
+        (self.selector, &self.extra)
+    }
+
     /// The channel's stop flag and change event.
     pub fn events(&self) -> &Events {
         &self.events

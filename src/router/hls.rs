@@ -14,7 +14,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use super::not_found;
-use super::open::{busy, engine_error, open, restart_query};
+use super::open::{busy, engine_error, open, other_form, passed_options, restart_query};
 use crate::app::App;
 use crate::channel::clients::{Joined, PlayerKey};
 use crate::channel::{Activity, ContentId};
@@ -49,9 +49,13 @@ pub(super) async fn connect(
         return probe();
     }
     let now = clock::now_ms();
-    let known = app.registry.find(&id, now);
-    if let Some(token) = known.and_then(|channel| channel.known_player(player, peer, now)) {
-        return to_playlist(&id, token, selector, query);
+    if let Some(channel) = app.registry.find(&id, now) {
+        if let Some(refused) = other_form(&channel, selector, &passed_options(query)) {
+            return refused;
+        }
+        if let Some(token) = channel.known_player(player, peer, now) {
+            return to_playlist(&id, token, selector, query);
+        }
     }
     let channel = match open(app, &id, selector, Mode::Hls, query).await {
         Ok(channel) => channel,
@@ -101,7 +105,10 @@ pub(super) async fn playlist(
         _ => Selector::ContentId,
     };
     let channel = match app.registry.find(&id, clock::now_ms()) {
-        Some(channel) => channel,
+        Some(channel) => match other_form(&channel, selector, &passed_options(query)) {
+            None => channel,
+            Some(refused) => return refused,
+        },
         // The channel went idle and was stopped; the player is back: start it again.
         None => match open(app, &id, selector, Mode::Hls, query).await {
             Ok(channel) => channel,

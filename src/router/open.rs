@@ -8,10 +8,10 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use crate::app::App;
-use crate::channel::{Activity, ContentId, Full, Open};
+use crate::channel::{Activity, Channel, ContentId, Full, Open};
 use crate::clock;
 use crate::engine::{EngineError, Mode, Selector};
-use crate::http::{Body, json_error, push_percent_encoded, query_pairs};
+use crate::http::{Body, json_error, push_percent_encoded, query_param};
 
 /// Engine options a client may pass on; anything else in the query is ignored.
 const PASSED_OPTIONS: [&str; 4] = [
@@ -22,22 +22,58 @@ const PASSED_OPTIONS: [&str; 4] = [
 ];
 /// A passed option longer than this is dropped: none of the engine's is.
 const OPTION_MAX: usize = 32;
-/// The engine options to pass on, as an encoded query fragment.
-fn passed_options(query: &str) -> String {
+/// The engine options to pass on, as an encoded query fragment, each known option once (its
+/// first value) and in the order of [`PASSED_OPTIONS`]: the same options asked in any order
+/// are the same fragment, and so the same form of a channel.
+pub(super) fn passed_options(query: &str) -> String {
     let mut out = String::new();
-    let mut seen = [false; PASSED_OPTIONS.len()];
-    for (key, value) in query_pairs(query) {
-        let Some(known) = PASSED_OPTIONS.iter().position(|o| *o == key) else {
-            continue;
-        };
-        if value.len() <= OPTION_MAX && !std::mem::replace(&mut seen[known], true) {
+    for option in PASSED_OPTIONS {
+        if let Some(value) = query_param(query, option).filter(|v| v.len() <= OPTION_MAX) {
             out.push('&');
-            out.push_str(&key);
+            out.push_str(option);
             out.push('=');
             push_percent_encoded(&mut out, &value);
         }
     }
     out
+}
+
+/// The 409 for a client asking by `selector` with the engine options `extra`, if `channel`
+/// may not serve it. The engine plays one session per content, so a channel plays in one form: the
+/// selector and options its first client asked for. A client that asks no option gets it as it
+/// plays, one that asks the same gets it too; one that asks other options, or names the 40
+/// digits as the other kind of id (a content id and an infohash name different content), is
+/// refused with 409 until the channel stops, and changes nothing for the others.
+pub(super) fn other_form(
+    channel: &Channel,
+    selector: Selector,
+    extra: &str,
+) -> Option<Response<Body>> {
+    let (plays_as, plays_with) = channel.form();
+    let message = if selector != plays_as {
+        format!(
+            "this id is playing as {} for other clients; as {} it names other content, which \
+             can play once that channel has stopped",
+            named(plays_as),
+            named(selector)
+        )
+    } else if !extra.is_empty() && extra != plays_with {
+        let with = plays_with.strip_prefix('&').unwrap_or("no options");
+        format!(
+            "this channel is playing with other engine options ({with}) for other clients, and \
+             the engine plays one form of a content at a time: ask with none, or the same"
+        )
+    } else {
+        return None;
+    };
+    Some(json_error(StatusCode::CONFLICT, &message))
+}
+
+fn named(selector: Selector) -> &'static str {
+    match selector {
+        Selector::ContentId => "a content id",
+        Selector::Infohash => "an infohash",
+    }
 }
 
 /// The channel for `id`, opened and connected (its session refreshed).
@@ -59,6 +95,9 @@ pub(super) async fn open(
         .open(&request)
         .await
         .map_err(|full| busy(&full))?;
+    if let Some(refused) = other_form(&channel, selector, request.extra) {
+        return Err(refused);
+    }
     if let Err(e) = channel.connect(clock::now_ms()).await {
         if channel.store.held() == 0 {
             app.registry.discard_unstarted(&channel);
@@ -109,7 +148,8 @@ mod tests {
             passed_options(
                 "id=x&preferred_audio_language=rus&pid=evil&transcode_audio=1%262&transcode_audio=9"
             ),
-            "&preferred_audio_language=rus&transcode_audio=1%262"
+            "&transcode_audio=1%262&preferred_audio_language=rus",
+            "in one order, whatever the query's"
         );
         assert_eq!(
             passed_options(&format!("transcode_ac3={}", "1".repeat(33))),
