@@ -31,7 +31,7 @@ pub const USAGE: &str = "\
 acebox: an AceStream proxy. One engine session per channel, shared by every client.
 
 Usage: acebox [--engine URL] [--listen ADDR:PORT] [--idle-timeout SECS] [--allow CIDR]...
-              [--channels FILE] [--log-level LEVEL]
+              [--host NAME]... [--channels FILE] [--log-level LEVEL]
 
 Options:
   --engine URL          The AceStream engine to use, as http://HOST:PORT.
@@ -44,6 +44,12 @@ Options:
   --allow CIDR          Only let these addresses connect, e.g. 192.168.1.0/24 or fd00::/8;
                         repeat for more (up to 32). Others get 403. Env: ACEBOX_ALLOW
                         (comma-separated). Default: everyone.
+  --host NAME           A name acebox is reached by besides its addresses, its host name
+                        (also .local, .lan, .home.arpa) and localhost, e.g. tv.example.org
+                        behind a reverse proxy; repeat for more (up to 16). The status page,
+                        /status, /metrics and /playlist.m3u answer only these names (421
+                        otherwise), so web pages cannot read them by DNS rebinding.
+                        Env: ACEBOX_HOST (comma-separated).
   --channels FILE       An M3U of acestream:// links (or ids, or engine URLs) to serve at
                         http://ACEBOX:6880/playlist.m3u (?hls=1 for HLS URLs), pointing at
                         acebox; re-read when it changes. Env: ACEBOX_CHANNELS. Default: none
@@ -70,6 +76,8 @@ pub struct Config {
     pub log_level: LevelFilter,
     /// The channel list file, if any.
     pub channels: Option<PathBuf>,
+    /// `--host`: names acebox is reached by besides its own (see `http::HostNames`).
+    pub hosts: Vec<String>,
 }
 
 /// What the command line asks for.
@@ -140,6 +148,12 @@ const CHANNELS: Source = Source {
     flag: "--channels",
     env: "ACEBOX_CHANNELS",
 };
+const HOST: Source = Source {
+    flag: "--host",
+    env: "ACEBOX_HOST",
+};
+/// The most `--host` names taken.
+const MAX_HOSTS: usize = 16;
 
 /// Reads the arguments (without the program name) and the environment through `env`.
 pub fn parse(
@@ -147,7 +161,8 @@ pub fn parse(
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Command, ConfigError> {
     let mut given: [Option<String>; 5] = Default::default();
-    let mut allowed = Vec::new();
+    // The flags that may be repeated, after those of `given`: --allow, --host.
+    let mut repeated: [Vec<String>; 2] = Default::default();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -166,17 +181,21 @@ pub fn parse(
             "--log-level" => 3,
             "--channels" => 4,
             "--allow" => given.len(),
+            "--host" => given.len() + 1,
             _ => return Err(ConfigError::UnknownFlag(arg)),
         };
-        let source = [&ENGINE, &LISTEN, &IDLE, &LOG_LEVEL, &CHANNELS, &ALLOW][index];
+        let source = [
+            &ENGINE, &LISTEN, &IDLE, &LOG_LEVEL, &CHANNELS, &ALLOW, &HOST,
+        ][index];
         let value = inline
             .or_else(|| args.next())
             .ok_or(ConfigError::MissingValue(source.flag))?;
         match given.get_mut(index) {
             Some(slot) => *slot = Some(value),
-            None => allowed.push(value),
+            None => repeated[index - given.len()].push(value),
         }
     }
+    let [allowed, hosts] = repeated;
     let [engine, listen, idle, log_level, channels] = given;
     let pick =
         |given: Option<String>, source: &Source, default: &str| match (given, env(source.env)) {
@@ -217,8 +236,17 @@ pub fn parse(
         .find(|(name, _)| level.0.eq_ignore_ascii_case(name))
         .map(|(_, filter)| *filter)
         .ok_or_else(|| invalid(level.clone(), "use off, error, warn, info or debug".into()))?;
-    let allow = allow_list(allowed, env(ALLOW.env))
+    let allow = allow_list(allowed, &env)
         .map_err(|(value, source, e)| invalid((value, source), e.to_string()))?;
+    let (hosts, source) = listed(hosts, &HOST, &env);
+    if hosts.len() > MAX_HOSTS {
+        let reason = format!("at most {MAX_HOSTS} names may be given");
+        return Err(invalid((hosts.join(","), source), reason));
+    }
+    if let Some(bad) = hosts.iter().find(|h| !is_host_name(h)) {
+        let reason = "use a host name or address, e.g. tv.example.org or 203.0.113.5".into();
+        return Err(invalid((bad.clone(), source), reason));
+    }
     Ok(Command::Run(Box::new(Config {
         engine,
         listen,
@@ -226,29 +254,50 @@ pub fn parse(
         allow,
         log_level,
         channels: channels.or_else(|| env(CHANNELS.env)).map(PathBuf::from),
+        hosts,
     })))
 }
 
-/// The `--allow` prefixes, or when none is given, the comma-separated `ACEBOX_ALLOW`.
-fn allow_list(
+/// The values of a repeatable flag, or when none is given, its comma-separated variable; and
+/// where they came from.
+fn listed(
     flags: Vec<String>,
-    env: Option<String>,
-) -> Result<AllowList, (String, String, CidrError)> {
-    let (values, source): (Vec<String>, &str) = match env {
+    source: &Source,
+    env: impl Fn(&str) -> Option<String>,
+) -> (Vec<String>, String) {
+    match env(source.env) {
         Some(env) if flags.is_empty() => (
             env.split([',', ' '])
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
                 .collect(),
-            ALLOW.env,
+            source.env.to_owned(),
         ),
-        _ => (flags, ALLOW.flag),
-    };
+        _ => (flags, source.flag.to_owned()),
+    }
+}
+
+/// A host name (letters, digits, `.` and `-`, at most 253) or an IP address.
+fn is_host_name(text: &str) -> bool {
+    let name = !text.is_empty()
+        && text.len() <= 253
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'));
+    name || text.parse::<std::net::IpAddr>().is_ok()
+}
+
+/// The `--allow` prefixes, or when none is given, the comma-separated `ACEBOX_ALLOW`.
+fn allow_list(
+    flags: Vec<String>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<AllowList, (String, String, CidrError)> {
+    let (values, source) = listed(flags, &ALLOW, env);
     let mut list = AllowList::default();
     for value in values {
         let added = Cidr::parse(&value).and_then(|cidr| list.push(cidr));
         if let Err(e) = added {
-            return Err((value, source.to_owned(), e));
+            return Err((value, source, e));
         }
     }
     Ok(list)
@@ -342,6 +391,25 @@ mod tests {
         assert!(
             err.to_string().starts_with("ACEBOX_ALLOW \"10.0.0.0/40\""),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn host_names_are_repeatable_checked_and_the_env_is_a_list() {
+        let c = config(&["--host", "tv.example.org", "--host=203.0.113.5"], &[]);
+        assert_eq!(c.hosts, ["tv.example.org", "203.0.113.5"]);
+        let env = [("ACEBOX_HOST", "a.lan, b.lan")];
+        assert_eq!(config(&[], &env).hosts, ["a.lan", "b.lan"]);
+        assert_eq!(config(&["--host", "c"], &env).hosts, ["c"], "flags win");
+        let err = run(&["--host", "evil/x"], &[]).unwrap_err();
+        assert!(err.to_string().starts_with("--host \"evil/x\""), "{err}");
+        let many: Vec<String> = (0..17).map(|n| format!("--host=h{n}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(
+            run(&many, &[])
+                .unwrap_err()
+                .to_string()
+                .contains("at most 16")
         );
     }
 

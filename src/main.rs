@@ -16,7 +16,7 @@ use acebox::channel::Registry;
 use acebox::channel_list::ChannelList;
 use acebox::config::{self, Command, Config};
 use acebox::engine::Engine;
-use acebox::http::{self, Gate};
+use acebox::http::{self, Gate, HostNames};
 use acebox::router;
 use acebox::{board, logger};
 
@@ -54,7 +54,7 @@ fn run(config: Config) -> ExitCode {
     let channel_list = match config
         .channels
         .as_deref()
-        .map(|path| ChannelList::open(path, Instant::now()))
+        .map(|path| ChannelList::open(path, Instant::now()).map(Arc::new))
         .transpose()
     {
         Ok(list) => list,
@@ -86,11 +86,14 @@ fn run(config: Config) -> ExitCode {
         config.allow
     );
     let gate = Arc::new(Gate::new(config.allow, board::MAX_CONNECTIONS));
+    // The machine's host name, which the status page and lists answer to.
+    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
     let app = Arc::new(App {
         registry: Registry::new(Engine::new(config.engine), config.idle_timeout),
         started: Instant::now(),
         gate: gate.clone(),
         channel_list,
+        names: HostNames::new(machine.as_deref(), &config.hosts),
     });
     let reaper = app.clone();
     smol::spawn(async move { reaper.registry.reap_idle().await }).detach();

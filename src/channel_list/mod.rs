@@ -20,6 +20,7 @@ mod link;
 mod m3u;
 mod watch;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use hyper::header::{self, HeaderValue};
@@ -34,8 +35,10 @@ pub use watch::{ChannelList, LoadError};
 const CONTENT_TYPE: &str = "audio/x-mpegurl";
 
 /// `GET /playlist.m3u[?hls=1]`: the channel list for the host the client used. `list` is
-/// `None` when acebox runs without `--channels`.
-pub fn serve<B>(list: Option<&ChannelList>, req: &Request<B>) -> Response<Body> {
+/// `None` when acebox runs without `--channels`. The file is looked at, read and rendered on
+/// the blocking pool, never on the executor: a slow disk (or a file that blocks) holds up only
+/// this answer.
+pub async fn serve<B>(list: Option<&Arc<ChannelList>>, req: &Request<B>) -> Response<Body> {
     let Some(list) = list else {
         return json_error(
             StatusCode::NOT_FOUND,
@@ -59,11 +62,10 @@ pub fn serve<B>(list: Option<&ChannelList>, req: &Request<B>) -> Response<Body> 
             "send a Host header naming this server, like Host: 192.168.1.10:6880",
         );
     };
-    let mut response = respond(
-        StatusCode::OK,
-        CONTENT_TYPE,
-        list.rendered(&authority, mode, Instant::now()),
-    );
+    let list = Arc::clone(list);
+    let now = Instant::now();
+    let body = smol::unblock(move || list.rendered(&authority, mode, now)).await;
+    let mut response = respond(StatusCode::OK, CONTENT_TYPE, body);
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

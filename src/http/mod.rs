@@ -10,6 +10,7 @@
 //! and `clock` (nothing else of acebox):
 //! - `allow`: the `--allow` prefixes and matching a peer against them;
 //! - `gate`: who may connect and how many at once, built on `allow`;
+//! - `names`: the names acebox is reached by, and whether a request's `Host` is one;
 //! - `server`: binding, the accept loop, serving a connection, refusing one;
 //! - `serve_io`: a served connection's socket as hyper reads and writes it;
 //! - `stall`: the write-stall guard around a client's socket;
@@ -23,6 +24,7 @@
 mod allow;
 mod client;
 mod gate;
+mod names;
 mod origin;
 mod query;
 mod response;
@@ -35,6 +37,7 @@ pub use allow::{AllowList, Cidr, CidrError};
 pub(crate) use client::slow_peer;
 pub use client::{FetchError, Fetched, get, read_body, request_head, with_timeout};
 pub use gate::{Gate, GateCounts, Refusal};
+pub use names::HostNames;
 pub use origin::{Origin, OriginError};
 pub use query::{percent_decode, push_percent_encoded, query_pairs, query_param};
 pub use response::{Body, full, json_error, push_json_string, respond, respond_ranged};

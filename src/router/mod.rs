@@ -14,15 +14,26 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use crate::app::App;
 use crate::channel::clients::PlayerKey;
-use crate::http::{Body, Stalled, json_error, respond};
+use crate::http::{Body, LocalAddr, Stalled, allow_any_origin, json_error, respond};
 use crate::report::{self, Report};
 
 mod hls;
 mod open;
 mod ts;
 
-/// Answers one request.
+/// Answers one request. Players' URLs (`/ace/...`) answer pages of any origin, as the
+/// engine's own do, so that web players work; nothing else does (see [`own_host`] for the
+/// reports and lists).
 pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let players = req.uri().path().starts_with("/ace/");
+    let mut response = route(app, req, peer).await;
+    if players {
+        allow_any_origin(response.headers_mut());
+    }
+    response
+}
+
+async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     if req.method() == Method::OPTIONS {
         return preflight();
     }
@@ -71,12 +82,32 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
             }
             _ => not_found(),
         },
+        ["" | "status" | "metrics" | "playlist.m3u"] if !own_host(&app, &req) => misdirected(),
         [""] => page(&Report::gather(&app)),
         ["status"] => status(&Report::gather(&app)),
         ["metrics"] => metrics(&Report::gather(&app)),
-        ["playlist.m3u"] => crate::channel_list::serve(app.channel_list.as_ref(), &req),
+        ["playlist.m3u"] => crate::channel_list::serve(app.channel_list.as_ref(), &req).await,
         _ => not_found(),
     }
+}
+
+/// Whether `req` names acebox in its `Host`: one of its names or the address it came in on
+/// ([`crate::http::HostNames`]). Every route that reports what acebox does or lists what it
+/// plays (the status page, `/status`, `/metrics`, `/playlist.m3u`, and any such route to come)
+/// answers only such requests, and [`misdirected`] to others: a web page that rebinds its own
+/// name to acebox's address sends its own name, and cannot read them.
+pub(crate) fn own_host<B>(app: &App, req: &Request<B>) -> bool {
+    let local = req.extensions().get::<LocalAddr>().map(|l| l.0);
+    app.names.knows(req.headers().get(header::HOST), local)
+}
+
+/// 421 for a request whose `Host` is not one of acebox's names (see [`own_host`]).
+pub(crate) fn misdirected() -> Response<Body> {
+    json_error(
+        StatusCode::MISDIRECTED_REQUEST,
+        "acebox does not answer to this name; it answers to its addresses, its host name, \
+         localhost and the names given with --host NAME",
+    )
 }
 
 /// The methods acebox answers.
@@ -86,8 +117,8 @@ const METHODS: &str = "GET, HEAD, OPTIONS";
 const ALLOWED_HEADERS: &str = "Range, X-Playback-Session-Id, Accept, Accept-Language, \
      Cache-Control, Pragma, If-None-Match, If-Modified-Since, Content-Type";
 
-/// `OPTIONS`: a browser's CORS preflight, for any path. 204 with what may be asked; the
-/// transport adds `Access-Control-Allow-Origin` to this as to every response.
+/// `OPTIONS`: a browser's CORS preflight, for any path. 204 with what may be asked;
+/// [`handle`] adds `Access-Control-Allow-Origin` for players' URLs only.
 fn preflight() -> Response<Body> {
     let mut response = respond(StatusCode::NO_CONTENT, "text/plain", "");
     let headers = response.headers_mut();
