@@ -1,7 +1,7 @@
 //! The program's shared state: what every request handler and report reads.
 //!
 //! [`App`] owns the channel registry, the connection gate, the start time, the channel list and
-//! the names acebox is reached by;
+//! the names acebox is reached by, and the per-address tallies;
 //! `main` builds it once and the router and the reports borrow it. It holds no logic of its
 //! own and never imports the router or a report.
 
@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use crate::channel::Registry;
 use crate::channel_list::ChannelList;
-use crate::http::{Gate, HostNames};
+use crate::http::{Gate, HostNames, Tally};
 
 /// What the server shares between requests.
 pub struct App {
@@ -21,4 +21,6 @@ pub struct App {
     pub channel_list: Option<Arc<ChannelList>>,
     /// The names the report and list routes answer to (`router::own_host`).
     pub names: HostNames,
+    /// The channels each address opened this minute, and is opening now.
+    pub opens: Tally,
 }

@@ -16,7 +16,7 @@ use acebox::channel::Registry;
 use acebox::channel_list::ChannelList;
 use acebox::config::{self, Command, Config};
 use acebox::engine::Engine;
-use acebox::http::{self, Gate, HostNames};
+use acebox::http::{self, Gate, HostNames, Tally};
 use acebox::router;
 use acebox::{board, logger};
 
@@ -85,7 +85,11 @@ fn run(config: Config) -> ExitCode {
         board::BOARD,
         config.allow
     );
-    let gate = Arc::new(Gate::new(config.allow, board::MAX_CONNECTIONS));
+    let gate = Arc::new(Gate::new(
+        config.allow,
+        board::MAX_CONNECTIONS,
+        board::ADDRESS_CONNECTIONS,
+    ));
     // The machine's host name, which the status page and lists answer to.
     let machine = std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
     let app = Arc::new(App {
@@ -94,6 +98,7 @@ fn run(config: Config) -> ExitCode {
         gate: gate.clone(),
         channel_list,
         names: HostNames::new(machine.as_deref(), &config.hosts),
+        opens: Tally::default(),
     });
     let reaper = app.clone();
     smol::spawn(async move { reaper.registry.reap_idle().await }).detach();

@@ -24,7 +24,7 @@ pub mod supervise;
 pub use id::{ContentId, IdError};
 pub use registry::{Activity, Full, Open, Registry};
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -37,7 +37,7 @@ use crate::http::Stalled;
 use crate::session::{Flight, SessionSlot};
 use crate::storage::{Chunks, Segments, Store};
 use crate::ts::stream::{Lent, Source, TsStream};
-use clients::{ClientInfo, Clients, Joined, PlayerKey, TableFull};
+use clients::{ClientInfo, Clients, Joined, PlayerKey};
 
 /// An HLS player that has not been heard from for this long (or three target durations, if
 /// longer) is gone; back after that, it is a new player.
@@ -49,6 +49,8 @@ pub const EXTRA_CAP: usize = 256;
 pub struct Channel {
     pub id: ContentId,
     pub mode: Mode,
+    /// The address of the client that opened it (IPv4-mapped addresses as IPv4).
+    pub opener: IpAddr,
     selector: Selector,
     pid: heapless::String<48>,
     /// Engine options from the first client, encoded (`&transcode_audio=1`...).
@@ -106,6 +108,7 @@ impl Channel {
         Channel {
             id,
             mode: request.mode,
+            opener: request.by.to_canonical(),
             selector: request.selector,
             pid,
             extra,
@@ -201,7 +204,7 @@ impl Channel {
     pub fn join(&self, player: PlayerKey, addr: SocketAddr, now: u64) -> Result<Joined, Full> {
         self.clients
             .join(player, addr, now, self.client_ttl_ms())
-            .map_err(|TableFull| Full::Clients)
+            .map_err(Full::from)
     }
 
     /// The token of `player` if it is an HLS player already watching this channel.
@@ -213,6 +216,12 @@ impl Channel {
     pub fn touch_client(&self, token: u64, player: PlayerKey, addr: SocketAddr, now: u64) {
         let lease = self.client_ttl_ms();
         self.clients.touch(token, player, addr, (now, lease));
+    }
+
+    /// Whether a client at `ip` may join at `now` (see [`Clients::room_for`]): checked before a
+    /// new player refreshes the session, so made-up players refresh nothing.
+    pub fn room_for(&self, ip: IpAddr, now: u64) -> bool {
+        self.clients.room_for(ip, now, self.client_ttl_ms())
     }
 
     /// Clients at `now`: HLS players heard from within their lease, and open TS streams.
@@ -274,7 +283,7 @@ impl Activity {
         let token = self
             .clients
             .open_stream(player, addr, now, lease)
-            .map_err(|TableFull| Full::Clients)?;
+            .map_err(Full::from)?;
         let lease = StreamLease {
             channel: self,
             token,

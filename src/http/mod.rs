@@ -14,6 +14,7 @@
 //! - `server`: binding, the accept loop, serving a connection, refusing one;
 //! - `serve_io`: a served connection's socket as hyper reads and writes it;
 //! - `stall`: the write-stall guard around a client's socket;
+//! - `tally`: per-address counts over a minute (channels opened, wrong tokens);
 //! - `origin`: the engine's fixed host and port;
 //! - `client`: a request to an origin and reading its answer;
 //! - `query`: query-string decoding and encoding;
@@ -31,6 +32,7 @@ mod response;
 mod serve_io;
 mod server;
 mod stall;
+mod tally;
 
 pub use allow::{AllowList, Cidr, CidrError};
 #[cfg(test)]
@@ -43,3 +45,4 @@ pub use query::{percent_decode, push_percent_encoded, query_pairs, query_param};
 pub use response::{Body, full, json_error, push_json_string, respond, respond_ranged};
 pub use server::{LocalAddr, MAX_HEAD_BYTES, allow_any_origin, bind, serve};
 pub use stall::{StallGuard, Stalled, WRITE_STALL_TIMEOUT};
+pub use tally::{MINUTE_MS, Tally};

@@ -143,7 +143,9 @@ fn refuse(gate: &Arc<Gate>, stream: Async<TcpStream>, peer: SocketAddr, refusal:
     };
     let (status, retry) = match refusal {
         Refusal::Forbidden => (StatusCode::FORBIDDEN, ""),
-        Refusal::Full { .. } => (StatusCode::SERVICE_UNAVAILABLE, "Retry-After: 5\r\n"),
+        Refusal::Full { .. } | Refusal::AddressFull { .. } => {
+            (StatusCode::SERVICE_UNAVAILABLE, "Retry-After: 5\r\n")
+        }
     };
     log::debug!("client {peer}: refused ({refusal:?})");
     let body = json_error_body(&refusal.to_string());

@@ -60,7 +60,9 @@ fn overview(out: &mut String, report: &Report) {
         report.board.max_channels,
         report.connections.open,
         report.connections.max,
-        report.connections.refused_full + report.connections.refused_forbidden,
+        report.connections.refused_full
+            + report.connections.refused_address
+            + report.connections.refused_forbidden,
         report.connections.evicted,
         bytes(report.memory.ring_bytes as u64),
         bytes(report.memory.budget_bytes as u64),

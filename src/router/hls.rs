@@ -57,7 +57,7 @@ pub(super) async fn connect(
             return to_playlist(&id, token, selector, query);
         }
     }
-    let channel = match open(app, &id, selector, Mode::Hls, query).await {
+    let channel = match open(app, &id, (selector, Mode::Hls), query, peer.ip()).await {
         Ok(channel) => channel,
         Err(response) => return response,
     };
@@ -110,7 +110,7 @@ pub(super) async fn playlist(
             Some(refused) => return refused,
         },
         // The channel went idle and was stopped; the player is back: start it again.
-        None => match open(app, &id, selector, Mode::Hls, query).await {
+        None => match open(app, &id, (selector, Mode::Hls), query, peer.ip()).await {
             Ok(channel) => channel,
             Err(response) => return response,
         },

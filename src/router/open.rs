@@ -1,13 +1,18 @@
-//! Opening a channel for a client: the engine options a client may pass on, the query that
-//! starts a channel again, and the answers for a full table or an engine that said no.
+//! Opening a channel for a client: the engine options a client may pass on, the form a channel
+//! plays in, what one address may open, the query that starts a channel again, and the answers
+//! for a full table or an engine that said no.
 //!
 //! Owns which of a client's query parameters reach the engine (a fixed list, each
-//! percent-encoded and bounded); never reads a path or builds a playlist.
+//! percent-encoded and bounded) and the per-address quotas on opening channels and joining
+//! them (sized by the board: `board::ADDRESS_*`); never reads a path or builds a playlist.
 
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
+use std::net::IpAddr;
+
 use crate::app::App;
+use crate::board::ADDRESS_OPENS_PER_MINUTE;
 use crate::channel::{Activity, Channel, ContentId, Full, Open};
 use crate::clock;
 use crate::engine::{EngineError, Mode, Selector};
@@ -76,19 +81,29 @@ fn named(selector: Selector) -> &'static str {
     }
 }
 
-/// The channel for `id`, opened and connected (its session refreshed).
+/// The channel for `id`, opened and connected (its session refreshed), for a client at `by`.
+/// A channel not playing yet is opened only within `by`'s quotas ([`count_opening`]), and a
+/// client joins only within its address's share of the channel's clients, checked before the
+/// refresh: made-up players refresh nothing.
 pub(super) async fn open(
     app: &App,
     id: &ContentId,
-    selector: Selector,
-    mode: Mode,
+    (selector, mode): (Selector, Mode),
     query: &str,
+    by: IpAddr,
 ) -> Result<Activity, Response<Body>> {
+    let now = clock::now_ms();
+    if app.registry.find(id, now).is_none() {
+        if let Some(refused) = count_opening(app, by, now) {
+            return Err(refused);
+        }
+    }
     let request = Open {
         id,
         selector,
         mode,
         extra: &passed_options(query),
+        by,
     };
     let channel = app
         .registry
@@ -97,6 +112,9 @@ pub(super) async fn open(
         .map_err(|full| busy(&full))?;
     if let Some(refused) = other_form(&channel, selector, request.extra) {
         return Err(refused);
+    }
+    if !channel.room_for(by, now) {
+        return Err(busy(&Full::AddressClients));
     }
     if let Err(e) = channel.connect(clock::now_ms()).await {
         if channel.store.held() == 0 {
@@ -110,6 +128,23 @@ pub(super) async fn open(
         );
     }
     Ok(channel)
+}
+
+/// Counts a channel `by` asks to open at `now` (opened or not); the 429 past
+/// `ADDRESS_OPENS_PER_MINUTE` a minute. (How many it plays at once is the registry's to bound: `ADDRESS_CHANNELS`.) So
+/// random ids, each an engine start, cannot churn the engine nor hold the channel table while
+/// it resolves them.
+fn count_opening(app: &App, by: IpAddr, now: u64) -> Option<Response<Body>> {
+    let retry_secs = app.opens.hit(by, now, ADDRESS_OPENS_PER_MINUTE).err()?;
+    let message = format!(
+        "this address opened its maximum of {ADDRESS_OPENS_PER_MINUTE} channels this minute; \
+         try again in {retry_secs} s"
+    );
+    let mut response = json_error(StatusCode::TOO_MANY_REQUESTS, &message);
+    if let Ok(value) = HeaderValue::from_str(&retry_secs.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    Some(response)
 }
 
 /// The query of a player's own playlist URL: what it takes to start its channel again (the

@@ -34,7 +34,7 @@ pub(super) async fn stream(
         // TVs probe with HEAD: the headers of the stream, without starting a session.
         http_body_util::StreamBody::new(futures_lite::stream::empty()).boxed()
     } else {
-        match open(app, &id, selector, Mode::Ts, query).await {
+        match open(app, &id, (selector, Mode::Ts), query, peer.ip()).await {
             Ok(channel) => match channel.into_stream(player, peer, stalled, clock::now_ms()) {
                 Ok(stream) => stream.boxed(),
                 Err(full) => return busy(&full),
