@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use crate::channel::Registry;
 use crate::channel_list::ChannelList;
-use crate::http::{Gate, HostNames, Tally};
+use crate::http::{Gate, HostNames, Tally, Tokens};
 
 /// What the server shares between requests.
 pub struct App {
@@ -21,6 +21,8 @@ pub struct App {
     pub channel_list: Option<Arc<ChannelList>>,
     /// The names the report and list routes answer to (`router::own_host`).
     pub names: HostNames,
-    /// The channels each address opened this minute, and is opening now.
+    /// The channels each address asked to open this minute.
     pub opens: Tally,
+    /// `--token`: what lets a client in from outside `--allow`.
+    pub tokens: Tokens,
 }

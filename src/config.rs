@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
-use crate::http::{AllowList, Cidr, CidrError, Origin};
+use crate::http::{AllowList, Cidr, CidrError, Origin, Tokens};
 
 pub const DEFAULT_ENGINE: &str = "http://127.0.0.1:6878";
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:6880";
@@ -31,7 +31,8 @@ pub const USAGE: &str = "\
 acebox: an AceStream proxy. One engine session per channel, shared by every client.
 
 Usage: acebox [--engine URL] [--listen ADDR:PORT] [--idle-timeout SECS] [--allow CIDR]...
-              [--host NAME]... [--channels FILE] [--log-level LEVEL]
+              [--host NAME]... [--token NAME=SECRET]... [--channels FILE]
+              [--log-level LEVEL]
 
 Options:
   --engine URL          The AceStream engine to use, as http://HOST:PORT.
@@ -50,6 +51,13 @@ Options:
                         /status, /metrics and /playlist.m3u answer only these names (421
                         otherwise), so web pages cannot read them by DNS rebinding.
                         Env: ACEBOX_HOST (comma-separated).
+  --token NAME=SECRET   Let a client from outside --allow in when its URL carries
+                        token=SECRET (players cannot send headers); every URL acebox hands
+                        it carries the token on. One per person or device, repeat for more
+                        (up to 32); SECRET is 16 to 128 letters, digits, '.', '_', '~' or
+                        '-'. /status shows NAME, never SECRET. Use with --allow and behind
+                        TLS (README: Remote access). Env: ACEBOX_TOKEN (comma-separated),
+                        which, unlike a flag, other users of the machine cannot read.
   --channels FILE       An M3U of acestream:// links (or ids, or engine URLs) to serve at
                         http://ACEBOX:6880/playlist.m3u (?hls=1 for HLS URLs), pointing at
                         acebox; re-read when it changes. Env: ACEBOX_CHANNELS. Default: none
@@ -78,6 +86,8 @@ pub struct Config {
     pub channels: Option<PathBuf>,
     /// `--host`: names acebox is reached by besides its own (see `http::HostNames`).
     pub hosts: Vec<String>,
+    /// `--token`: what admits a client from outside `--allow`.
+    pub tokens: Tokens,
 }
 
 /// What the command line asks for.
@@ -154,6 +164,10 @@ const HOST: Source = Source {
 };
 /// The most `--host` names taken.
 const MAX_HOSTS: usize = 16;
+const TOKEN: Source = Source {
+    flag: "--token",
+    env: "ACEBOX_TOKEN",
+};
 
 /// Reads the arguments (without the program name) and the environment through `env`.
 pub fn parse(
@@ -161,8 +175,8 @@ pub fn parse(
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Command, ConfigError> {
     let mut given: [Option<String>; 5] = Default::default();
-    // The flags that may be repeated, after those of `given`: --allow, --host.
-    let mut repeated: [Vec<String>; 2] = Default::default();
+    // The flags that may be repeated, after those of `given`: --allow, --host, --token.
+    let mut repeated: [Vec<String>; 3] = Default::default();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -182,10 +196,11 @@ pub fn parse(
             "--channels" => 4,
             "--allow" => given.len(),
             "--host" => given.len() + 1,
+            "--token" => given.len() + 2,
             _ => return Err(ConfigError::UnknownFlag(arg)),
         };
         let source = [
-            &ENGINE, &LISTEN, &IDLE, &LOG_LEVEL, &CHANNELS, &ALLOW, &HOST,
+            &ENGINE, &LISTEN, &IDLE, &LOG_LEVEL, &CHANNELS, &ALLOW, &HOST, &TOKEN,
         ][index];
         let value = inline
             .or_else(|| args.next())
@@ -195,7 +210,7 @@ pub fn parse(
             None => repeated[index - given.len()].push(value),
         }
     }
-    let [allowed, hosts] = repeated;
+    let [allowed, hosts, tokens] = repeated;
     let [engine, listen, idle, log_level, channels] = given;
     let pick =
         |given: Option<String>, source: &Source, default: &str| match (given, env(source.env)) {
@@ -247,6 +262,15 @@ pub fn parse(
         let reason = "use a host name or address, e.g. tv.example.org or 203.0.113.5".into();
         return Err(invalid((bad.clone(), source), reason));
     }
+    let (given_tokens, source) = listed(tokens, &TOKEN, &env);
+    let mut tokens = Tokens::default();
+    for token in given_tokens {
+        if let Err(e) = tokens.push(&token) {
+            // The secret is never echoed: only the name.
+            let name = token.split('=').next().unwrap_or_default();
+            return Err(invalid((format!("{name}=..."), source), e.to_string()));
+        }
+    }
     Ok(Command::Run(Box::new(Config {
         engine,
         listen,
@@ -255,6 +279,7 @@ pub fn parse(
         log_level,
         channels: channels.or_else(|| env(CHANNELS.env)).map(PathBuf::from),
         hosts,
+        tokens,
     })))
 }
 
@@ -411,6 +436,36 @@ mod tests {
                 .to_string()
                 .contains("at most 16")
         );
+    }
+
+    #[test]
+    fn tokens_are_repeatable_the_env_is_a_list_and_secrets_are_never_echoed() {
+        let secret = "s3cret-s3cret-s3cret";
+        let c = config(
+            &[
+                "--token",
+                &format!("phone={secret}"),
+                "--token=tv=0123456789abcdef",
+            ],
+            &[],
+        );
+        assert_eq!(c.tokens.names().collect::<Vec<_>>(), ["phone", "tv"]);
+        let env = [("ACEBOX_TOKEN", "a=aaaaaaaaaaaaaaaa, b=bbbbbbbbbbbbbbbb")];
+        assert_eq!(config(&[], &env).tokens.names().count(), 2);
+        let err = run(&["--token", "phone=short-secret"], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("--token \"phone=...\" is not valid"),
+            "{err}"
+        );
+        assert!(!err.contains("short-secret"), "{err}");
+        let err = run(&[], &[("ACEBOX_TOKEN", &format!("x={secret},y={secret}"))]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("ACEBOX_TOKEN \"y=...\""),
+            "{err}"
+        );
+        assert!(!err.to_string().contains(secret));
     }
 
     #[test]

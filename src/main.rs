@@ -85,11 +85,22 @@ fn run(config: Config) -> ExitCode {
         board::BOARD,
         config.allow
     );
-    let gate = Arc::new(Gate::new(
+    if !config.tokens.is_empty() {
+        let names: Vec<&str> = config.tokens.names().collect();
+        log::info!("tokens: {}", names.join(", "));
+        if config.allow.is_empty() {
+            log::warn!(
+                "--token is given but --allow lets everyone in: tokens admit nobody who was not \
+                 in already; set --allow to your own networks"
+            );
+        }
+    }
+    let gate = Gate::new(
         config.allow,
         board::MAX_CONNECTIONS,
         board::ADDRESS_CONNECTIONS,
-    ));
+    );
+    let gate = Arc::new(gate.with_outsiders(!config.tokens.is_empty()));
     // The machine's host name, which the status page and lists answer to.
     let machine = std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
     let app = Arc::new(App {
@@ -99,6 +110,7 @@ fn run(config: Config) -> ExitCode {
         channel_list,
         names: HostNames::new(machine.as_deref(), &config.hosts),
         opens: Tally::default(),
+        tokens: config.tokens,
     });
     let reaper = app.clone();
     smol::spawn(async move { reaper.registry.reap_idle().await }).detach();

@@ -24,19 +24,25 @@ use crate::board::{ADDRESS_CLIENTS, MAX_CLIENTS_PER_CHANNEL};
 
 /// Who a player is, as far as its requests tell: a keyed hash of its address, its
 /// `User-Agent` and its `X-Playback-Session-Id` (Apple's players send one, the same on every
-/// request of one playback; others send none). Two players of one make on one address are
-/// one player unless they send a playback session id.
+/// request of one playback; others send none), and the number of the token it came with, if
+/// any (`http::Admission::via`, shown on `/status`). Two players of one make on one address
+/// are one player unless they send a playback session id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PlayerKey(u64);
+pub struct PlayerKey {
+    hash: u64,
+    via: u8,
+}
 
 impl PlayerKey {
     pub fn new(ip: IpAddr, user_agent: &[u8], playback_session: &[u8]) -> PlayerKey {
         // An IPv4 player reaching a dual-stack socket shows as ::ffff:a.b.c.d: one address.
-        PlayerKey(keyed_hash((
-            ip.to_canonical(),
-            user_agent,
-            playback_session,
-        )))
+        let hash = keyed_hash((ip.to_canonical(), user_agent, playback_session));
+        PlayerKey { hash, via: 0 }
+    }
+
+    /// The same player, come with token number `via` (0 for none).
+    pub fn via(self, via: u8) -> PlayerKey {
+        PlayerKey { via, ..self }
     }
 }
 
@@ -83,6 +89,8 @@ impl Client {
 #[derive(Clone, Copy, Debug)]
 pub struct ClientInfo {
     pub addr: SocketAddr,
+    /// The number of the token it came with, 0 for none (`http::Tokens::name`).
+    pub via: u8,
     pub protocol: Protocol,
     /// Milliseconds since the client connected.
     pub connected_ms: u64,
@@ -235,6 +243,7 @@ impl Clients {
             .filter(|c| c.is_live(now, lease))
             .map(|c| ClientInfo {
                 addr: c.addr,
+                via: c.player.via,
                 protocol: c.protocol,
                 connected_ms: now.saturating_sub(c.since_ms),
             })

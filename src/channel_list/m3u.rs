@@ -6,11 +6,10 @@
 //! and reason. It never reads a file (that is `watch`) and never looks at a request: the
 //! authority it renders for was checked by `host`.
 
-use std::fmt::Write;
-
 use super::link::{Line, LinkError, classify};
 use crate::channel::ContentId;
 use crate::engine::{Mode, Selector};
+use crate::http::Admission;
 
 /// Characters of a dropped line quoted in its warning.
 pub(super) const QUOTED_CHARS: usize = 60;
@@ -45,8 +44,9 @@ pub(super) struct Dropped {
 
 impl Playlist {
     /// The list with every AceStream entry as an acebox URL on `authority` (`host[:port]`, already
-    /// checked), for MPEG-TS (`/ace/getstream`) or HLS (`/ace/manifest.m3u8`).
-    pub(super) fn render(&self, authority: &str, mode: Mode) -> String {
+    /// checked), for MPEG-TS (`/ace/getstream`) or HLS (`/ace/manifest.m3u8`), carrying the
+    /// token of the client's `admission` (the other URLs, not acebox's, never do).
+    pub(super) fn render(&self, authority: &str, mode: Mode, admission: &Admission) -> String {
         let path = match mode {
             Mode::Ts => "/ace/getstream",
             Mode::Hls => "/ace/manifest.m3u8",
@@ -59,12 +59,9 @@ impl Playlist {
                 Selector::Infohash => "infohash",
             };
             out.push_str(&entry.before);
-            // Writing to a String cannot fail.
-            let _ = writeln!(
-                out,
-                "http://{authority}{path}?{param}={}",
-                entry.id.as_str()
-            );
+            let mut url = format!("http://{authority}{path}?{param}={}", entry.id.as_str());
+            admission.carry(&mut url);
+            push_line(&mut out, &url);
         }
         out.push_str(&self.tail);
         out
@@ -145,7 +142,7 @@ mod tests {
     fn rendered(text: &str) -> String {
         let (playlist, dropped) = parse(text);
         assert_eq!(dropped, [], "{text}");
-        playlist.render("tv.lan:6880", Mode::Ts)
+        playlist.render("tv.lan:6880", Mode::Ts, &Admission::default())
     }
 
     #[test]
@@ -175,7 +172,7 @@ mod tests {
     fn hls_picks_the_manifest_url() {
         let (playlist, _) = parse(&format!("acestream://{A}"));
         assert_eq!(
-            playlist.render("[::1]:9", Mode::Hls),
+            playlist.render("[::1]:9", Mode::Hls, &Admission::default()),
             format!("#EXTM3U\nhttp://[::1]:9/ace/manifest.m3u8?id={A}\n")
         );
     }
@@ -230,7 +227,7 @@ mod tests {
         );
         let (playlist, dropped) = parse(&text);
         assert_eq!(
-            playlist.render("h", Mode::Ts),
+            playlist.render("h", Mode::Ts, &Admission::default()),
             format!("#EXTM3U\n#EXTINF:-1,Good\nhttp://h/ace/getstream?id={A}\n")
         );
         let lines: Vec<usize> = dropped.iter().map(|d| d.line).collect();

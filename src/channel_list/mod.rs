@@ -27,7 +27,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
 use crate::engine::Mode;
-use crate::http::{Body, LocalAddr, json_error, query_param, respond};
+use crate::http::{Admission, Body, LocalAddr, json_error, query_param, respond};
 
 pub use link::{LinkError, selector};
 pub use watch::{ChannelList, LoadError};
@@ -38,7 +38,13 @@ const CONTENT_TYPE: &str = "audio/x-mpegurl";
 /// `None` when acebox runs without `--channels`. The file is looked at, read and rendered on
 /// the blocking pool, never on the executor: a slow disk (or a file that blocks) holds up only
 /// this answer.
-pub async fn serve<B>(list: Option<&Arc<ChannelList>>, req: &Request<B>) -> Response<Body> {
+///
+/// Every entry's URL carries the token of the client's `admission` on.
+pub async fn serve<B>(
+    list: Option<&Arc<ChannelList>>,
+    req: &Request<B>,
+    admission: &Admission,
+) -> Response<Body> {
     let Some(list) = list else {
         return json_error(
             StatusCode::NOT_FOUND,
@@ -64,7 +70,8 @@ pub async fn serve<B>(list: Option<&Arc<ChannelList>>, req: &Request<B>) -> Resp
     };
     let list = Arc::clone(list);
     let now = Instant::now();
-    let body = smol::unblock(move || list.rendered(&authority, mode, now)).await;
+    let admission = admission.clone();
+    let body = smol::unblock(move || list.rendered((&authority, mode), &admission, now)).await;
     let mut response = respond(StatusCode::OK, CONTENT_TYPE, body);
     response
         .headers_mut()

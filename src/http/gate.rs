@@ -45,6 +45,8 @@ const IDLE_GRACE_MS: u64 = 1000;
 /// under way, one device never holds the places the others need.
 pub struct Gate {
     allow: AllowList,
+    /// Whether addresses outside `allow` are let in too, to show a token (`--token`).
+    outsiders: bool,
     max_connections: usize,
     per_address: usize,
     places: Mutex<Vec<Arc<Standing>>>,
@@ -220,6 +222,7 @@ impl Gate {
     pub fn new(allow: AllowList, max_connections: usize, per_address: usize) -> Gate {
         Gate {
             allow,
+            outsiders: false,
             max_connections,
             per_address,
             places: Mutex::new(Vec::new()),
@@ -232,6 +235,20 @@ impl Gate {
         }
     }
 
+    /// The gate, letting addresses outside `--allow` in too when `tokens` (they must show one,
+    /// which the router checks on each request).
+    pub fn with_outsiders(self, tokens: bool) -> Gate {
+        Gate {
+            outsiders: tokens,
+            ..self
+        }
+    }
+
+    /// Whether `--allow` lists `ip`.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        self.allow.admits(ip)
+    }
+
     /// Lets `peer` in (the place is kept until dropped), closing the longest-idle connection to
     /// make room if every place is taken, or says why not.
     pub(super) fn admit(self: &Arc<Self>, peer: SocketAddr) -> Result<Place, Refusal> {
@@ -240,7 +257,7 @@ impl Gate {
 
     /// [`Gate::admit`] at `now`, milliseconds of the gate's clock.
     fn admit_at(self: &Arc<Self>, peer: SocketAddr, now: u64) -> Result<Place, Refusal> {
-        if !self.allow.admits(peer.ip()) {
+        if !self.outsiders && !self.allow.admits(peer.ip()) {
             self.refused_forbidden.fetch_add(1, Ordering::Relaxed);
             return Err(Refusal::Forbidden);
         }

@@ -15,6 +15,7 @@
 //! - `serve_io`: a served connection's socket as hyper reads and writes it;
 //! - `stall`: the write-stall guard around a client's socket;
 //! - `tally`: per-address counts over a minute (channels opened, wrong tokens);
+//! - `token`: remote access by token: which one a request carries, carrying it on in URLs;
 //! - `origin`: the engine's fixed host and port;
 //! - `client`: a request to an origin and reading its answer;
 //! - `query`: query-string decoding and encoding;
@@ -33,6 +34,7 @@ mod serve_io;
 mod server;
 mod stall;
 mod tally;
+mod token;
 
 pub use allow::{AllowList, Cidr, CidrError};
 #[cfg(test)]
@@ -46,3 +48,4 @@ pub use response::{Body, full, json_error, push_json_string, respond, respond_ra
 pub use server::{LocalAddr, MAX_HEAD_BYTES, allow_any_origin, bind, serve};
 pub use stall::{StallGuard, Stalled, WRITE_STALL_TIMEOUT};
 pub use tally::{MINUTE_MS, Tally};
+pub use token::{Admission, Refused, TokenError, Tokens};

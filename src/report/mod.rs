@@ -15,7 +15,7 @@ use crate::channel::Channel;
 use crate::clock;
 use crate::counters::Counts;
 use crate::engine::{EngineStat, Mode};
-use crate::http::GateCounts;
+use crate::http::{GateCounts, Tokens};
 
 pub mod json;
 pub mod metrics;
@@ -86,6 +86,9 @@ pub struct ChannelReport {
 #[derive(Serialize)]
 pub struct ClientReport {
     pub address: heapless::String<48>,
+    /// The name of the token the client came with (`--token NAME=...`), never the secret;
+    /// `None` for a client of `--allow`'s networks that showed none.
+    pub token: Option<heapless::String<32>>,
     /// `hls` (a player polling playlists) or `ts` (an MPEG-TS stream).
     pub protocol: &'static str,
     /// How long ago the client connected, and when (Unix time, seconds).
@@ -125,7 +128,10 @@ impl Report {
             ms: clock::now_ms(),
             unix_secs: clock::unix_ms() / 1000,
         };
-        let channels: Vec<ChannelReport> = live.iter().map(|c| channel_report(c, now)).collect();
+        let channels: Vec<ChannelReport> = live
+            .iter()
+            .map(|c| channel_report(c, now, &app.tokens))
+            .collect();
         let mut totals = closed;
         for channel in &channels {
             totals += &channel.counters;
@@ -166,13 +172,15 @@ struct Now {
     unix_secs: u64,
 }
 
-/// The report of channel `c` at `now` (milliseconds of [`clock`]).
-fn channel_report(c: &Channel, Now { ms: now, unix_secs }: Now) -> ChannelReport {
+/// The report of channel `c` at `now` (milliseconds of [`clock`]), its clients' tokens named
+/// from `tokens`.
+fn channel_report(c: &Channel, Now { ms: now, unix_secs }: Now, tokens: &Tokens) -> ChannelReport {
     let client_list: Vec<ClientReport> = c
         .client_list(now)
         .iter()
         .map(|client| ClientReport {
             address: clipped(&client.addr.to_string()),
+            token: tokens.name(client.via).map(clipped),
             protocol: client.protocol.name(),
             connected_secs: client.connected_ms / 1000,
             connected_since: unix_secs.saturating_sub(client.connected_ms / 1000),

@@ -111,11 +111,15 @@ fn channel_section(out: &mut String, c: &ChannelReport) {
     for client in &c.client_list {
         let _ = write!(
             out,
-            "<li>{} &middot; {} &middot; {}</li>",
+            "<li>{} &middot; {} &middot; {}",
             escaped(&client.address),
             client.protocol,
             duration(client.connected_secs)
         );
+        if let Some(token) = &client.token {
+            let _ = write!(out, " &middot; token {}", escaped(token));
+        }
+        out.push_str("</li>");
     }
     out.push_str("</ul></dd></dl></section>");
 }

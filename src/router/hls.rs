@@ -22,7 +22,7 @@ use crate::channel_list::selector;
 use crate::clock;
 use crate::engine::{EngineError, Mode, Selector};
 use crate::hls;
-use crate::http::{Body, Stalled, json_error, query_param, respond, respond_ranged};
+use crate::http::{Admission, Body, Stalled, json_error, query_param, respond, respond_ranged};
 use crate::storage::Segments;
 
 /// How long a player's first playlist request may wait for the channel's first segments; the
@@ -37,9 +37,9 @@ const MPEGURL: &str = "application/vnd.apple.mpegurl";
 pub(super) async fn connect(
     app: &App,
     query: &str,
-    peer: SocketAddr,
-    player: PlayerKey,
+    (player, peer): (PlayerKey, SocketAddr),
     head: bool,
+    admission: &Admission,
 ) -> Response<Body> {
     let (id, selector) = match selector(query) {
         Ok(found) => found,
@@ -54,7 +54,7 @@ pub(super) async fn connect(
             return refused;
         }
         if let Some(token) = channel.known_player(player, peer, now) {
-            return to_playlist(&id, token, selector, query);
+            return to_playlist(&id, token, (selector, query), admission);
         }
     }
     let channel = match open(app, &id, (selector, Mode::Hls), query, peer.ip()).await {
@@ -68,7 +68,7 @@ pub(super) async fn connect(
     if let Joined::New(_) = joined {
         log::info!("channel {}: client {peer} connected", id.as_str());
     }
-    to_playlist(&id, joined.token(), selector, query)
+    to_playlist(&id, joined.token(), (selector, query), admission)
 }
 
 /// `HEAD` of a playlist URL: players probe with it. What a GET would answer, without starting
@@ -78,10 +78,16 @@ pub(super) fn probe() -> Response<Body> {
 }
 
 /// 302 to the player's own playlist URL, which also says how to start the channel again if it
-/// went idle meanwhile.
-fn to_playlist(id: &ContentId, token: u64, selector: Selector, query: &str) -> Response<Body> {
+/// went idle meanwhile (and carries the player's token on).
+fn to_playlist(
+    id: &ContentId,
+    token: u64,
+    (selector, query): (Selector, &str),
+    admission: &Admission,
+) -> Response<Body> {
     let mut location = hls::playlist_path(id.as_str(), token);
     location.push_str(&restart_query(selector, query));
+    admission.carry(&mut location);
     let mut response = respond(StatusCode::FOUND, "text/plain", format!("see {location}\n"));
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
@@ -92,10 +98,10 @@ fn to_playlist(id: &ContentId, token: u64, selector: Selector, query: &str) -> R
 /// `GET /ace/m/<id>/<client>.m3u8`: a player polls. Waits for the channel's first segments.
 pub(super) async fn playlist(
     app: &App,
-    id: &str,
-    token: u64,
+    (id, token): (&str, u64),
     query: &str,
     (player, peer): (PlayerKey, SocketAddr),
+    admission: &Admission,
 ) -> Response<Body> {
     let Ok(id) = ContentId::parse(id) else {
         return not_found();
@@ -123,11 +129,28 @@ pub(super) async fn playlist(
     }
     let entries = segments.ring.window::<{ crate::board::PLAYLIST_WINDOW }>();
     let text = hls::render(&entries, segments.target_duration(), id.as_str(), token);
-    let mut response = respond(StatusCode::OK, MPEGURL, text);
+    let mut response = respond(StatusCode::OK, MPEGURL, carried(text, admission));
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// `playlist` with each of its URIs carrying the player's token, if it came with one.
+fn carried(playlist: String, admission: &Admission) -> String {
+    if admission.via() == 0 {
+        return playlist;
+    }
+    let mut out = String::with_capacity(playlist.len() * 2);
+    for line in playlist.lines() {
+        let mut line = line.to_owned();
+        if !line.starts_with('#') {
+            admission.carry(&mut line);
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
 }
 
 /// Waits until `segments` holds one, the engine refuses the channel, or time runs out.

@@ -14,26 +14,55 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use crate::app::App;
 use crate::channel::clients::PlayerKey;
-use crate::http::{Body, LocalAddr, Stalled, allow_any_origin, json_error, respond};
+use crate::clock;
+use crate::http::{
+    Admission, Body, LocalAddr, Refused, Stalled, allow_any_origin, json_error, respond,
+};
 use crate::report::{self, Report};
 
 mod hls;
 mod open;
 mod ts;
 
-/// Answers one request. Players' URLs (`/ace/...`) answer pages of any origin, as the
+/// Answers one request. A client from outside `--allow` needs a token in its URL (see
+/// [`Tokens::admit`](crate::http::Tokens::admit)); what let the request in, its
+/// [`Admission`], goes with it to each handler, which passes every URL it hands out through
+/// [`Admission::carry`]. Players' URLs (`/ace/...`) answer pages of any origin, as the
 /// engine's own do, so that web players work; nothing else does (see [`own_host`] for the
 /// reports and lists).
 pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let players = req.uri().path().starts_with("/ace/");
-    let mut response = route(app, req, peer).await;
+    let query = req.uri().query().unwrap_or("");
+    let inside = app.gate.allows(peer.ip());
+    let mut response = match app.tokens.admit(peer.ip(), inside, query, clock::now_ms()) {
+        Ok(admission) => route(app, req, peer, admission).await,
+        Err(refused) => refuse(&refused),
+    };
     if players {
         allow_any_origin(response.headers_mut());
     }
     response
 }
 
-async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+/// 403 for a client from outside `--allow` without a good token; 429 for one that tried too
+/// often this minute.
+fn refuse(refused: &Refused) -> Response<Body> {
+    let Refused::Blocked(secs) = refused else {
+        return json_error(StatusCode::FORBIDDEN, &refused.to_string());
+    };
+    let mut response = json_error(StatusCode::TOO_MANY_REQUESTS, &refused.to_string());
+    if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+async fn route(
+    app: Arc<App>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    admission: Admission,
+) -> Response<Body> {
     if req.method() == Method::OPTIONS {
         return preflight();
     }
@@ -48,7 +77,8 @@ async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Respo
         return response;
     }
     let head = req.method() == Method::HEAD;
-    let player = player_key(&req, peer);
+    let player = player_key(&req, peer).via(admission.via());
+    let admission = &admission;
     let path = req.uri().path();
     let query = req.uri().query().unwrap_or("");
     let mut parts = heapless::Vec::<&str, 6>::new();
@@ -58,7 +88,9 @@ async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Respo
         }
     }
     match parts.as_slice() {
-        ["ace", "manifest.m3u8"] => hls::connect(&app, query, peer, player, head).await,
+        ["ace", "manifest.m3u8"] => {
+            hls::connect(&app, query, (player, peer), head, admission).await
+        }
         ["ace", "getstream"] => {
             let stalled = req
                 .extensions()
@@ -69,7 +101,7 @@ async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Respo
         }
         ["ace", "m", id, file] => match file.strip_suffix(".m3u8").and_then(parse_token) {
             Some(_) if head => hls::probe(),
-            Some(token) => hls::playlist(&app, id, token, query, (player, peer)).await,
+            Some(token) => hls::playlist(&app, (id, token), query, (player, peer), admission).await,
             None => not_found(),
         },
         ["ace", "c", id, token, file] => match (
@@ -86,7 +118,9 @@ async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Respo
         [""] => page(&Report::gather(&app)),
         ["status"] => status(&Report::gather(&app)),
         ["metrics"] => metrics(&Report::gather(&app)),
-        ["playlist.m3u"] => crate::channel_list::serve(app.channel_list.as_ref(), &req).await,
+        ["playlist.m3u"] => {
+            crate::channel_list::serve(app.channel_list.as_ref(), &req, admission).await
+        }
         _ => not_found(),
     }
 }

@@ -31,7 +31,11 @@ impl TsClient {
     /// Sends the raw request `raw` from a device of its own (see `next_device`) and reads the
     /// head; the body is read later, as needed.
     pub fn send(addr: SocketAddr, raw: &str) -> TsClient {
-        let from = next_device();
+        TsClient::send_from(next_device(), addr, raw)
+    }
+
+    /// [`TsClient::send`] from the local address `from`.
+    pub fn send_from(from: IpAddr, addr: SocketAddr, raw: &str) -> TsClient {
         let mut stream = connect_from(from, addr, Duration::from_secs(30));
         stream.write_all(raw.as_bytes()).unwrap();
         let mut reader = BufReader::new(stream);
