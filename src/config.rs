@@ -45,19 +45,15 @@ Options:
   --allow CIDR          Only let these addresses connect, e.g. 192.168.1.0/24 or fd00::/8;
                         repeat for more (up to 32). Others get 403. Env: ACEBOX_ALLOW
                         (comma-separated). Default: everyone.
-  --host NAME           A name acebox is reached by besides its addresses, its host name
-                        (also .local, .lan, .home.arpa) and localhost, e.g. tv.example.org
-                        behind a reverse proxy; repeat for more (up to 16). The status page,
-                        /status, /metrics and /playlist.m3u answer only these names (421
-                        otherwise), so web pages cannot read them by DNS rebinding.
-                        Env: ACEBOX_HOST (comma-separated).
-  --token NAME=SECRET   Let a client from outside --allow in when its URL carries
-                        token=SECRET (players cannot send headers); every URL acebox hands
-                        it carries the token on. One per person or device, repeat for more
-                        (up to 32); SECRET is 16 to 128 letters, digits, '.', '_', '~' or
-                        '-'. /status shows NAME, never SECRET. Use with --allow and behind
-                        TLS (README: Remote access). Env: ACEBOX_TOKEN (comma-separated),
-                        which, unlike a flag, other users of the machine cannot read.
+  --host NAME           Another name acebox is reached by (a reverse proxy's), besides its
+                        addresses, host name and localhost: the status page, /status,
+                        /metrics and /playlist.m3u answer only these (421 otherwise).
+                        Repeatable (up to 16). Env: ACEBOX_HOST (comma-separated).
+  --token NAME=SECRET   Let a client from outside --allow in when its URLs carry
+                        token=SECRET; the URLs acebox hands it carry it on. One per person or
+                        device, repeatable (up to 32); SECRET: 16 to 128 of A-Z a-z 0-9 . _ ~ -.
+                        Use behind TLS or a VPN (README: Remote access). Env: ACEBOX_TOKEN
+                        (comma-separated; unlike flags, not shown by ps).
   --channels FILE       An M3U of acestream:// links (or ids, or engine URLs) to serve at
                         http://ACEBOX:6880/playlist.m3u (?hls=1 for HLS URLs), pointing at
                         acebox; re-read when it changes. Env: ACEBOX_CHANNELS. Default: none

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::Read;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -85,15 +86,8 @@ fn run(config: Config) -> ExitCode {
         board::BOARD,
         config.allow
     );
-    if !config.tokens.is_empty() {
-        let names: Vec<&str> = config.tokens.names().collect();
-        log::info!("tokens: {}", names.join(", "));
-        if config.allow.is_empty() {
-            log::warn!(
-                "--token is given but --allow lets everyone in: tokens admit nobody who was not \
-                 in already; set --allow to your own networks"
-            );
-        }
+    if !config.tokens.is_empty() && config.allow.is_empty() {
+        log::warn!("--token without --allow: everyone is let in anyway; set --allow to your LAN");
     }
     let gate = Gate::new(
         config.allow,
@@ -102,7 +96,13 @@ fn run(config: Config) -> ExitCode {
     );
     let gate = Arc::new(gate.with_outsiders(!config.tokens.is_empty()));
     // The machine's host name, which the status page and lists answer to.
-    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
+    let machine = std::fs::File::open("/proc/sys/kernel/hostname")
+        .and_then(|file| {
+            let mut name = Vec::new();
+            file.take(255).read_to_end(&mut name).map(|_| name)
+        })
+        .ok()
+        .and_then(|name| String::from_utf8(name).ok());
     let app = Arc::new(App {
         registry: Registry::new(Engine::new(config.engine), config.idle_timeout),
         started: Instant::now(),

@@ -27,7 +27,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
 use crate::engine::Mode;
-use crate::http::{Admission, Body, LocalAddr, json_error, query_param, respond};
+use crate::http::{Admission, Body, LocalAddr, json_error, off_executor, query_param, respond};
 
 pub use link::{LinkError, selector};
 pub use watch::{ChannelList, LoadError};
@@ -71,7 +71,7 @@ pub async fn serve<B>(
     let list = Arc::clone(list);
     let now = Instant::now();
     let admission = admission.clone();
-    let body = smol::unblock(move || list.rendered((&authority, mode), &admission, now)).await;
+    let body = off_executor(move || list.rendered((&authority, mode), &admission, now)).await;
     let mut response = respond(StatusCode::OK, CONTENT_TYPE, body);
     response
         .headers_mut()

@@ -92,6 +92,16 @@ fn byte_range(range: &[u8], len: usize) -> Option<Result<std::ops::Range<usize>,
     Some(if start < end { Ok(start..end) } else { Err(()) })
 }
 
+/// 429 with the JSON error `message`, to be tried again in `secs` seconds (`Retry-After`).
+pub fn too_many(message: &str, secs: u64) -> Response<Body> {
+    let mut response = json_error(StatusCode::TOO_MANY_REQUESTS, message);
+    let retry = hyper::header::HeaderValue::from(secs);
+    response
+        .headers_mut()
+        .insert(hyper::header::RETRY_AFTER, retry);
+    response
+}
+
 /// A JSON error `{"error": message}` with `status`.
 pub fn json_error(status: StatusCode, message: &str) -> Response<Body> {
     respond(status, "application/json", json_error_body(message))

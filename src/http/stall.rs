@@ -95,46 +95,20 @@ impl<S: AsyncRead> AsyncRead for StallGuard<S> {
 }
 
 impl<S: AsyncWrite> StallGuard<S> {
-    /// Turns a pending write into a stall timer, and an expired timer into an error. Only
-    /// bytes written count as progress: a flush on TCP is always ready and proves nothing.
+    /// Turns a pending write into a stall timer, and an expired timer into an error; a write
+    /// of what was cut fails at once. Only bytes written count as progress: a flush on TCP is
+    /// always ready and proves nothing.
     fn guard(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         op: impl FnOnce(Pin<&mut S>, &mut Context<'_>) -> Poll<io::Result<usize>>,
     ) -> Poll<io::Result<usize>> {
         let this = self.project();
-        let watched = this.stalled.watched();
-        let cut_off = || {
-            Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "what the response was sending was taken back (a slow client)",
-            )))
-        };
-        if watched.as_ref().is_some_and(|c| c.is_cut()) {
-            return cut_off();
+        if this.stalled.watched().is_some_and(|c| c.is_cut()) {
+            return Poll::Ready(Err(cut_off()));
         }
         match op(this.inner, cx) {
-            Poll::Pending => {
-                if let Some(watched) = watched {
-                    // Listen, then look: a cut in between is not missed.
-                    let listener = this.cut.insert(watched.listen());
-                    if watched.is_cut() || Pin::new(listener).poll(cx).is_ready() {
-                        return cut_off();
-                    }
-                }
-                let limit = *this.limit;
-                let timer = this.timer.get_or_insert_with(|| Timer::after(limit));
-                match Pin::new(timer).poll(cx) {
-                    Poll::Ready(_) => {
-                        this.stalled.0.stalled.store(true, Ordering::Release);
-                        Poll::Ready(Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "the peer stopped reading",
-                        )))
-                    }
-                    Poll::Pending => Poll::Pending,
-                }
-            }
+            Poll::Pending => wait(this.stalled, (this.timer, *this.limit), this.cut, cx),
             Poll::Ready(Ok(written)) if written > 0 => {
                 *this.timer = None;
                 Poll::Ready(Ok(written))
@@ -142,6 +116,42 @@ impl<S: AsyncWrite> StallGuard<S> {
             ready => ready,
         }
     }
+}
+
+/// A write would block: arms the stall timer (`limit`) and listens for a cut of what is being
+/// sent; fails once either fires. One copy for every socket type and write.
+#[inline(never)]
+fn wait(
+    stalled: &Stalled,
+    (timer, limit): (&mut Option<Timer>, Duration),
+    cut: &mut Option<EventListener>,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    if let Some(watched) = stalled.watched() {
+        // Listen, then look: a cut in between is not missed.
+        let listener = cut.insert(watched.listen());
+        if watched.is_cut() || Pin::new(listener).poll(cx).is_ready() {
+            return Poll::Ready(Err(cut_off()));
+        }
+    }
+    let timer = timer.get_or_insert_with(|| Timer::after(limit));
+    match Pin::new(timer).poll(cx) {
+        Poll::Ready(_) => {
+            stalled.0.stalled.store(true, Ordering::Release);
+            Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the peer stopped reading",
+            )))
+        }
+        Poll::Pending => Poll::Pending,
+    }
+}
+
+fn cut_off() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "what the response was sending was taken back (a slow client)",
+    )
 }
 
 impl<S: AsyncWrite> AsyncWrite for StallGuard<S> {

@@ -17,6 +17,7 @@ use super::{Tally, query_param};
 pub const PARAM: &str = "token";
 /// Secrets are at least this long (16 characters of 64 possible: 96 bits) and at most
 /// [`SECRET_MAX`], of the characters that stand in a URL as they are.
+/// (The messages of [`TokenError`] spell these out.)
 pub const SECRET_MIN: usize = 16;
 const SECRET_MAX: usize = 128;
 const NAME_MAX: usize = 32;
@@ -57,20 +58,14 @@ pub enum TokenError {
 impl fmt::Display for TokenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TokenError::Shape => {
-                f.write_str("use NAME=SECRET, e.g. phone=Zq3...; one per person or device")
-            }
-            TokenError::Name => write!(
-                f,
-                "the name must be 1 to {NAME_MAX} letters, digits, '.', '_' or '-'"
+            TokenError::Shape => f.write_str("use NAME=SECRET, one per person or device"),
+            TokenError::Name => f.write_str("the name must be 1 to 32 of A-Z a-z 0-9 . _ -"),
+            TokenError::Secret => f.write_str(
+                "the secret must be 16 to 128 of A-Z a-z 0-9 . _ ~ - \
+                 (`head -c 18 /dev/urandom | base64 | tr +/ -_` makes one)",
             ),
-            TokenError::Secret => write!(
-                f,
-                "the secret must be {SECRET_MIN} to {SECRET_MAX} letters, digits, '.', '_', \
-                 '~' or '-' (e.g. from `head -c 18 /dev/urandom | base64 | tr +/ -_`)"
-            ),
-            TokenError::Repeated => f.write_str("each token needs a name and a secret of its own"),
-            TokenError::TooMany => write!(f, "at most {MAX_TOKENS} tokens may be given"),
+            TokenError::Repeated => f.write_str("each token needs its own name and secret"),
+            TokenError::TooMany => f.write_str("at most 32 tokens may be given"),
         }
     }
 }
@@ -117,15 +112,16 @@ pub enum Refused {
 impl fmt::Display for Refused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Refused::NoToken => f.write_str(
-                "this address may not use acebox without a token: add token=<your token> to the \
-                 URL (see its --allow and --token options)",
-            ),
+            Refused::NoToken => {
+                f.write_str("from outside --allow, add token=<your token> to the URL (see --token)")
+            }
             Refused::Wrong => f.write_str("this token is not one of acebox's"),
-            Refused::Blocked(secs) => write!(
-                f,
-                "too many requests without a good token from this address; try again in {secs} s"
-            ),
+            Refused::Blocked(secs) => {
+                write!(
+                    f,
+                    "too many tries without a good token; try again in {secs} s"
+                )
+            }
         }
     }
 }

@@ -88,7 +88,7 @@ pub struct ClientReport {
     pub address: heapless::String<48>,
     /// The name of the token the client came with (`--token NAME=...`), never the secret;
     /// `None` for a client of `--allow`'s networks that showed none.
-    pub token: Option<heapless::String<32>>,
+    pub token: Option<heapless::String<48>>,
     /// `hls` (a player polling playlists) or `ts` (an MPEG-TS stream).
     pub protocol: &'static str,
     /// How long ago the client connected, and when (Unix time, seconds).

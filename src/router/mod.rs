@@ -16,7 +16,7 @@ use crate::app::App;
 use crate::channel::clients::PlayerKey;
 use crate::clock;
 use crate::http::{
-    Admission, Body, LocalAddr, Refused, Stalled, allow_any_origin, json_error, respond,
+    Admission, Body, LocalAddr, Refused, Stalled, allow_any_origin, json_error, respond, too_many,
 };
 use crate::report::{self, Report};
 
@@ -47,14 +47,10 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
 /// 403 for a client from outside `--allow` without a good token; 429 for one that tried too
 /// often this minute.
 fn refuse(refused: &Refused) -> Response<Body> {
-    let Refused::Blocked(secs) = refused else {
-        return json_error(StatusCode::FORBIDDEN, &refused.to_string());
-    };
-    let mut response = json_error(StatusCode::TOO_MANY_REQUESTS, &refused.to_string());
-    if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
+    match refused {
+        Refused::Blocked(secs) => too_many(&refused.to_string(), *secs),
+        _ => json_error(StatusCode::FORBIDDEN, &refused.to_string()),
     }
-    response
 }
 
 async fn route(

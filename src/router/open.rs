@@ -16,7 +16,7 @@ use crate::board::ADDRESS_OPENS_PER_MINUTE;
 use crate::channel::{Activity, Channel, ContentId, Full, Open};
 use crate::clock;
 use crate::engine::{EngineError, Mode, Selector};
-use crate::http::{Body, json_error, push_percent_encoded, query_param};
+use crate::http::{Body, json_error, push_percent_encoded, query_param, too_many};
 
 /// Engine options a client may pass on; anything else in the query is ignored.
 const PASSED_OPTIONS: [&str; 4] = [
@@ -140,11 +140,7 @@ fn count_opening(app: &App, by: IpAddr, now: u64) -> Option<Response<Body>> {
         "this address opened its maximum of {ADDRESS_OPENS_PER_MINUTE} channels this minute; \
          try again in {retry_secs} s"
     );
-    let mut response = json_error(StatusCode::TOO_MANY_REQUESTS, &message);
-    if let Ok(value) = HeaderValue::from_str(&retry_secs.to_string()) {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
-    }
-    Some(response)
+    Some(too_many(&message, retry_secs))
 }
 
 /// The query of a player's own playlist URL: what it takes to start its channel again (the

@@ -89,8 +89,7 @@ struct Slots<M, const N: usize> {
     next_seq: u64,
     /// Bytes of the items in the ring.
     held: usize,
-    /// Items evicted while perhaps still being sent, oldest first, with their size and cut.
-    lent: heapless::Vec<Lent, N>,
+    lent: Lending,
 }
 
 /// An item evicted from the ring: alive while a send still holds it.
@@ -98,6 +97,66 @@ struct Lent {
     charged: Weak<Charged>,
     len: usize,
     cut: Arc<Cut>,
+}
+
+/// Evicted items tracked while a send may still hold them.
+const LENT: usize = 16;
+
+/// The items evicted from a ring while perhaps still being sent, oldest first, at most
+/// [`LENT`]. The same for every ring, whatever its items' metadata.
+#[derive(Default)]
+struct Lending(heapless::Vec<Lent, LENT>);
+
+impl Lending {
+    /// `lent` was evicted: tracked while a send still holds it. Past [`LENT`] of them, the
+    /// oldest (its client the slowest) is cut at once.
+    fn lend(&mut self, lent: Lent) {
+        self.0.retain(|l| l.charged.strong_count() > 0);
+        if lent.charged.strong_count() == 0 {
+            return;
+        }
+        if self.0.is_full() {
+            self.0.remove(0).cut.cut();
+        }
+        // Cannot fail: there is room now.
+        let _ = self.0.push(lent);
+    }
+
+    /// Cuts the oldest items still being sent until `over` bytes are taken back (items cut
+    /// before count as gone: their connections are closing). Returns how many it cut.
+    fn cut(&mut self, mut over: usize) -> usize {
+        self.0.retain(|l| l.charged.strong_count() > 0);
+        let mut cut = 0;
+        for lent in self.0.iter() {
+            if over == 0 {
+                break;
+            }
+            over = over.saturating_sub(lent.len);
+            if !lent.cut.is_cut() {
+                lent.cut.cut();
+                cut += 1;
+            }
+        }
+        cut
+    }
+}
+
+/// `bytes` charged to `budget` until the last holder lets go: the item's data, and the weak
+/// reference the ring keeps to tell when that is.
+fn charge(bytes: Bytes, budget: &Arc<Budget>) -> (Bytes, Weak<Charged>) {
+    budget.alive.fetch_add(bytes.len(), Ordering::AcqRel);
+    let charged = Arc::new(Charged {
+        bytes,
+        budget: budget.clone(),
+    });
+    (
+        Bytes::from_owner(Share(charged.clone())),
+        Arc::downgrade(&charged),
+    )
+}
+
+fn warn_cut(cut: usize) {
+    log::warn!("ring budget: cut off {cut} slow client(s) still being sent items the ring let go");
 }
 
 /// A channel's ring of at most `N` items and `limit` bytes, shared between its fetch loop and
@@ -116,7 +175,7 @@ impl<M: Clone, const N: usize> Ring<M, N> {
                 items: heapless::Deque::new(),
                 next_seq: first_seq,
                 held: 0,
-                lent: heapless::Vec::new(),
+                lent: Lending::default(),
             }),
             budget: Arc::default(),
             limit,
@@ -134,37 +193,23 @@ impl<M: Clone, const N: usize> Ring<M, N> {
                 budget: self.limit,
             });
         }
-        self.budget.alive.fetch_add(len, Ordering::AcqRel);
-        let charged = Arc::new(Charged {
-            bytes,
-            budget: self.budget.clone(),
-        });
-        let data = Bytes::from_owner(Share(charged.clone()));
+        let (data, charged) = charge(bytes, &self.budget);
         let mut slots = self.lock();
         while slots.items.is_full() || slots.held + len > self.limit {
             let Some(old) = slots.items.pop_front() else {
                 break;
             };
-            slots.held -= old.data.len();
-            let lent = Lent {
-                charged: old.charged,
-                len: old.data.len(),
-                cut: old.cut,
-            };
+            let len = old.data.len();
+            slots.held -= len;
             // The ring's own reference goes here; a send may still hold the bytes.
             drop(old.data);
-            slots.lent.retain(|l| l.charged.strong_count() > 0);
-            if lent.charged.strong_count() > 0 {
-                if slots.lent.is_full() {
-                    // More evicted items still being sent than the ring has slots: the
-                    // oldest goes now.
-                    slots.lent.remove(0).cut.cut();
-                }
-                // Cannot fail: there is room now.
-                let _ = slots.lent.push(lent);
-            }
+            slots.lent.lend(Lent {
+                charged: old.charged,
+                len,
+                cut: old.cut,
+            });
         }
-        let cut = self.cut_slowest(&mut slots);
+        let cut = slots.lent.cut(self.alive().saturating_sub(self.limit));
         let seq = slots.next_seq;
         slots.next_seq += 1;
         slots.held += len;
@@ -173,38 +218,15 @@ impl<M: Clone, const N: usize> Ring<M, N> {
             meta,
             data,
             cut: Arc::default(),
-            charged: Arc::downgrade(&charged),
+            charged,
         };
         // Cannot fail: the loop above made room.
         let _ = slots.items.push_back(item);
         drop(slots);
-        drop(charged);
         if cut > 0 {
-            log::warn!(
-                "ring budget: cut off {cut} slow client(s) still being sent segments the ring let go"
-            );
+            warn_cut(cut);
         }
         Ok(seq)
-    }
-
-    /// Cuts the oldest evicted items still being sent until what is alive fits the budget
-    /// (items already cut count as gone: their connections are closing). Returns how many
-    /// it cut.
-    fn cut_slowest(&self, slots: &mut Slots<M, N>) -> usize {
-        slots.lent.retain(|l| l.charged.strong_count() > 0);
-        let mut over = self.alive().saturating_sub(self.limit);
-        let mut cut = 0;
-        for lent in slots.lent.iter() {
-            if over == 0 {
-                break;
-            }
-            over = over.saturating_sub(lent.len);
-            if !lent.cut.is_cut() {
-                lent.cut.cut();
-                cut += 1;
-            }
-        }
-        cut
     }
 
     /// The item with sequence number `seq`, if still held. Indexes the deque's two slices
