@@ -6,6 +6,8 @@
 //! cap on refusals being written, and the counts `/status` and `/metrics` show. It never reads or writes a socket (the server does, and asks
 //! the gate first) and reads the clock only at its edges ([`Gate::admit`], a request's end):
 //! every decision takes the time as an argument ([`Gate::admit_at`]).
+//!
+//! Over 400 lines: the last 100 are its tests, which fill the table by hand and move time.
 
 use std::fmt;
 use std::io;
