@@ -25,7 +25,8 @@ use crate::Cut;
 pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A connection's link with its write-stall guard: set when the guard cut the connection off
-/// for not reading, and the [`Cut`] of what its response is sending now. Every request carries
+/// (it stopped reading, or what it was sending was cut), and the [`Cut`] of what its response
+/// is sending now. Every request carries
 /// its connection's link in its extensions, so a response can tell a dropped client from one
 /// that left, and say what it sends ([`Stalled::watch`]).
 #[derive(Clone, Debug, Default)]
@@ -105,7 +106,7 @@ impl<S: AsyncWrite> StallGuard<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.project();
         if this.stalled.watched().is_some_and(|c| c.is_cut()) {
-            return Poll::Ready(Err(cut_off()));
+            return Poll::Ready(Err(cut_off(this.stalled)));
         }
         match op(this.inner, cx) {
             Poll::Pending => wait(this.stalled, (this.timer, *this.limit), this.cut, cx),
@@ -131,7 +132,7 @@ fn wait(
         // Listen, then look: a cut in between is not missed.
         let listener = cut.insert(watched.listen());
         if watched.is_cut() || Pin::new(listener).poll(cx).is_ready() {
-            return Poll::Ready(Err(cut_off()));
+            return Poll::Ready(Err(cut_off(stalled)));
         }
     }
     let timer = timer.get_or_insert_with(|| Timer::after(limit));
@@ -147,7 +148,10 @@ fn wait(
     }
 }
 
-fn cut_off() -> io::Error {
+/// The connection is cut off: what it was sending was taken back from it, the slowest. Its
+/// link says it was dropped, as for a stall.
+fn cut_off(stalled: &Stalled) -> io::Error {
+    stalled.0.stalled.store(true, Ordering::Release);
     io::Error::new(
         io::ErrorKind::ConnectionAborted,
         "what the response was sending was taken back (a slow client)",
@@ -216,7 +220,7 @@ mod tests {
             cut.cut();
             let waited = write.await.unwrap_err();
             assert_eq!(waited.kind(), io::ErrorKind::ConnectionAborted);
-            assert!(!stalled.is_set(), "cut, not stalled");
+            assert!(stalled.is_set(), "a drop, as a stall is");
             // A new request watches nothing yet: its writes go on.
             stalled.unwatch();
             let unwatched = poll_once(guard.write(b"x")).await;

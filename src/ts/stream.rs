@@ -195,7 +195,7 @@ impl<S: Source> Drop for TsStream<S> {
             let cx = self.source.lent();
             cx.counters.client_drops.add(1);
             log::info!(
-                "channel {}: dropped a TS client that stopped reading",
+                "channel {}: dropped a TS client that stopped reading or fell too far behind",
                 cx.id
             );
         }
