@@ -14,15 +14,15 @@ use std::sync::Arc;
 use super::{Tally, query_param};
 
 /// The query parameter a token travels in.
-pub const PARAM: &str = "token";
+const PARAM: &str = "token";
 /// Secrets are at least this long (16 characters of 64 possible: 96 bits) and at most
 /// [`SECRET_MAX`], of the characters that stand in a URL as they are.
 /// (The messages of [`TokenError`] spell these out.)
-pub const SECRET_MIN: usize = 16;
+const SECRET_MIN: usize = 16;
 const SECRET_MAX: usize = 128;
 const NAME_MAX: usize = 32;
 /// The most tokens taken.
-pub const MAX_TOKENS: usize = 32;
+const MAX_TOKENS: usize = 32;
 /// Requests from outside `--allow` without a good token an address may make a minute; past it,
 /// it gets 429 without its token being looked at until the minute ends.
 const WRONG_PER_MINUTE: usize = 10;
@@ -197,7 +197,7 @@ impl Tokens {
             return Ok(found);
         }
         if inside {
-            log::warn!("client {ip}: a wrong token, from inside --allow: let in without one");
+            log::debug!("client {ip}: a wrong token from inside --allow: let in without one");
             return Ok(Admission::default());
         }
         let refused = if given.is_some() {
@@ -205,7 +205,10 @@ impl Tokens {
         } else {
             Refused::NoToken
         };
-        let seen = (self.wrong.hit(ip, now, WRONG_PER_MINUTE)).unwrap_or(WRONG_PER_MINUTE);
+        let seen = self
+            .wrong
+            .hit(ip, now, WRONG_PER_MINUTE)
+            .unwrap_or(WRONG_PER_MINUTE);
         if given.is_some() {
             log::warn!("client {ip}: a wrong token ({seen} refused this minute)");
         } else {
