@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use acebox::board::MAX_CLIENTS_PER_CHANNEL;
 use common::{
-    Player, acebox, assert_contiguous, at_once, content, get, get_as, sim, sim_at, user_agent,
-    wait_for,
+    Player, acebox, assert_contiguous, at_once, content, get, get_as, get_from, next_device, sim,
+    sim_at, user_agent, wait_for,
 };
 
 const POLL: Duration = Duration::from_millis(100);
@@ -183,9 +183,12 @@ fn ten_simultaneous_first_requests_make_one_channel_and_one_engine_start() {
     let id = content(6);
     let (addr, connect) = (proxy.addr, format!("/ace/manifest.m3u8?id={id}"));
     // Ten players (or as many as the board takes on one channel: 8 on the small routers),
-    // each with a User-Agent of its own.
+    // each on a device of its own, with a User-Agent of its own.
     let players = MAX_CLIENTS_PER_CHANNEL.min(10);
-    let replies = at_once(players, move |n| get_as(addr, &connect, &user_agent(n)));
+    let devices: Vec<_> = (0..players).map(|_| next_device()).collect();
+    let replies = at_once(players, move |n| {
+        get_from(devices[n], addr, &connect, &user_agent(n))
+    });
     assert!(replies.iter().all(|r| r.status == 302), "{replies:?}");
     let mut locations: Vec<_> = replies
         .iter()

@@ -49,8 +49,6 @@ pub const EXTRA_CAP: usize = 256;
 pub struct Channel {
     pub id: ContentId,
     pub mode: Mode,
-    /// The address of the client that opened it (IPv4-mapped addresses as IPv4).
-    pub opener: IpAddr,
     selector: Selector,
     pid: heapless::String<48>,
     /// Engine options from the first client, encoded (`&transcode_audio=1`...).
@@ -108,7 +106,6 @@ impl Channel {
         Channel {
             id,
             mode: request.mode,
-            opener: request.by.to_canonical(),
             selector: request.selector,
             pid,
             extra,

@@ -1,8 +1,7 @@
 //! The registry: every channel acebox plays, created once per content id and forgotten when
 //! idle.
 //!
-//! [`Registry`] owns the list of at most [`MAX_CHANNELS`] channels, of which one address opens
-//! at most [`ADDRESS_CHANNELS`] (those starting included), and decides idleness under its
+//! [`Registry`] owns the list of at most [`MAX_CHANNELS`] channels and decides idleness under its
 //! lock, so a request that found a channel (and holds its [`Activity`]) can never see it
 //! reaped. It keeps the counters of channels that are gone, so totals never go backwards. It
 //! never fetches and never serves. A channel is built outside the lock and started (its feed
@@ -11,7 +10,6 @@
 //! Over 400 lines: the last 160 are its tests, which race for one id and stop channels by hand.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -22,7 +20,7 @@ use futures_lite::FutureExt;
 
 use super::clients::TableFull;
 use super::{Channel, ContentId};
-use crate::board::{ADDRESS_CHANNELS, MAX_CHANNELS};
+use crate::board::{ADDRESS_STARTING, MAX_CHANNELS};
 use crate::clock;
 use crate::counters::{Counters, Counts};
 use crate::engine::{Engine, Mode, Selector};
@@ -34,8 +32,8 @@ pub enum Full {
     Clients,
     /// The client's address has its share of the channel's clients (`ADDRESS_CLIENTS`).
     AddressClients,
-    /// The client's address opened its share of the channels playing (`ADDRESS_CHANNELS`).
-    AddressChannels,
+    /// The client's address is starting its share of new channels (`ADDRESS_STARTING`).
+    AddressStarting,
     /// acebox is shutting down and opens no channel.
     ShuttingDown,
 }
@@ -49,10 +47,10 @@ impl fmt::Display for Full {
             ),
             Full::Clients => TableFull::Channel.fmt(f),
             Full::AddressClients => TableFull::Address.fmt(f),
-            Full::AddressChannels => write!(
+            Full::AddressStarting => write!(
                 f,
-                "this address already opened its maximum of {ADDRESS_CHANNELS} channels playing \
-                 now; join one of them, or try again once one has stopped"
+                "this address is already starting its maximum of {ADDRESS_STARTING} new \
+                 channels; try again once one has started"
             ),
             Full::ShuttingDown => f.write_str("acebox is shutting down; try again in a moment"),
         }
@@ -77,8 +75,6 @@ pub struct Open<'a> {
     pub mode: Mode,
     /// Engine options to pass on, an encoded query fragment (`&transcode_audio=1`...).
     pub extra: &'a str,
-    /// The address of the client asking: a channel it creates is counted as its opener's.
-    pub by: IpAddr,
 }
 
 /// What the registry's list says of a content id.
@@ -203,11 +199,6 @@ impl Registry {
         let mut channels = self.channels();
         if let decided @ Listed::Decided(_) = self.look_up(&channels, &channel.id, now) {
             return decided;
-        }
-        // One address opens at most its share of the table, those starting included.
-        let opened = |c: &&Arc<Channel>| c.opener == channel.opener && !c.is_stopped();
-        if channels.iter().filter(opened).count() >= ADDRESS_CHANNELS {
-            return Listed::Decided(Some(Err(Full::AddressChannels)));
         }
         if channels.push(channel.clone()).is_err() {
             return Listed::Decided(Some(Err(Full::Channels)));
@@ -379,15 +370,6 @@ mod tests {
             selector: Selector::ContentId,
             mode: Mode::Hls,
             extra: "",
-            by: PEER.ip(),
-        }
-    }
-
-    /// [`hls`] from a device of its own, `n`: one address opens at most its share.
-    fn by_device(n: usize, id: &ContentId) -> Open<'_> {
-        Open {
-            by: [10, 1, (n >> 8) as u8, n as u8].into(),
-            ..hls(id)
         }
     }
 
@@ -464,7 +446,7 @@ mod tests {
         let held: Vec<_> = (0..MAX_CHANNELS)
             .map(|n| {
                 let id = ContentId::parse(&format!("{n:040x}")).unwrap();
-                smol::block_on(reg.open(&by_device(n, &id))).unwrap()
+                smol::block_on(reg.open(&hls(&id))).unwrap()
             })
             .collect();
         let one_more = ContentId::parse(&"f".repeat(40)).unwrap();
@@ -488,42 +470,6 @@ mod tests {
         let stream = first.into_stream(one_more, PEER, Default::default(), now);
         assert!(matches!(stream, Err(Full::Clients)));
         assert_eq!(held[0].client_count(now), MAX_CLIENTS_PER_CHANNEL);
-    }
-
-    /// One address opens at most its share of the channels; another address still opens one.
-    #[test]
-    fn one_address_opens_at_most_its_share() {
-        let reg = registry();
-        let ids: Vec<ContentId> = (0..=ADDRESS_CHANNELS)
-            .map(|n| ContentId::parse(&format!("{:040x}", 0xa000 + n)).unwrap())
-            .collect();
-        let held: Vec<_> = ids[..ADDRESS_CHANNELS]
-            .iter()
-            .map(|id| smol::block_on(reg.open(&hls(id))).unwrap())
-            .collect();
-        let more = hls(&ids[ADDRESS_CHANNELS]);
-        assert_eq!(
-            smol::block_on(reg.open(&more)).err(),
-            Some(Full::AddressChannels)
-        );
-        let joined = smol::block_on(reg.open(&Open {
-            by: [10, 0, 0, 9].into(),
-            ..hls(&ids[0])
-        }));
-        assert!(
-            Arc::ptr_eq(&joined.unwrap(), &held[0]),
-            "others join its channels"
-        );
-        if ADDRESS_CHANNELS < MAX_CHANNELS {
-            let other = Open {
-                by: [10, 0, 0, 9].into(),
-                ..more
-            };
-            assert!(
-                smol::block_on(reg.open(&other)).is_ok(),
-                "another address opens one"
-            );
-        }
     }
 
     /// A channel is built outside the lock; if another request listed one for the same id
@@ -562,8 +508,7 @@ mod tests {
         let ids = ["1", "2"].map(|c| ContentId::parse(&c.repeat(40)).unwrap());
         let held: Vec<_> = ids
             .iter()
-            .enumerate()
-            .map(|(n, id)| smol::block_on(reg.open(&by_device(n, id))).unwrap())
+            .map(|id| smol::block_on(reg.open(&hls(id))).unwrap())
             .collect();
         let stopping = reg.mark_all_stopped();
         assert_eq!(stopping.len(), 2);

@@ -50,5 +50,5 @@ pub use query::{percent_decode, push_percent_encoded, query_pairs, query_param};
 pub use response::{Body, full, json_error, push_json_string, respond, respond_ranged, too_many};
 pub use server::{LocalAddr, MAX_HEAD_BYTES, allow_any_origin, bind, serve};
 pub use stall::{StallGuard, Stalled, WRITE_STALL_TIMEOUT};
-pub use tally::{MINUTE_MS, Tally};
+pub use tally::{MINUTE_MS, Tally, Turn};
 pub use token::{Admission, Refused, TokenError, Tokens};

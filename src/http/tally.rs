@@ -1,13 +1,16 @@
-//! Per-address tallies: how often each address did something in the current minute.
+//! Per-address tallies: how often each address did something in the current minute, and how
+//! many of those it has under way now.
 //!
 //! A [`Tally`] owns a small fixed table, one entry per address seen lately (IPv4-mapped
 //! addresses as IPv4); the callers decide what is counted (channels opened, wrong tokens) and
 //! how much is allowed. It never reads the clock (callers pass `now`, in milliseconds) and
-//! never allocates: when the table is full, the address whose minute began longest ago gives
-//! its entry up to a new one.
+//! never allocates: when the table is full, the address whose minute began longest ago, with
+//! nothing under way, gives its entry up to a new one.
 
 use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
+
+use event_listener::Event;
 
 /// The window counts are kept over.
 pub const MINUTE_MS: u64 = 60_000;
@@ -20,20 +23,67 @@ struct Entry {
     /// When this entry's minute began, in milliseconds of the caller's clock.
     since: u64,
     count: u32,
+    under_way: u32,
 }
 
-/// Counts per address over a minute.
+/// Counts per address over a minute, and what each has under way.
 #[derive(Default)]
 pub struct Tally {
     table: Mutex<heapless::Vec<Entry, ADDRESSES>>,
+    /// Fires when a [`Turn`] ends.
+    freed: Event,
+}
+
+/// One thing under way for an address, until dropped.
+pub struct Turn<'a> {
+    tally: &'a Tally,
+    ip: IpAddr,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        if let Some(e) = self.tally.lock().iter_mut().find(|e| e.ip == self.ip) {
+            e.under_way -= 1;
+        }
+        self.tally.freed.notify(usize::MAX);
+    }
 }
 
 impl Tally {
+    /// Waits until `ip` has fewer than `at_once` things under way, then holds one more until
+    /// the [`Turn`] drops: an address's turns come one after another, never more at once.
+    pub async fn turn(&self, ip: IpAddr, at_once: usize) -> Turn<'_> {
+        let ip = ip.to_canonical();
+        loop {
+            let freed = self.freed.listen();
+            if self.take(ip, at_once) {
+                return Turn { tally: self, ip };
+            }
+            freed.await;
+        }
+    }
+
+    /// One more under way for `ip`, if it has fewer than `at_once`.
+    fn take(&self, ip: IpAddr, at_once: usize) -> bool {
+        // Its minute does not matter here: `now` 0 begins none again.
+        let mut table = self.lock();
+        match entry(&mut table, ip, 0) {
+            Some(entry) if (entry.under_way as usize) < at_once => {
+                entry.under_way += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Counts one more for `ip` at `now` if it did fewer than `limit` this minute: how many
     /// now, this one included; else in how many seconds its minute ends.
     pub fn hit(&self, ip: IpAddr, now: u64, limit: usize) -> Result<usize, u64> {
         let mut table = self.lock();
-        let entry = entry(&mut table, ip.to_canonical(), now);
+        // Every entry has something under way (64 addresses at once): not counted.
+        let Some(entry) = entry(&mut table, ip.to_canonical(), now) else {
+            return Ok(1);
+        };
         if entry.count as usize >= limit {
             let left = (entry.since + MINUTE_MS).saturating_sub(now);
             return Err(left.div_ceil(1000));
@@ -57,20 +107,22 @@ impl Tally {
 }
 
 /// `ip`'s entry at `now`, its minute begun again if it ended; a new one if there is none, in
-/// place of the entry whose minute began longest ago when the table is full.
-fn entry(table: &mut heapless::Vec<Entry, ADDRESSES>, ip: IpAddr, now: u64) -> &mut Entry {
+/// place of the entry whose minute began longest ago, with nothing under way, when the table is
+/// full (`None` when every entry has something under way).
+fn entry(table: &mut heapless::Vec<Entry, ADDRESSES>, ip: IpAddr, now: u64) -> Option<&mut Entry> {
     let fresh = Entry {
         ip,
         since: now,
         count: 0,
+        under_way: 0,
     };
     let at = match table.iter().position(|e| e.ip == ip) {
         Some(at) => at,
         None => match table.push(fresh) {
             Ok(()) => table.len() - 1,
             Err(fresh) => {
-                let stalest = table.iter().enumerate().min_by_key(|(_, e)| e.since);
-                let at = stalest.map_or(0, |(at, _)| at);
+                let idle = table.iter().enumerate().filter(|(_, e)| e.under_way == 0);
+                let (at, _) = idle.min_by_key(|(_, e)| e.since)?;
                 table[at] = fresh;
                 at
             }
@@ -81,7 +133,7 @@ fn entry(table: &mut heapless::Vec<Entry, ADDRESSES>, ip: IpAddr, now: u64) -> &
         entry.since = now;
         entry.count = 0;
     }
-    entry
+    Some(entry)
 }
 
 #[cfg(test)]
@@ -112,6 +164,24 @@ mod tests {
         );
         assert_eq!(tally.count(ip(1), MINUTE_MS), 0, "a new minute");
         assert_eq!(tally.hit(ip(1), MINUTE_MS, 2), Ok(1));
+    }
+
+    /// An address's turns come one after another past `at_once`; others are not held up.
+    #[test]
+    fn turns_of_one_address_wait_for_each_other() {
+        let tally = Tally::default();
+        smol::block_on(async {
+            let first = tally.turn(ip(1), 1).await;
+            let mut second = Box::pin(tally.turn(ip(1), 1));
+            assert!(
+                futures_lite::future::poll_once(&mut second).await.is_none(),
+                "waits"
+            );
+            let other = futures_lite::future::poll_once(tally.turn(ip(2), 1)).await;
+            assert!(other.is_some(), "another address has its own turns");
+            drop(first);
+            let _second = second.await;
+        });
     }
 
     #[test]

@@ -10,13 +10,17 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use std::net::IpAddr;
+use std::time::Duration;
+
+use async_io::Timer;
+use futures_lite::FutureExt;
 
 use crate::app::App;
-use crate::board::ADDRESS_OPENS_PER_MINUTE;
+use crate::board::{ADDRESS_OPENS_PER_MINUTE, ADDRESS_STARTING};
 use crate::channel::{Activity, Channel, ContentId, Full, Open};
 use crate::clock;
 use crate::engine::{EngineError, Mode, Selector};
-use crate::http::{Body, json_error, push_percent_encoded, query_param, too_many};
+use crate::http::{Body, Turn, json_error, push_percent_encoded, query_param, too_many};
 
 /// Engine options a client may pass on; anything else in the query is ignored.
 const PASSED_OPTIONS: [&str; 4] = [
@@ -25,6 +29,9 @@ const PASSED_OPTIONS: [&str; 4] = [
     "transcode_ac3",
     "preferred_audio_language",
 ];
+/// How long a new channel waits for its address's turn to start it: about as long as an engine
+/// start may take.
+const START_WAIT: Duration = Duration::from_secs(45);
 /// A passed option longer than this is dropped: none of the engine's is.
 const OPTION_MAX: usize = 32;
 /// The engine options to pass on, as an encoded query fragment, each known option once (its
@@ -82,7 +89,7 @@ fn named(selector: Selector) -> &'static str {
 }
 
 /// The channel for `id`, opened and connected (its session refreshed), for a client at `by`.
-/// A channel not playing yet is opened only within `by`'s quotas ([`count_opening`]), and a
+/// A channel not playing yet is opened only in `by`'s turn ([`turn_to_start`]), and a
 /// client joins only within its address's share of the channel's clients, checked before the
 /// refresh: made-up players refresh nothing.
 pub(super) async fn open(
@@ -93,17 +100,15 @@ pub(super) async fn open(
     by: IpAddr,
 ) -> Result<Activity, Response<Body>> {
     let now = clock::now_ms();
-    if app.registry.find(id, now).is_none() {
-        if let Some(refused) = count_opening(app, by, now) {
-            return Err(refused);
-        }
-    }
+    let _starting = match app.registry.find(id, now) {
+        Some(_) => None,
+        None => Some(turn_to_start(app, by, now).await?),
+    };
     let request = Open {
         id,
         selector,
         mode,
         extra: &passed_options(query),
-        by,
     };
     let channel = app
         .registry
@@ -130,17 +135,28 @@ pub(super) async fn open(
     Ok(channel)
 }
 
-/// Counts a channel `by` asks to open at `now` (opened or not); the 429 past
-/// `ADDRESS_OPENS_PER_MINUTE` a minute. (How many it plays at once is the registry's to bound: `ADDRESS_CHANNELS`.) So
-/// random ids, each an engine start, cannot churn the engine nor hold the channel table while
-/// it resolves them.
-fn count_opening(app: &App, by: IpAddr, now: u64) -> Option<Response<Body>> {
-    let retry_secs = app.opens.hit(by, now, ADDRESS_OPENS_PER_MINUTE).err()?;
-    let message = format!(
-        "this address opened its maximum of {ADDRESS_OPENS_PER_MINUTE} channels this minute; \
-         try again in {retry_secs} s"
-    );
-    Some(too_many(&message, retry_secs))
+/// `by`'s turn to start a new channel at `now`, held until its first engine start lands (or
+/// fails): an address asks for at most `ADDRESS_OPENS_PER_MINUTE` new channels a minute (429
+/// past it), and starts at most `ADDRESS_STARTING` at once, its next start waiting for one to
+/// land (503 if none does within [`START_WAIT`]). So random ids, each an engine start, can
+/// neither churn the engine nor hold the channel table while the engine resolves them; a device
+/// that zaps, or opens two channels at once, only waits.
+async fn turn_to_start(app: &App, by: IpAddr, now: u64) -> Result<Turn<'_>, Response<Body>> {
+    if let Err(retry_secs) = app.opens.hit(by, now, ADDRESS_OPENS_PER_MINUTE) {
+        let message = format!(
+            "this address asked for {ADDRESS_OPENS_PER_MINUTE} new channels this minute, its \
+             maximum; try again in {retry_secs} s"
+        );
+        return Err(too_many(&message, retry_secs));
+    }
+    let turn = async { Some(app.opens.turn(by, ADDRESS_STARTING).await) };
+    let late = async {
+        Timer::after(START_WAIT).await;
+        None
+    };
+    turn.or(late)
+        .await
+        .ok_or_else(|| busy(&Full::AddressStarting))
 }
 
 /// The query of a player's own playlist URL: what it takes to start its channel again (the
