@@ -20,7 +20,7 @@ use futures_lite::FutureExt;
 
 use super::clients::TableFull;
 use super::{Channel, ContentId};
-use crate::board::{ADDRESS_STARTING, MAX_CHANNELS};
+use crate::board::MAX_CHANNELS;
 use crate::clock;
 use crate::counters::{Counters, Counts};
 use crate::engine::{Engine, Mode, Selector};
@@ -32,8 +32,6 @@ pub enum Full {
     Clients,
     /// The client's address has its share of the channel's clients (`ADDRESS_CLIENTS`).
     AddressClients,
-    /// The client's address is starting its share of new channels (`ADDRESS_STARTING`).
-    AddressStarting,
     /// acebox is shutting down and opens no channel.
     ShuttingDown,
 }
@@ -47,11 +45,6 @@ impl fmt::Display for Full {
             ),
             Full::Clients => TableFull::Channel.fmt(f),
             Full::AddressClients => TableFull::Address.fmt(f),
-            Full::AddressStarting => write!(
-                f,
-                "this address is already starting its maximum of {ADDRESS_STARTING} new \
-                 channels; try again once one has started"
-            ),
             Full::ShuttingDown => f.write_str("acebox is shutting down; try again in a moment"),
         }
     }

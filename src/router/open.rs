@@ -10,10 +10,6 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use std::net::IpAddr;
-use std::time::Duration;
-
-use async_io::Timer;
-use futures_lite::FutureExt;
 
 use crate::app::App;
 use crate::board::{ADDRESS_OPENS_PER_MINUTE, ADDRESS_STARTING};
@@ -29,9 +25,6 @@ const PASSED_OPTIONS: [&str; 4] = [
     "transcode_ac3",
     "preferred_audio_language",
 ];
-/// How long a new channel waits for its address's turn to start it: about as long as an engine
-/// start may take.
-const START_WAIT: Duration = Duration::from_secs(45);
 /// A passed option longer than this is dropped: none of the engine's is.
 const OPTION_MAX: usize = 32;
 /// The engine options to pass on, as an encoded query fragment, each known option once (its
@@ -136,11 +129,11 @@ pub(super) async fn open(
 }
 
 /// `by`'s turn to start a new channel at `now`, held until its first engine start lands (or
-/// fails): an address asks for at most `ADDRESS_OPENS_PER_MINUTE` new channels a minute (429
-/// past it), and starts at most `ADDRESS_STARTING` at once, its next start waiting for one to
-/// land (503 if none does within [`START_WAIT`]). So random ids, each an engine start, can
-/// neither churn the engine nor hold the channel table while the engine resolves them; a device
-/// that zaps, or opens two channels at once, only waits.
+/// fails, within the engine's start timeout): an address asks for at most
+/// `ADDRESS_OPENS_PER_MINUTE` new channels a minute (429 past it), and starts at most
+/// `ADDRESS_STARTING` at once, its next start waiting for one to land. So random ids, each an
+/// engine start, can neither churn the engine nor hold the channel table while the engine
+/// resolves them; a device that zaps, or opens two channels at once, only waits.
 async fn turn_to_start(app: &App, by: IpAddr, now: u64) -> Result<Turn<'_>, Response<Body>> {
     if let Err(retry_secs) = app.opens.hit(by, now, ADDRESS_OPENS_PER_MINUTE) {
         let message = format!(
@@ -149,14 +142,7 @@ async fn turn_to_start(app: &App, by: IpAddr, now: u64) -> Result<Turn<'_>, Resp
         );
         return Err(too_many(&message, retry_secs));
     }
-    let turn = async { Some(app.opens.turn(by, ADDRESS_STARTING).await) };
-    let late = async {
-        Timer::after(START_WAIT).await;
-        None
-    };
-    turn.or(late)
-        .await
-        .ok_or_else(|| busy(&Full::AddressStarting))
+    Ok(app.opens.turn(by, ADDRESS_STARTING).await)
 }
 
 /// The query of a player's own playlist URL: what it takes to start its channel again (the
