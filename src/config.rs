@@ -1,10 +1,11 @@
 //! The command line and environment: where the engine is, where to listen, when to let go, who
-//! may connect and how much to log.
+//! may connect, by which names and tokens, and how much to log.
 //!
 //! Owns parsing and validation only; a bad value is an error that names the flag (or variable)
 //! and what would be accepted, never a silent default. Flags win over environment variables.
 //!
-//! Over 400 lines: the last 130 are its tests, one per rule of reading a value.
+//! Over 400 lines: the help text is 60 of them, and the tests, which try every option's
+//! spellings and bad values, the last 220.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use log::LevelFilter;
 
 use crate::board::{MAX_CHANNELS, MAX_ENGINES};
-use crate::http::{AllowList, Cidr, CidrError, Origin};
+use crate::http::{AllowList, Cidr, CidrError, Origin, Tokens};
 
 pub const DEFAULT_ENGINE: &str = "http://127.0.0.1:6878";
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:6880";
@@ -34,7 +35,8 @@ pub const USAGE: &str = "\
 acebox: an AceStream proxy. One engine session per channel, shared by every client.
 
 Usage: acebox [--engine URL]... [--listen ADDR:PORT] [--idle-timeout SECS] [--allow CIDR]...
-              [--channels FILE] [--no-announce] [--log-level LEVEL]
+              [--host NAME]... [--token NAME=SECRET]... [--channels FILE]
+              [--no-announce] [--log-level LEVEL]
 
 Options:
   --engine URL          The AceStream engine to use, as http://HOST:PORT. Repeat it for
@@ -50,6 +52,15 @@ Options:
   --allow CIDR          Only let these addresses connect, e.g. 192.168.1.0/24 or fd00::/8;
                         repeat for more (up to 32). Others get 403. Env: ACEBOX_ALLOW
                         (comma-separated). Default: everyone.
+  --host NAME           Another name acebox is reached by (a reverse proxy's), besides its
+                        addresses, host name and localhost: the status page, /status,
+                        /metrics and /playlist.m3u answer only these (421 otherwise).
+                        Repeatable (up to 16). Env: ACEBOX_HOST (comma-separated).
+  --token NAME=SECRET   Let a client from outside --allow in when its URLs carry
+                        token=SECRET; the URLs acebox hands it carry it on. One per person or
+                        device, repeatable (up to 32); SECRET: 16 to 128 of A-Z a-z 0-9 . _ ~ -.
+                        Use behind TLS or a VPN (README: Remote access). Env: ACEBOX_TOKEN
+                        (comma-separated; unlike flags, not shown by ps).
   --channels FILE       An M3U of acestream:// links (or ids, or engine URLs) to serve at
                         http://ACEBOX:6880/playlist.m3u (?hls=1 for HLS URLs), pointing at
                         acebox; re-read when it changes. Env: ACEBOX_CHANNELS. Default: none
@@ -67,8 +78,6 @@ Options:
 Players use the engine's own URLs with acebox's address:
   http://ACEBOX:6880/ace/manifest.m3u8?id=<content id>     (HLS)
   http://ACEBOX:6880/ace/getstream?id=<content id>        (MPEG-TS)
-Channels found by the engine's search: http://ACEBOX:6880/search.m3u?query=WORDS
-(/search.json for scripts), with their guide at /epg.xml.
 Status page: http://ACEBOX:6880/   JSON: /status   Prometheus: /metrics
 ";
 
@@ -91,6 +100,10 @@ pub struct Config {
     pub log_level: LevelFilter,
     /// The channel list file, if any.
     pub channels: Option<PathBuf>,
+    /// `--host`: names acebox is reached by besides its own (see `http::HostNames`).
+    pub hosts: Vec<String>,
+    /// `--token`: what admits a client from outside `--allow`.
+    pub tokens: Tokens,
     /// Whether to announce acebox on the LAN (where it listens on a LAN address).
     pub announce: bool,
 }
@@ -163,6 +176,16 @@ const CHANNELS: Source = Source {
     flag: "--channels",
     env: "ACEBOX_CHANNELS",
 };
+const HOST: Source = Source {
+    flag: "--host",
+    env: "ACEBOX_HOST",
+};
+/// The most `--host` names taken.
+const MAX_HOSTS: usize = 16;
+const TOKEN: Source = Source {
+    flag: "--token",
+    env: "ACEBOX_TOKEN",
+};
 
 /// The variable that turns LAN announcing off (`--no-announce` is its flag).
 const ANNOUNCE_ENV: &str = "ACEBOX_ANNOUNCE";
@@ -173,7 +196,9 @@ pub fn parse(
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Command, ConfigError> {
     let mut given: [Option<String>; 4] = Default::default();
-    let (mut allowed, mut engines) = (Vec::new(), Vec::new());
+    // The flags that may be repeated, after those of `given`: --allow, --host, --token,
+    // --engine.
+    let mut repeated: [Vec<String>; 4] = Default::default();
     let mut no_announce = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -195,20 +220,24 @@ pub fn parse(
             "--idle-timeout" => 1,
             "--log-level" => 2,
             "--channels" => 3,
-            "--allow" => 4,
-            "--engine" => 5,
+            "--allow" => given.len(),
+            "--host" => given.len() + 1,
+            "--token" => given.len() + 2,
+            "--engine" => given.len() + 3,
             _ => return Err(ConfigError::UnknownFlag(arg)),
         };
-        let source = [&LISTEN, &IDLE, &LOG_LEVEL, &CHANNELS, &ALLOW, &ENGINE][index];
+        let source = [
+            &LISTEN, &IDLE, &LOG_LEVEL, &CHANNELS, &ALLOW, &HOST, &TOKEN, &ENGINE,
+        ][index];
         let value = inline
             .or_else(|| args.next())
             .ok_or(ConfigError::MissingValue(source.flag))?;
-        match (given.get_mut(index), index) {
-            (Some(slot), _) => *slot = Some(value),
-            (None, 4) => allowed.push(value),
-            (None, _) => engines.push(value),
+        match given.get_mut(index) {
+            Some(slot) => *slot = Some(value),
+            None => repeated[index - given.len()].push(value),
         }
     }
+    let [allowed, hosts, tokens, engines] = repeated;
     let [listen, idle, log_level, channels] = given;
     let pick =
         |given: Option<String>, source: &Source, default: &str| match (given, env(source.env)) {
@@ -222,7 +251,7 @@ pub fn parse(
         reason,
     };
 
-    let engines = engine_list(engines, env(ENGINE.env))
+    let engines = engine_list(engines, &env)
         .map_err(|(value, source, reason)| invalid((value, source), reason))?;
     let listen = pick(listen, &LISTEN, DEFAULT_LISTEN);
     let listen = listen.0.parse::<SocketAddr>().map_err(|_| {
@@ -249,18 +278,34 @@ pub fn parse(
         .find(|(name, _)| level.0.eq_ignore_ascii_case(name))
         .map(|(_, filter)| *filter)
         .ok_or_else(|| invalid(level.clone(), "use off, error, warn, info or debug".into()))?;
-    let allow = allow_list(allowed, env(ALLOW.env))
+    let allow = allow_list(allowed, &env)
         .map_err(|(value, source, e)| invalid((value, source), e.to_string()))?;
+    let (hosts, source) = listed(hosts, &HOST, &env);
+    if hosts.len() > MAX_HOSTS {
+        let reason = format!("at most {MAX_HOSTS} names may be given");
+        return Err(invalid((hosts.join(","), source), reason));
+    }
+    if let Some(bad) = hosts.iter().find(|h| !is_host_name(h)) {
+        let reason = "use a host name or address, e.g. tv.example.org or 203.0.113.5".into();
+        return Err(invalid((bad.clone(), source), reason));
+    }
+    let (given_tokens, source) = listed(tokens, &TOKEN, &env);
+    let mut tokens = Tokens::default();
+    for token in given_tokens {
+        if let Err(e) = tokens.push(&token) {
+            // The secret is never echoed: only the name.
+            let name = token.split('=').next().unwrap_or_default();
+            return Err(invalid((format!("{name}=..."), source), e.to_string()));
+        }
+    }
     let announce = match env(ANNOUNCE_ENV).map(|v| v.to_ascii_lowercase()) {
         _ if no_announce => false,
         None => true,
+        Some(v) if ["on", "1", "yes", "true"].contains(&v.as_str()) => true,
+        Some(v) if ["off", "0", "no", "false"].contains(&v.as_str()) => false,
         Some(v) => {
-            ["on", "1", "yes", "true"].contains(&v.as_str())
-                || !["off", "0", "no", "false"].contains(&v.as_str())
-                    && Err(invalid(
-                        (v, ANNOUNCE_ENV.to_owned()),
-                        "use on or off".into(),
-                    ))?
+            let reason = "use on or off".into();
+            return Err(invalid((v, ANNOUNCE_ENV.to_owned()), reason));
         }
     };
     Ok(Command::Run(Box::new(Config {
@@ -270,6 +315,8 @@ pub fn parse(
         allow,
         log_level,
         channels: channels.or_else(|| env(CHANNELS.env)).map(PathBuf::from),
+        hosts,
+        tokens,
         announce,
     })))
 }
@@ -278,22 +325,15 @@ pub fn parse(
 /// default engine; each `http://HOST:PORT`, with `?channels=N` for a limit of its own.
 fn engine_list(
     flags: Vec<String>,
-    env: Option<String>,
+    env: impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<EngineSpec>, (String, String, String)> {
-    let (values, source): (Vec<String>, &str) = match env {
-        _ if !flags.is_empty() => (flags, ENGINE.flag),
-        Some(env) => (
-            env.split([',', ' '])
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            ENGINE.env,
-        ),
-        None => (vec![DEFAULT_ENGINE.to_owned()], "default"),
-    };
+    let (mut values, mut source) = listed(flags, &ENGINE, env);
+    if values.is_empty() && source == ENGINE.flag {
+        (values, source) = (vec![DEFAULT_ENGINE.to_owned()], "default".to_owned());
+    }
     let mut engines: Vec<EngineSpec> = Vec::new();
     for value in values {
-        let fail = |reason: String| (value.clone(), source.to_owned(), reason);
+        let fail = |reason: String| (value.clone(), source.clone(), reason);
         if engines.len() == MAX_ENGINES {
             return Err(fail(format!(
                 "this board takes at most {MAX_ENGINES} engines (acebox --board)"
@@ -313,11 +353,7 @@ fn engine_list(
         });
     }
     if engines.is_empty() {
-        return Err((
-            String::new(),
-            source.to_owned(),
-            "name at least one engine".into(),
-        ));
+        return Err((String::new(), source, "name at least one engine".into()));
     }
     Ok(engines)
 }
@@ -336,26 +372,46 @@ fn channels_limit(query: &str) -> Result<usize, String> {
         })
 }
 
-/// The `--allow` prefixes, or when none is given, the comma-separated `ACEBOX_ALLOW`.
-fn allow_list(
+/// The values of a repeatable flag, or when none is given, its comma-separated variable; and
+/// where they came from.
+fn listed(
     flags: Vec<String>,
-    env: Option<String>,
-) -> Result<AllowList, (String, String, CidrError)> {
-    let (values, source): (Vec<String>, &str) = match env {
+    source: &Source,
+    env: impl Fn(&str) -> Option<String>,
+) -> (Vec<String>, String) {
+    match env(source.env) {
         Some(env) if flags.is_empty() => (
             env.split([',', ' '])
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
                 .collect(),
-            ALLOW.env,
+            source.env.to_owned(),
         ),
-        _ => (flags, ALLOW.flag),
-    };
+        _ => (flags, source.flag.to_owned()),
+    }
+}
+
+/// A host name (letters, digits, `.` and `-`, at most 253) or an IP address.
+fn is_host_name(text: &str) -> bool {
+    let name = !text.is_empty()
+        && text.len() <= 253
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'));
+    name || text.parse::<std::net::IpAddr>().is_ok()
+}
+
+/// The `--allow` prefixes, or when none is given, the comma-separated `ACEBOX_ALLOW`.
+fn allow_list(
+    flags: Vec<String>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<AllowList, (String, String, CidrError)> {
+    let (values, source) = listed(flags, &ALLOW, env);
     let mut list = AllowList::default();
     for value in values {
         let added = Cidr::parse(&value).and_then(|cidr| list.push(cidr));
         if let Err(e) = added {
-            return Err((value, source.to_owned(), e));
+            return Err((value, source, e));
         }
     }
     Ok(list)
@@ -387,11 +443,11 @@ mod tests {
         let c = config(&[], &[]);
         assert_eq!(c.engines.len(), 1);
         assert_eq!(c.engines[0].origin.to_string(), DEFAULT_ENGINE);
+        assert!(c.announce);
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(c.idle_timeout, Duration::from_secs(30));
         assert!(c.allow.is_empty());
         assert_eq!(c.log_level, LevelFilter::Info);
-        assert!(c.announce);
         let env = [
             ("ACEBOX_ENGINE", "http://10.0.0.2:6878"),
             ("ACEBOX_IDLE_TIMEOUT", "5"),
@@ -456,18 +512,52 @@ mod tests {
     }
 
     #[test]
-    fn announcing_is_on_unless_the_flag_or_the_environment_turns_it_off() {
-        assert!(!config(&["--no-announce"], &[]).announce);
-        assert!(!config(&[], &[("ACEBOX_ANNOUNCE", "off")]).announce);
-        assert!(config(&[], &[("ACEBOX_ANNOUNCE", "ON")]).announce);
-        assert!(!config(&["--no-announce"], &[("ACEBOX_ANNOUNCE", "on")]).announce);
-        let err = run(&[], &[("ACEBOX_ANNOUNCE", "maybe")]).unwrap_err();
+    fn host_names_are_repeatable_checked_and_the_env_is_a_list() {
+        let c = config(&["--host", "tv.example.org", "--host=203.0.113.5"], &[]);
+        assert_eq!(c.hosts, ["tv.example.org", "203.0.113.5"]);
+        let env = [("ACEBOX_HOST", "a.lan, b.lan")];
+        assert_eq!(config(&[], &env).hosts, ["a.lan", "b.lan"]);
+        assert_eq!(config(&["--host", "c"], &env).hosts, ["c"], "flags win");
+        let err = run(&["--host", "evil/x"], &[]).unwrap_err();
+        assert!(err.to_string().starts_with("--host \"evil/x\""), "{err}");
+        let many: Vec<String> = (0..17).map(|n| format!("--host=h{n}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
         assert!(
-            err.to_string().starts_with("ACEBOX_ANNOUNCE \"maybe\""),
+            run(&many, &[])
+                .unwrap_err()
+                .to_string()
+                .contains("at most 16")
+        );
+    }
+
+    #[test]
+    fn tokens_are_repeatable_the_env_is_a_list_and_secrets_are_never_echoed() {
+        let secret = "s3cret-s3cret-s3cret";
+        let c = config(
+            &[
+                "--token",
+                &format!("phone={secret}"),
+                "--token=tv=0123456789abcdef",
+            ],
+            &[],
+        );
+        assert_eq!(c.tokens.names().collect::<Vec<_>>(), ["phone", "tv"]);
+        let env = [("ACEBOX_TOKEN", "a=aaaaaaaaaaaaaaaa, b=bbbbbbbbbbbbbbbb")];
+        assert_eq!(config(&[], &env).tokens.names().count(), 2);
+        let err = run(&["--token", "phone=short-secret"], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("--token \"phone=...\" is not valid"),
             "{err}"
         );
-        let err = run(&["--no-announce=1"], &[]).unwrap_err();
-        assert_eq!(err, ConfigError::UnknownFlag("--no-announce=1".into()));
+        assert!(!err.contains("short-secret"), "{err}");
+        let err = run(&[], &[("ACEBOX_TOKEN", &format!("x={secret},y={secret}"))]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("ACEBOX_TOKEN \"y=...\""),
+            "{err}"
+        );
+        assert!(!err.to_string().contains(secret));
     }
 
     #[test]
@@ -531,5 +621,20 @@ mod tests {
         assert!(err.to_string().contains("at most"), "{err}");
         let err = run(&[], &[("ACEBOX_ENGINE", " , ")]).unwrap_err();
         assert!(err.to_string().contains("at least one engine"), "{err}");
+    }
+
+    #[test]
+    fn announcing_is_on_unless_the_flag_or_the_environment_turns_it_off() {
+        assert!(!config(&["--no-announce"], &[]).announce);
+        assert!(!config(&[], &[("ACEBOX_ANNOUNCE", "off")]).announce);
+        assert!(config(&[], &[("ACEBOX_ANNOUNCE", "ON")]).announce);
+        assert!(!config(&["--no-announce"], &[("ACEBOX_ANNOUNCE", "on")]).announce);
+        let err = run(&[], &[("ACEBOX_ANNOUNCE", "maybe")]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("ACEBOX_ANNOUNCE \"maybe\""),
+            "{err}"
+        );
+        let err = run(&["--no-announce=1"], &[]).unwrap_err();
+        assert_eq!(err, ConfigError::UnknownFlag("--no-announce=1".into()));
     }
 }

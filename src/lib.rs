@@ -5,8 +5,9 @@
 //!
 //! Data flows one way: each module imports only modules of a lower layer (ARCHITECTURE.md has
 //! the picture; `tests/layout.rs` checks it).
-//! 0. [`board`], [`clock`], [`logger`], [`lock`], [`xml`]: constants, time, the log sink, the lock
-//!    helper, XML escaping;
+//! 0. [`board`], [`clock`], [`logger`], [`lock`], [`xml`], [`Cut`]: constants, time, the log
+//!    sink, the lock helper, XML escaping, the signal that takes a ring item back from a slow
+//!    client;
 //! 1. [`http`] (the transport), [`session`] (the slot), [`storage`] (the ring and the typed
 //!    stores of segments and chunks), [`counters`];
 //! 2. [`engine`]: the engine's API on the transport;
@@ -75,6 +76,32 @@ pub fn clip<const N: usize>(text: &str) -> heapless::String<N> {
 pub fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) -> smol::Task<()> {
     let task: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = Box::pin(task);
     smol::spawn(task)
+}
+
+/// A signal set once, for good, that a task can wait on. The ring sets an item's when it takes
+/// the item back from a client still being sent it (`storage::ring`), and the connection
+/// sending it watches it and is cut off (`http::stall`), which frees the item.
+#[derive(Debug, Default)]
+pub struct Cut {
+    set: std::sync::atomic::AtomicBool,
+    event: event_listener::Event,
+}
+
+impl Cut {
+    pub fn cut(&self) {
+        self.set.store(true, std::sync::atomic::Ordering::Release);
+        self.event.notify(usize::MAX);
+    }
+
+    pub fn is_cut(&self) -> bool {
+        self.set.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Resolves once [`Cut::cut`] is called after this (look at [`Cut::is_cut`] after
+    /// listening, so that a cut in between is not missed).
+    pub fn listen(&self) -> event_listener::EventListener {
+        self.event.listen()
+    }
 }
 
 /// Locks `mutex`, the one way acebox takes a std lock. Nothing under acebox's locks can panic

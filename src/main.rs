@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::Read;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use acebox::channel::Registry;
 use acebox::channel_list::ChannelList;
 use acebox::config::{self, Command, Config, EngineSpec};
 use acebox::engine::{Engine, Engines};
-use acebox::http::{self, Gate};
+use acebox::http::{self, Gate, HostNames, Tally};
 use acebox::search::Search;
 use acebox::{board, logger};
 use acebox::{lan, router};
@@ -83,7 +84,7 @@ fn run(config: Config) -> ExitCode {
     let channel_list = match config
         .channels
         .as_deref()
-        .map(|path| ChannelList::open(path, Instant::now()))
+        .map(|path| ChannelList::open(path, Instant::now()).map(Arc::new))
         .transpose()
     {
         Ok(list) => list,
@@ -128,7 +129,23 @@ fn run(config: Config) -> ExitCode {
         board::BOARD,
         config.allow
     );
-    let gate = Arc::new(Gate::new(config.allow, board::MAX_CONNECTIONS));
+    if !config.tokens.is_empty() && config.allow.is_empty() {
+        log::warn!("--token without --allow: everyone is let in anyway; set --allow to your LAN");
+    }
+    let gate = Gate::new(
+        config.allow,
+        board::MAX_CONNECTIONS,
+        board::ADDRESS_CONNECTIONS,
+    );
+    let gate = Arc::new(gate.with_outsiders(!config.tokens.is_empty()));
+    // The machine's host name, which the status page and lists answer to.
+    let machine = std::fs::File::open("/proc/sys/kernel/hostname")
+        .and_then(|file| {
+            let mut name = Vec::new();
+            file.take(255).read_to_end(&mut name).map(|_| name)
+        })
+        .ok()
+        .and_then(|name| String::from_utf8(name).ok());
     let app = Arc::new(App {
         search: Search::new(engines.get(0).engine.clone()),
         registry: Registry::new(engines, config.idle_timeout),
@@ -136,6 +153,9 @@ fn run(config: Config) -> ExitCode {
         gate: gate.clone(),
         channel_list,
         device,
+        names: HostNames::new(machine.as_deref(), &config.hosts),
+        opens: Tally::default(),
+        tokens: config.tokens,
     });
     let reaper = app.clone();
     acebox::spawn(async move { reaper.registry.reap_idle().await }).detach();

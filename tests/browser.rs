@@ -1,5 +1,6 @@
 //! A web player: hls.js in Debian's headless Chromium, on a page from another origin than
-//! acebox's, plays H.264/AAC HLS through acebox from real segments the engine simulator serves.
+//! acebox's, plays H.264/AAC HLS through acebox from real segments the engine simulator serves,
+//! while the same page cannot read what acebox reports (`/status`, `/metrics`, the page).
 //! The page and the script that drives the browser are `tests/browser/play.mjs`; its npm
 //! packages are pinned in `tests/browser/package-lock.json` and installed by
 //! `scripts/browser-setup.sh`.
@@ -21,7 +22,7 @@ const WIDTH: u64 = 320;
 const FPS: f64 = 25.0;
 
 #[test]
-fn hls_js_in_chromium_plays_h264_through_acebox_from_another_origin() {
+fn hls_js_in_chromium_plays_h264_through_acebox_from_another_origin_which_cannot_read_status() {
     if !have_browser() {
         return;
     }
@@ -37,6 +38,7 @@ fn hls_js_in_chromium_plays_h264_through_acebox_from_another_origin() {
 
     assert_played(&report);
     assert_cross_origin(&report, &format!("http://{}", proxy.addr));
+    assert_reports_unread(&report);
     assert_eq!(engine.stat("starts"), 1, "one engine session for the page");
 }
 
@@ -70,6 +72,14 @@ fn assert_cross_origin(report: &serde_json::Value, acebox: &str) {
         playlist.starts_with(&format!("{acebox}/ace/m/")),
         "hls.js reloads its own playlist: {report}"
     );
+}
+
+/// The page's reads of acebox's reports each failed: the browser let it read none of them.
+fn assert_reports_unread(report: &serde_json::Value) {
+    for path in ["/status", "/metrics", "/"] {
+        let read = report["reads"][path].as_str().unwrap_or("never settled");
+        assert!(read.starts_with("blocked"), "{path}: {read}: {report}");
+    }
 }
 
 /// hls.js had no fatal error and played at least `MIN_PLAYED_SECS` of both tracks, not audio

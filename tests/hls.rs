@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use acebox::board::MAX_CLIENTS_PER_CHANNEL;
 use common::{
-    Player, acebox, assert_contiguous, at_once, content, get, get_as, sim, sim_at, user_agent,
-    wait_for,
+    Player, acebox, assert_contiguous, at_once, content, get, get_as, get_from, next_device, sim,
+    sim_at, user_agent, wait_for,
 };
 
 const POLL: Duration = Duration::from_millis(100);
@@ -183,9 +183,12 @@ fn ten_simultaneous_first_requests_make_one_channel_and_one_engine_start() {
     let id = content(6);
     let (addr, connect) = (proxy.addr, format!("/ace/manifest.m3u8?id={id}"));
     // Ten players (or as many as the board takes on one channel: 8 on the small routers),
-    // each with a User-Agent of its own.
+    // each on a device of its own, with a User-Agent of its own.
     let players = MAX_CLIENTS_PER_CHANNEL.min(10);
-    let replies = at_once(players, move |n| get_as(addr, &connect, &user_agent(n)));
+    let devices: Vec<_> = (0..players).map(|_| next_device()).collect();
+    let replies = at_once(players, move |n| {
+        get_from(devices[n], addr, &connect, &user_agent(n))
+    });
     assert!(replies.iter().all(|r| r.status == 302), "{replies:?}");
     let mut locations: Vec<_> = replies
         .iter()
@@ -329,4 +332,60 @@ fn a_player_back_after_an_idle_stop_resumes_by_infohash_with_a_forward_media_seq
             .iter()
             .all(|s| s["content"] == hash.as_str())
     );
+}
+
+/// Segments answer byte ranges (web players may ask for parts): one range gets 206 with its
+/// `Content-Range`, a range past the end 416, several ranges or none the whole segment.
+#[test]
+fn a_segment_is_served_in_byte_ranges() {
+    let engine = sim(&[]);
+    let proxy = acebox(engine.addr, &[]);
+    let mut player = Player::connect(proxy.addr, &content(13));
+    player.play(PATIENCE, POLL, |p| !p.segments.is_empty());
+    let playlist = get(proxy.addr, &player.playlist).text();
+    let uri = playlist
+        .lines()
+        .find(|l| l.ends_with(".ts"))
+        .expect("a segment");
+    let whole = get(proxy.addr, uri);
+    assert_eq!(whole.status, 200);
+    assert_eq!(whole.header("accept-ranges"), Some("bytes"));
+    let len = whole.body.len();
+    for (range, part, bytes) in [
+        ("bytes=0-99", 0..100, format!("bytes 0-99/{len}")),
+        (
+            "bytes=100-",
+            100..len,
+            format!("bytes 100-{}/{len}", len - 1),
+        ),
+        (
+            "bytes=-50",
+            len - 50..len,
+            format!("bytes {}-{}/{len}", len - 50, len - 1),
+        ),
+        (
+            &format!("bytes=10-{}", len + 5) as &str,
+            10..len,
+            format!("bytes 10-{}/{len}", len - 1),
+        ),
+    ] {
+        let reply = get_as(proxy.addr, uri, &format!("Range: {range}\r\n"));
+        assert_eq!(reply.status, 206, "{range}: {}", reply.text());
+        assert_eq!(
+            reply.header("content-range"),
+            Some(bytes.as_str()),
+            "{range}"
+        );
+        assert_eq!(reply.body, whole.body[part], "{range}");
+    }
+    let past = get_as(proxy.addr, uri, &format!("Range: bytes={len}-\r\n"));
+    assert_eq!(past.status, 416);
+    assert_eq!(
+        past.header("content-range"),
+        Some(format!("bytes */{len}").as_str())
+    );
+    for ignored in ["bytes=0-1,5-6", "items=0-1", "bytes=5-2"] {
+        let reply = get_as(proxy.addr, uri, &format!("Range: {ignored}\r\n"));
+        assert_eq!((reply.status, reply.body.len()), (200, len), "{ignored}");
+    }
 }

@@ -414,8 +414,11 @@ fn five_hundred_connections_dropped_half_way_leave_nothing_behind() {
     // refusals are under way): wait until it holds none but the one asking.
     let status = wait_for(Duration::from_secs(30), "acebox to close them all", || {
         let mut conn = TcpStream::connect(proxy.addr).ok()?;
-        conn.write_all(b"GET /status HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-            .ok()?;
+        let status = format!(
+            "GET /status HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            proxy.addr
+        );
+        conn.write_all(status.as_bytes()).ok()?;
         let mut answer = Vec::new();
         let _ = conn.read_to_end(&mut answer);
         let body = answer

@@ -189,9 +189,12 @@ for shell in "${shells[@]}"; do
 	option channels '/etc/acebox/my list.m3u'
 	option log_level 'debug'
 	list allow '192.168.1.0/24'
-	list allow 'fd00::/8'"
-  expect "$s channels, log level and an allow list" "$(paste -sd '|' "$out.argv")" \
-    "/usr/bin/acebox|--channels|/etc/acebox/my list.m3u|--log-level|debug|--allow|192.168.1.0/24|--allow|fd00::/8"
+	list allow 'fd00::/8'
+	list host 'tv.example.org'
+	list token 'phone=Zq3-kP9_x7.wL2~mN4vB'
+	list token 'tv=0123456789abcdef0123'"
+  expect "$s channels, log level, allow, host and token lists" "$(paste -sd '|' "$out.argv")" \
+    "/usr/bin/acebox|--channels|/etc/acebox/my list.m3u|--log-level|debug|--allow|192.168.1.0/24|--allow|fd00::/8|--host|tv.example.org|--token|phone=Zq3-kP9_x7.wL2~mN4vB|--token|tv=0123456789abcdef0123"
 
   run_init quiet "config acebox 'main'
 	option announce '0'"

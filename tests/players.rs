@@ -7,7 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    Player, Reload, acebox, assert_contiguous, at_once, content, get, get_as, sim, user_agent,
+    Player, Reload, acebox, assert_contiguous, at_once, content, get, get_from, next_device, sim,
+    user_agent,
 };
 
 const POLL: Duration = Duration::from_millis(100);
@@ -73,10 +74,12 @@ fn a_playback_session_id_tells_players_on_one_device_apart() {
     let apple = |session: &str| {
         format!("User-Agent: AppleCoreMedia/1.0.0.21A329\r\nX-Playback-Session-Id: {session}\r\n")
     };
+    let device = next_device();
     let mut players: Vec<Player> = ["A1B2C3", "D4E5F6"]
         .iter()
         .map(|session| {
-            Player::with(
+            Player::on(
+                device,
                 proxy.addr,
                 &format!("id={id}"),
                 Reload::Entry,
@@ -89,7 +92,7 @@ fn a_playback_session_id_tells_players_on_one_device_apart() {
     }
     assert_ne!(players[0].playlist, players[1].playlist);
     // The same session id again is the first player reloading, not a third player.
-    let again = get_as(proxy.addr, &players[0].entry, &apple("A1B2C3"));
+    let again = get_from(device, proxy.addr, &players[0].entry, &apple("A1B2C3"));
     assert_eq!(again.header("location"), Some(players[0].playlist.as_str()));
     assert_eq!(proxy.json("/status")["channels"][0]["clients"], 2);
 }

@@ -26,7 +26,7 @@ fn channel<'a>(status: &'a serde_json::Value, id: &str) -> &'a serde_json::Value
 fn status_tells_the_whole_picture() {
     let engine = sim(&[]);
     let proxy = acebox(engine.addr, &[]);
-    let _clients = two_channels(&proxy);
+    let (player, _ts) = two_channels(&proxy);
     // The engine's stat is polled in the background: wait for its first answer.
     let status = wait_for(WAIT, "the engine's stat in /status", || {
         let status = proxy.json("/status");
@@ -57,8 +57,8 @@ fn status_tells_the_whole_picture() {
         client["address"]
             .as_str()
             .unwrap()
-            .starts_with("127.0.0.1:"),
-        "{client}"
+            .starts_with(&format!("{}:", player.from)),
+        "the player's own address: {client}"
     );
     let unix_now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -247,7 +247,7 @@ fn the_status_page_renders_the_channels_in_a_real_browser() {
     }
     let engine = sim(&[]);
     let proxy = acebox(engine.addr, &[]);
-    let _clients = two_channels(&proxy);
+    let (player, ts) = two_channels(&proxy);
     let page = proxy.get("/");
     assert_eq!(page.status, 200);
     assert_eq!(
@@ -276,7 +276,10 @@ fn the_status_page_renders_the_channels_in_a_real_browser() {
         String::from_utf8_lossy(&out.stderr)
     );
     // The browser parsed the page into a document with a section per channel.
-    for (id, mode) in [(content(1), "HLS"), (content(2), "MPEG-TS")] {
+    for (id, mode, from) in [
+        (content(1), "HLS", player.from),
+        (content(2), "MPEG-TS", ts.from),
+    ] {
         let start = dom
             .find(&format!("<section class=\"channel\" id=\"c-{id}\">"))
             .unwrap_or_else(|| panic!("no section for {id} in {dom}"));
@@ -284,7 +287,7 @@ fn the_status_page_renders_the_channels_in_a_real_browser() {
         let section = &section[..section.find("</section>").expect("a closed section")];
         assert!(section.contains(&format!("<dd>{mode}</dd>")), "{section}");
         assert!(
-            section.contains("127.0.0.1:"),
+            section.contains(&format!("{from}:")),
             "the client's address: {section}"
         );
         // Every counter, by the label of acebox's one table of counters.

@@ -56,8 +56,9 @@ fn title(extinf: &str) -> &str {
 
 #[test]
 fn a_search_is_a_playlist_of_named_channels_with_logos_best_first() {
+    // The app asks by a name of acebox's (--host), as it must for a list.
     let engine = common::sim(&[]);
-    let proxy = acebox(engine.addr, &[]);
+    let proxy = acebox(engine.addr, &["--host", "tv.lan"]);
     let reply = get_as(proxy.addr, "tv.lan:6880", "/search.m3u?query=sport");
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.header("content-type"), Some("audio/x-mpegurl"));
@@ -373,7 +374,10 @@ fn the_guide_is_valid_xmltv_for_the_channels_found_and_the_channel_list_points_a
     )
     .unwrap();
     let engine = common::sim(&[]);
-    let proxy = acebox(engine.addr, &["--channels", list.to_str().unwrap()]);
+    let proxy = acebox(
+        engine.addr,
+        &["--channels", list.to_str().unwrap(), "--host", "tv.lan"],
+    );
     let playlist = get_as(proxy.addr, "tv.lan:6880", "/playlist.m3u").text();
     assert!(
         playlist.starts_with("#EXTM3U url-tvg=\"http://tv.lan:6880/epg.xml\"\n"),

@@ -7,7 +7,8 @@
 //! one, `X-Playback-Session-Id`), so a player that reloads the entry URL on every poll
 //! (ExoPlayer, and so most Android TV apps) finds its own entry again instead of adding one. An
 //! HLS player is a client while it was heard from within the lease the caller passes; an
-//! MPEG-TS client is one while its stream is open. This module never reads a clock (callers
+//! MPEG-TS client is one while its stream is open. One address (one device) has at most
+//! [`ADDRESS_CLIENTS`] of them, so made-up `User-Agent`s cannot fill a channel's table. This module never reads a clock (callers
 //! pass `now`, in milliseconds), never starts an engine session and allocates only the list it
 //! hands the status page: the table is fixed-size.
 //!
@@ -19,23 +20,29 @@ use std::sync::atomic::Ordering;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use crate::AtomicU64;
-use crate::board::MAX_CLIENTS_PER_CHANNEL;
+use crate::board::{ADDRESS_CLIENTS, MAX_CLIENTS_PER_CHANNEL};
 
 /// Who a player is, as far as its requests tell: a keyed hash of its address, its
 /// `User-Agent` and its `X-Playback-Session-Id` (Apple's players send one, the same on every
-/// request of one playback; others send none). Two players of one make on one address are
-/// one player unless they send a playback session id.
+/// request of one playback; others send none), and the number of the token it came with, if
+/// any (`http::Admission::via`, shown on `/status`). Two players of one make on one address
+/// are one player unless they send a playback session id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PlayerKey(u64);
+pub struct PlayerKey {
+    hash: u64,
+    via: u8,
+}
 
 impl PlayerKey {
     pub fn new(ip: IpAddr, user_agent: &[u8], playback_session: &[u8]) -> PlayerKey {
         // An IPv4 player reaching a dual-stack socket shows as ::ffff:a.b.c.d: one address.
-        PlayerKey(keyed_hash((
-            ip.to_canonical(),
-            user_agent,
-            playback_session,
-        )))
+        let hash = keyed_hash((ip.to_canonical(), user_agent, playback_session));
+        PlayerKey { hash, via: 0 }
+    }
+
+    /// The same player, come with token number `via` (0 for none).
+    pub fn via(self, via: u8) -> PlayerKey {
+        PlayerKey { via, ..self }
     }
 }
 
@@ -82,21 +89,34 @@ impl Client {
 #[derive(Clone, Copy, Debug)]
 pub struct ClientInfo {
     pub addr: SocketAddr,
+    /// The number of the token it came with, 0 for none (`http::Tokens::name`).
+    pub via: u8,
     pub protocol: Protocol,
     /// Milliseconds since the client connected.
     pub connected_ms: u64,
 }
 
-/// The table is full: [`MAX_CLIENTS_PER_CHANNEL`] clients are live.
+/// The table is full: [`MAX_CLIENTS_PER_CHANNEL`] clients are live, or [`ADDRESS_CLIENTS`] of
+/// the address asking.
 #[derive(Debug, PartialEq, Eq)]
-pub struct TableFull;
+pub enum TableFull {
+    Channel,
+    Address,
+}
 
 impl std::fmt::Display for TableFull {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "this channel already has its maximum of {MAX_CLIENTS_PER_CHANNEL} clients"
-        )
+        match self {
+            TableFull::Channel => write!(
+                f,
+                "this channel already has its maximum of {MAX_CLIENTS_PER_CHANNEL} clients"
+            ),
+            TableFull::Address => write!(
+                f,
+                "this address already has its maximum of {ADDRESS_CLIENTS} clients on this \
+                 channel; other devices may still join"
+            ),
+        }
     }
 }
 
@@ -180,7 +200,10 @@ impl Clients {
         if let Some(c) = table.iter_mut().find(|c| c.token == token) {
             c.seen_ms = now;
             c.addr = addr;
-        } else if token_is_ours(token) && !table.iter().any(|c| c.is_player(player, now, lease)) {
+        } else if token_is_ours(token)
+            && !table.iter().any(|c| c.is_player(player, now, lease))
+            && from_address(&table, addr.ip(), now, lease) < ADDRESS_CLIENTS
+        {
             table.retain(|c| c.is_live(now, lease));
             // A full table keeps whom it has: the poll is served, the client just isn't counted.
             let _ = table.push(Client {
@@ -192,6 +215,11 @@ impl Clients {
                 seen_ms: now,
             });
         }
+    }
+
+    /// Whether `ip` may add a client now: it has fewer than [`ADDRESS_CLIENTS`].
+    pub fn room_for(&self, ip: IpAddr, now: u64, lease: u64) -> bool {
+        from_address(&self.lock(), ip, now, lease) < ADDRESS_CLIENTS
     }
 
     /// Clients now.
@@ -215,6 +243,7 @@ impl Clients {
             .filter(|c| c.is_live(now, lease))
             .map(|c| ClientInfo {
                 addr: c.addr,
+                via: c.player.via,
                 protocol: c.protocol,
                 connected_ms: now.saturating_sub(c.since_ms),
             })
@@ -240,7 +269,17 @@ fn seen_again(
     Some(client.token)
 }
 
-/// Adds a new client to `table`, making room from clients gone for longer than the lease.
+/// The live clients in `table` at `ip`.
+fn from_address(table: &Table, ip: IpAddr, now: u64, lease: u64) -> usize {
+    let ip = ip.to_canonical();
+    table
+        .iter()
+        .filter(|c| c.addr.ip().to_canonical() == ip && c.is_live(now, lease))
+        .count()
+}
+
+/// Adds a new client to `table`, making room from clients gone for longer than the lease;
+/// refused when the channel, or the client's address, has its maximum.
 fn add(
     table: &mut Table,
     player: PlayerKey,
@@ -249,6 +288,9 @@ fn add(
     (now, lease): (u64, u64),
 ) -> Result<u64, TableFull> {
     table.retain(|c| c.is_live(now, lease));
+    if from_address(table, addr.ip(), now, lease) >= ADDRESS_CLIENTS {
+        return Err(TableFull::Address);
+    }
     let token = issue_token();
     let client = Client {
         token,
@@ -258,7 +300,7 @@ fn add(
         since_ms: now,
         seen_ms: now,
     };
-    table.push(client).map_err(|_| TableFull)?;
+    table.push(client).map_err(|_| TableFull::Channel)?;
     Ok(token)
 }
 
@@ -313,7 +355,6 @@ mod tests {
 
     #[test]
     fn players_differ_by_address_user_agent_or_playback_session() {
-        let clients = Clients::default();
         let ip = addr(10).ip();
         let keys = [
             player(10, "VLC/3.0.18"),
@@ -322,13 +363,15 @@ mod tests {
             PlayerKey::new(ip, b"AppleCoreMedia/1.0", b"A1B2"),
             PlayerKey::new(ip, b"AppleCoreMedia/1.0", b"C3D4"),
         ];
-        for key in keys {
-            assert!(matches!(
-                clients.join(key, addr(10), 0, LEASE),
-                Ok(Joined::New(_))
-            ));
+        // Each pair a table of its own: one address has at most ADDRESS_CLIENTS (2 or more).
+        for pair in [[0, 1], [0, 2], [3, 4], [1, 2]] {
+            let clients = Clients::default();
+            for (n, key) in pair.map(|i| keys[i]).into_iter().enumerate() {
+                let joined = clients.join(key, addr(10), 0, LEASE);
+                assert!(matches!(joined, Ok(Joined::New(_))), "{pair:?} {n}");
+            }
+            assert_eq!(clients.count(0, LEASE), 2);
         }
-        assert_eq!(clients.count(0, LEASE), keys.len());
         let mapped = "::ffff:192.168.1.10".parse().unwrap();
         assert_eq!(
             PlayerKey::new(mapped, b"VLC/3.0.18", b""),
@@ -393,6 +436,49 @@ mod tests {
         assert_eq!(clients.count(0, LEASE), 0);
     }
 
+    /// One device making up `User-Agent`s (or opening streams) gets at most its share of a
+    /// channel's clients, and its polls with old tokens add none past it; others still join.
+    #[test]
+    fn one_address_has_at_most_its_share_of_the_clients() {
+        let clients = Clients::default();
+        let device = addr(10);
+        let fake = |n: usize| PlayerKey::new(device.ip(), format!("fake/{n}").as_bytes(), b"");
+        let tokens: Vec<u64> = (0..ADDRESS_CLIENTS)
+            .map(|n| clients.join(fake(n), device, 0, LEASE).unwrap().token())
+            .collect();
+        let more = ADDRESS_CLIENTS;
+        assert_eq!(
+            clients.join(fake(more), device, 0, LEASE),
+            Err(TableFull::Address)
+        );
+        let stream = clients.open_stream(fake(more), device, 0, LEASE);
+        assert_eq!(stream, Err(TableFull::Address));
+        assert!(!clients.room_for(device.ip(), 0, LEASE));
+        let mapped = "::ffff:192.168.1.10".parse().unwrap();
+        assert!(
+            !clients.room_for(mapped, 0, LEASE),
+            "one address, however written"
+        );
+        assert!(clients.room_for(addr(11).ip(), 0, LEASE));
+        // Its players go quiet and come back with their old tokens, under new keys, while
+        // others fill their places: no entry past its share.
+        let later = 2 * LEASE;
+        let fresh: Vec<u64> = (0..ADDRESS_CLIENTS)
+            .map(|n| {
+                clients
+                    .join(fake(more + n), device, later, LEASE)
+                    .unwrap()
+                    .token()
+            })
+            .collect();
+        for (n, token) in tokens.iter().enumerate() {
+            clients.touch(*token, fake(2 * more + n), device, (later, LEASE));
+        }
+        assert_eq!(clients.count(later, LEASE), fresh.len());
+        let other = player(11, "VLC/3.0.18");
+        assert!(clients.join(other, addr(11), later, LEASE).is_ok());
+    }
+
     #[test]
     fn made_up_tokens_cannot_fill_the_table() {
         let clients = Clients::default();
@@ -415,15 +501,19 @@ mod tests {
         let clients = Clients::default();
         let tokens: Vec<u64> = (0..MAX_CLIENTS_PER_CHANNEL)
             .map(|n| {
-                let key = PlayerKey::new(addr(1).ip(), format!("player {n}").as_bytes(), b"");
-                clients.join(key, addr(1), 0, LEASE).unwrap().token()
+                let device = addr(100 + n as u8);
+                let key = PlayerKey::new(device.ip(), b"player", b"");
+                clients.join(key, device, 0, LEASE).unwrap().token()
             })
             .collect();
         let one_more = player(2, "one more");
-        assert_eq!(clients.join(one_more, addr(2), 0, LEASE), Err(TableFull));
+        assert_eq!(
+            clients.join(one_more, addr(2), 0, LEASE),
+            Err(TableFull::Channel)
+        );
         assert_eq!(
             clients.open_stream(one_more, addr(2), 0, LEASE),
-            Err(TableFull)
+            Err(TableFull::Channel)
         );
         let mut unique = tokens.clone();
         unique.sort_unstable();

@@ -29,20 +29,20 @@ pub use id::{ContentId, IdError};
 pub use registry::{Activity, Full, Open, Registry};
 pub use source::Source;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::AtomicU64;
 use crate::counters::Counters;
-use crate::engine::{Claim, Engine, EngineError, EngineStat, Engines, Mode};
+use crate::engine::{Claim, Engine, EngineError, EngineStat, Engines, Mode, Selector};
 use crate::feed::{Context, Events, Stop};
 use crate::http::Stalled;
 use crate::session::{Flight, Session, SessionSlot};
 use crate::storage::{Chunks, Segments, Store};
 use crate::ts::stream::{self, Lent, TsStream};
-use clients::{ClientInfo, Clients, Joined, PlayerKey, TableFull};
+use clients::{ClientInfo, Clients, Joined, PlayerKey};
 
 /// An HLS player that has not been heard from for this long (or three target durations, if
 /// longer) is gone; back after that, it is a new player.
@@ -190,6 +190,12 @@ impl Channel {
         crate::lock(&self.claim).index()
     }
 
+    /// How the channel's first client asked for it, which is how it plays: the selector of its
+    /// own id and the engine options (an encoded query fragment, `&transcode_audio=1`...).
+    pub fn form(&self) -> (Selector, &str) {
+        (self.sources[0].selector, &self.extra)
+    }
+
     /// The channel's stop flag and change event.
     pub fn events(&self) -> &Events {
         &self.events
@@ -245,7 +251,7 @@ impl Channel {
     pub fn join(&self, player: PlayerKey, addr: SocketAddr, now: u64) -> Result<Joined, Full> {
         self.clients
             .join(player, addr, now, self.client_ttl_ms())
-            .map_err(|TableFull| Full::Clients)
+            .map_err(Full::from)
     }
 
     /// The token of `player` if it is an HLS player already watching this channel.
@@ -257,6 +263,12 @@ impl Channel {
     pub fn touch_client(&self, token: u64, player: PlayerKey, addr: SocketAddr, now: u64) {
         let lease = self.client_ttl_ms();
         self.clients.touch(token, player, addr, (now, lease));
+    }
+
+    /// Whether a client at `ip` may join at `now` (see [`Clients::room_for`]): checked before a
+    /// new player refreshes the session, so made-up players refresh nothing.
+    pub fn room_for(&self, ip: IpAddr, now: u64) -> bool {
+        self.clients.room_for(ip, now, self.client_ttl_ms())
     }
 
     /// Clients at `now`: HLS players heard from within their lease, and open TS streams.
@@ -318,7 +330,7 @@ impl Activity {
         let token = self
             .clients
             .open_stream(player, addr, now, lease)
-            .map_err(|TableFull| Full::Clients)?;
+            .map_err(Full::from)?;
         let lease = StreamLease {
             channel: self,
             token,

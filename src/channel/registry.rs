@@ -32,6 +32,8 @@ pub enum Full {
     Clients,
     /// No engine that is up has room for another channel.
     Engines(NoEngine),
+    /// The client's address has its share of the channel's clients (`ADDRESS_CLIENTS`).
+    AddressClients,
     /// acebox is shutting down and opens no channel.
     ShuttingDown,
 }
@@ -43,14 +45,24 @@ impl fmt::Display for Full {
                 f,
                 "acebox is already playing its maximum of {MAX_CHANNELS} channels"
             ),
-            Full::Clients => TableFull.fmt(f),
             Full::Engines(none) => none.fmt(f),
+            Full::Clients => TableFull::Channel.fmt(f),
+            Full::AddressClients => TableFull::Address.fmt(f),
             Full::ShuttingDown => f.write_str("acebox is shutting down; try again in a moment"),
         }
     }
 }
 
 impl std::error::Error for Full {}
+
+impl From<TableFull> for Full {
+    fn from(full: TableFull) -> Full {
+        match full {
+            TableFull::Channel => Full::Clients,
+            TableFull::Address => Full::AddressClients,
+        }
+    }
+}
 
 /// What a client asks to play.
 pub struct Open<'a> {
@@ -528,9 +540,11 @@ mod tests {
         );
         let now = clock::now_ms();
         for n in 0..MAX_CLIENTS_PER_CHANNEL {
-            let player = PlayerKey::new(PEER.ip(), format!("player {n}").as_bytes(), b"");
+            // Each a device of its own: one address has at most its share.
+            let device = SocketAddr::new([10, 0, (n >> 8) as u8, n as u8].into(), 5000);
+            let player = PlayerKey::new(device.ip(), b"player", b"");
             assert!(matches!(
-                held[0].join(player, PEER, now),
+                held[0].join(player, device, now),
                 Ok(Joined::New(_))
             ));
         }

@@ -4,20 +4,26 @@
 //!
 //! This module owns that one header line. It never reads the guide and never changes an entry.
 
-use std::fmt::Write;
-
 use super::extinf::header_guide;
+use crate::http::Admission;
 
-/// Appends `header` (which starts `#EXTM3U`) as served for `authority`, with a newline.
-pub(super) fn push_header(out: &mut String, header: &str, authority: &str) {
+/// Appends `header` (which starts `#EXTM3U`) as served for `authority`, with a newline; the
+/// guide of acebox's it names carries the token of the client's `admission` (a guide of the
+/// list's own, elsewhere, never does).
+pub(super) fn push_header(out: &mut String, header: &str, authority: &str, admission: &Admission) {
     if header_guide(header).is_some() {
         out.push_str(header);
         out.push('\n');
         return;
     }
     let rest = header.get("#EXTM3U".len()..).unwrap_or_default();
-    // Writing to a String cannot fail.
-    let _ = writeln!(out, "#EXTM3U url-tvg=\"http://{authority}/epg.xml\"{rest}");
+    let mut guide = format!("http://{authority}/epg.xml");
+    admission.carry(&mut guide);
+    out.push_str("#EXTM3U url-tvg=\"");
+    out.push_str(&guide);
+    out.push('"');
+    out.push_str(rest);
+    out.push('\n');
 }
 
 #[cfg(test)]
@@ -26,7 +32,7 @@ mod tests {
 
     fn served(header: &str) -> String {
         let mut out = String::new();
-        push_header(&mut out, header, "h:1");
+        push_header(&mut out, header, "h:1", &Admission::default());
         out
     }
 

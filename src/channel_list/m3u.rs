@@ -7,13 +7,12 @@
 //! (that is `watch`) and never looks at a request: the authority it renders for was checked by
 //! `host`.
 
-use std::fmt::Write;
-
 use super::extinf::{self, Info};
 use super::guide;
 use super::link::{Line, LinkError, classify};
 use crate::channel::Source;
 use crate::engine::Mode;
+use crate::http::Admission;
 
 /// Characters of a dropped line quoted in its warning.
 pub(super) const QUOTED_CHARS: usize = 60;
@@ -69,24 +68,22 @@ impl Listing {
 impl Playlist {
     /// The list with every AceStream channel as an acebox URL on `authority` (`host[:port]`,
     /// already checked), for MPEG-TS (`/ace/getstream`) or HLS (`/ace/manifest.m3u8`): one URL
-    /// per channel, naming its first id.
-    pub(super) fn render(&self, authority: &str, mode: Mode) -> String {
+    /// per channel, naming its first id, carrying the token of the client's `admission` (the
+    /// other URLs, not acebox's, never do).
+    pub(super) fn render(&self, authority: &str, mode: Mode, admission: &Admission) -> String {
         let path = match mode {
             Mode::Ts => "/ace/getstream",
             Mode::Hls => "/ace/manifest.m3u8",
         };
         let mut out = String::new();
-        guide::push_header(&mut out, &self.header, authority);
+        guide::push_header(&mut out, &self.header, authority, admission);
         for entry in &self.entries {
             out.push_str(&entry.before);
             if let Some(first) = entry.listing.sources.first() {
-                // Writing to a String cannot fail.
-                let _ = writeln!(
-                    out,
-                    "http://{authority}{path}?{}={}",
-                    first.param(),
-                    first.id.as_str()
-                );
+                let (param, id) = (first.param(), first.id.as_str());
+                let mut url = format!("http://{authority}{path}?{param}={id}");
+                admission.carry(&mut url);
+                push_line(&mut out, &url);
             }
         }
         out.push_str(&self.tail);
@@ -213,7 +210,7 @@ mod tests {
     fn rendered(text: &str) -> String {
         let (playlist, dropped) = parse(text);
         assert_eq!(dropped, [], "{text}");
-        playlist.render("tv.lan:6880", Mode::Ts)
+        playlist.render("tv.lan:6880", Mode::Ts, &Admission::default())
     }
 
     #[test]
@@ -243,7 +240,7 @@ mod tests {
     fn hls_picks_the_manifest_url() {
         let (playlist, _) = parse(&format!("acestream://{A}"));
         assert_eq!(
-            playlist.render("[::1]:9", Mode::Hls),
+            playlist.render("[::1]:9", Mode::Hls, &Admission::default()),
             format!(
                 "#EXTM3U url-tvg=\"http://[::1]:9/epg.xml\"\nhttp://[::1]:9/ace/manifest.m3u8?id={A}\n"
             )
@@ -300,7 +297,7 @@ mod tests {
         );
         let (playlist, dropped) = parse(&text);
         assert_eq!(
-            playlist.render("h", Mode::Ts),
+            playlist.render("h", Mode::Ts, &Admission::default()),
             format!(
                 "#EXTM3U url-tvg=\"http://h/epg.xml\"\n#EXTINF:-1,Good\nhttp://h/ace/getstream?id={A}\n"
             )
@@ -354,7 +351,7 @@ mod tests {
         let (playlist, dropped) = parse(&text);
         assert_eq!(dropped, []);
         assert_eq!(
-            playlist.render("h", Mode::Ts),
+            playlist.render("h", Mode::Ts, &Admission::default()),
             format!(
                 "#EXTM3U url-tvg=\"http://h/epg.xml\"\n\
                  #EXTINF:-1 tvg-id=\"s1\" tvg-chno=\"5\" tvg-logo=\"http://l/1.png\" group-title=\"Sport\",Sport 1\n\

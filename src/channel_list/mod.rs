@@ -27,13 +27,14 @@ mod link;
 mod m3u;
 mod watch;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
 use crate::engine::Mode;
-use crate::http::{Body, LocalAddr, json_error, query_param, respond};
+use crate::http::{Admission, Body, LocalAddr, json_error, off_executor, query_param, respond};
 
 pub use host::authority;
 pub use link::{LinkError, selector};
@@ -43,8 +44,16 @@ pub use watch::{ChannelList, Listings, LoadError};
 const CONTENT_TYPE: &str = "audio/x-mpegurl";
 
 /// `GET /playlist.m3u[?hls=1]`: the channel list for the host the client used. `list` is
-/// `None` when acebox runs without `--channels`.
-pub fn serve<B>(list: Option<&ChannelList>, req: &Request<B>) -> Response<Body> {
+/// `None` when acebox runs without `--channels`. The file is looked at, read and rendered on
+/// the blocking pool, never on the executor: a slow disk (or a file that blocks) holds up only
+/// this answer.
+///
+/// Every entry's URL carries the token of the client's `admission` on.
+pub async fn serve<B>(
+    list: Option<&Arc<ChannelList>>,
+    req: &Request<B>,
+    admission: &Admission,
+) -> Response<Body> {
     let Some(list) = list else {
         return json_error(
             StatusCode::NOT_FOUND,
@@ -64,11 +73,11 @@ pub fn serve<B>(list: Option<&ChannelList>, req: &Request<B>) -> Response<Body> 
     let Some(authority) = request_authority(req) else {
         return no_authority();
     };
-    let mut response = respond(
-        StatusCode::OK,
-        CONTENT_TYPE,
-        list.rendered(&authority, mode, Instant::now()),
-    );
+    let list = Arc::clone(list);
+    let now = Instant::now();
+    let admission = admission.clone();
+    let body = off_executor(move || list.rendered((&authority, mode), &admission, now)).await;
+    let mut response = respond(StatusCode::OK, CONTENT_TYPE, body);
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

@@ -21,6 +21,8 @@ use super::extinf::header_guide;
 use super::m3u::{Listing, Playlist, parse};
 use crate::channel::Source;
 use crate::engine::Mode;
+use crate::http::Admission;
+use crate::http::off_executor;
 
 /// The largest channel list read (about 1,200 channels with names, logos and groups; 6,000
 /// bare ids). With the longest `Host` accepted (`host`) it bounds a rendered list to about 1 MB.
@@ -146,11 +148,12 @@ pub struct ChannelList {
     rendered: Mutex<Option<Rendered>>,
 }
 
-/// A list rendered for one authority and mode.
+/// A list rendered for one authority and mode, and the token its URLs carry (by number).
 struct Rendered {
     playlist: Arc<Playlist>,
     authority: String,
     mode: Mode,
+    via: u8,
     body: Bytes,
 }
 
@@ -279,34 +282,55 @@ impl ChannelList {
         playlist
     }
 
+    /// The list at `now`, as [`ChannelList::current`] gives it, but with the file looked at
+    /// and read on the blocking pool when a check is due, never on the executor.
+    async fn latest(self: &Arc<Self>, now: Instant) -> Arc<Playlist> {
+        match self.due(now) {
+            Ok(playlist) => playlist,
+            Err(look) => {
+                let list = Arc::clone(self);
+                off_executor(move || list.settle(list.look(look))).await
+            }
+        }
+    }
+
     /// The channels of the list at `now`, in list order (see [`Listings`]).
-    pub fn listings(&self, now: Instant) -> Listings {
-        Listings(self.current(now))
+    pub async fn listings(self: &Arc<Self>, now: Instant) -> Listings {
+        Listings(self.latest(now).await)
     }
 
     /// The channel of the list at `now` that `source` plays, if any: a client may name any of
     /// a channel's ids.
-    pub fn find(&self, source: &Source, now: Instant) -> Option<Listing> {
-        self.current(now)
-            .listings()
-            .find(|l| l.plays(source))
-            .cloned()
+    pub async fn find(self: &Arc<Self>, source: &Source, now: Instant) -> Option<Listing> {
+        let playlist = self.latest(now).await;
+        playlist.listings().find(|l| l.plays(source)).cloned()
     }
 
-    /// The list at `now` rendered for `authority` and `mode`: the one rendered last if it is
-    /// the same, else rendered now, outside the lock, and kept in its place.
-    pub(super) fn rendered(&self, authority: &str, mode: Mode, now: Instant) -> Bytes {
+    /// The list at `now` rendered for `authority` and `mode`, carrying `admission`'s token:
+    /// the one rendered last if it is the same, else rendered now, outside the lock, and kept
+    /// in its place.
+    pub(super) fn rendered(
+        &self,
+        (authority, mode): (&str, Mode),
+        admission: &Admission,
+        now: Instant,
+    ) -> Bytes {
         let playlist = self.current(now);
+        let via = admission.via();
         if let Some(r) = crate::lock(&self.rendered).as_ref().filter(|r| {
-            Arc::ptr_eq(&r.playlist, &playlist) && r.authority == authority && r.mode == mode
+            Arc::ptr_eq(&r.playlist, &playlist)
+                && r.authority == authority
+                && r.mode == mode
+                && r.via == via
         }) {
             return r.body.clone();
         }
-        let body = Bytes::from(playlist.render(authority, mode));
+        let body = Bytes::from(playlist.render(authority, mode, admission));
         let new = Rendered {
             playlist,
             authority: authority.to_owned(),
             mode,
+            via,
             body: body.clone(),
         };
         // The rendering replaced is dropped after the lock is released.
@@ -400,16 +424,16 @@ mod tests {
         assert_eq!(list.current(t0).channels, 1);
 
         // One rendering is shared while the address and mode stay the same.
-        let first = list.rendered("tv.lan:6880", Mode::Ts, t0);
-        let again = list.rendered("tv.lan:6880", Mode::Ts, t0);
+        let first = list.rendered(("tv.lan:6880", Mode::Ts), &Admission::default(), t0);
+        let again = list.rendered(("tv.lan:6880", Mode::Ts), &Admission::default(), t0);
         assert_eq!(first.as_ptr(), again.as_ptr(), "not rendered again");
-        let other = list.rendered("10.0.0.2:6880", Mode::Ts, t0);
+        let other = list.rendered(("10.0.0.2:6880", Mode::Ts), &Admission::default(), t0);
         assert!(
             std::str::from_utf8(&other)
                 .unwrap()
                 .contains("http://10.0.0.2:6880/ace/getstream?id=")
         );
-        let hls = list.rendered("10.0.0.2:6880", Mode::Hls, t0);
+        let hls = list.rendered(("10.0.0.2:6880", Mode::Hls), &Admission::default(), t0);
         assert!(
             std::str::from_utf8(&hls)
                 .unwrap()

@@ -8,6 +8,9 @@
 
 use std::time::Duration;
 
+use async_io::Timer;
+use futures_lite::FutureExt;
+
 use bytes::Bytes;
 use hyper::StatusCode;
 use hyper::body::Incoming;
@@ -21,7 +24,8 @@ use crate::http::{self, Origin, push_percent_encoded};
 use crate::session::{EnginePath, Session};
 
 /// A start may block while the engine resolves the content (about 4 s for a bad id, about 28 s
-/// for an unknown infohash); headers-in-10-s is known to be too short.
+/// for an unknown infohash); headers-in-10-s is known to be too short. The whole start, the JSON
+/// attempt and the redirect-mode one with their heads and bodies, gets this long once.
 const START_TIMEOUT: Duration = Duration::from_secs(45);
 /// The playlist request blocks while the session prebuffers, which may take a minute.
 const PLAYLIST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -94,34 +98,46 @@ impl Engine {
     }
 
     /// Starts (or restarts) the session of `req.pid`: the JSON API first, and when the engine
-    /// gates it, redirect mode with the playback URL read from `Location`.
+    /// gates it, redirect mode with the playback URL read from `Location`; both within
+    /// [`START_TIMEOUT`] together.
     pub async fn start(&self, req: &StartRequest<'_>) -> Result<Session, EngineError> {
-        let json = http::get(
-            &self.origin,
-            &start_path(req, "json"),
-            START_TIMEOUT,
-            SMALL_BODY,
-        )
-        .await?;
-        if json.status == StatusCode::OK {
-            match parse_start(&json.body) {
-                Ok(session) => return Ok(session),
-                Err(StartAnswer::Refused(e)) => return Err(EngineError::Refused(e)),
-                Err(StartAnswer::NotJson) => {}
+        self.start_within(req, START_TIMEOUT).await
+    }
+
+    /// [`Engine::start`] within `limit`.
+    async fn start_within(
+        &self,
+        req: &StartRequest<'_>,
+        limit: Duration,
+    ) -> Result<Session, EngineError> {
+        let start = async {
+            let json = http::get(&self.origin, &start_path(req, "json"), limit, SMALL_BODY).await?;
+            if json.status == StatusCode::OK {
+                match parse_start(&json.body) {
+                    Ok(session) => return Ok(session),
+                    Err(StartAnswer::Refused(e)) => return Err(EngineError::Refused(e)),
+                    Err(StartAnswer::NotJson) => {}
+                }
             }
-        }
-        log::info!(
-            "engine JSON API unavailable (HTTP {}); starting in redirect mode",
-            json.status.as_u16()
-        );
-        let redirect = http::get(
-            &self.origin,
-            &start_path(req, "redirect"),
-            START_TIMEOUT,
-            SMALL_BODY,
-        )
-        .await?;
-        session_from_redirect(&redirect)
+            log::info!(
+                "engine JSON API unavailable (HTTP {}); starting in redirect mode",
+                json.status.as_u16()
+            );
+            let redirect = http::get(
+                &self.origin,
+                &start_path(req, "redirect"),
+                limit,
+                SMALL_BODY,
+            )
+            .await?;
+            session_from_redirect(&redirect)
+        };
+        start
+            .or(async {
+                Timer::after(limit).await;
+                Err(EngineError::Timeout)
+            })
+            .await
     }
 
     /// The session's HLS playlist.
@@ -236,6 +252,26 @@ mod tests {
     use super::*;
 
     const ID: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    /// An engine that gates its JSON API and answers both starts slowly, each within the
+    /// limit: the start as a whole is not.
+    #[test]
+    fn a_start_takes_its_time_limit_once_for_both_attempts() {
+        let gated = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
+        let found =
+            "HTTP/1.1 302 Found\r\nLocation: /ace/m/ab/cd.m3u8\r\nContent-Length: 0\r\n\r\n";
+        let origin = crate::http::slow_peer(vec![(300, gated, 0, ""), (300, found, 0, "")]);
+        let req = StartRequest {
+            mode: Mode::Hls,
+            selector: Selector::ContentId,
+            id: ID,
+            pid: "acebox-x",
+            extra: "",
+        };
+        let started =
+            smol::block_on(Engine::new(origin).start_within(&req, Duration::from_millis(450)));
+        assert!(matches!(started, Err(EngineError::Timeout)), "{started:?}");
+    }
 
     #[test]
     fn start_path_encodes_every_value() {

@@ -1,5 +1,5 @@
 //! The one-shot HTTP/1.1 client acebox uses toward the engine: one connection per request, the
-//! answer's head and body each within a time limit, the body within a size limit.
+//! answer's head and body together within a time limit, the body within a size limit.
 //!
 //! This module owns the request and reading its answer. It never builds a URL from client input
 //! (a request names only a path on an [`Origin`] the caller already holds, so it cannot be
@@ -54,28 +54,31 @@ pub struct Fetched {
     pub body: Bytes,
 }
 
-/// `GET path_and_query` on `origin`, answer head within `timeout`, whole body within `timeout`
-/// again and at most `limit` bytes. One connection per request: the engine is local and this
-/// keeps no idle sockets.
+/// `GET path_and_query` on `origin`: the answer's head and its whole body within `timeout`
+/// together, and at most `limit` bytes of body. One connection per request: the engine is local
+/// and this keeps no idle sockets.
 pub async fn get(
     origin: &Origin,
     path_and_query: &str,
     timeout: Duration,
     limit: usize,
 ) -> Result<Fetched, FetchError> {
-    let response = with_timeout(timeout, request_head(origin, path_and_query)).await?;
-    let status = response.status();
-    let location = response
-        .headers()
-        .get(hyper::header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body = with_timeout(timeout, read_body(response.into_body(), limit)).await?;
-    Ok(Fetched {
-        status,
-        location,
-        body,
+    with_timeout(timeout, async {
+        let response = request_head(origin, path_and_query).await?;
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(hyper::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = read_body(response.into_body(), limit).await?;
+        Ok(Fetched {
+            status,
+            location,
+            body,
+        })
     })
+    .await
 }
 
 /// `GET path_and_query` on `origin`, returning the response as soon as its head has arrived, so
@@ -148,4 +151,43 @@ pub async fn with_timeout<T>(
         Err(FetchError::Timeout)
     })
     .await
+}
+
+/// A peer on loopback for tests: it answers each request in turn with `(head_ms, head,
+/// body_ms, body)`: its head after `head_ms`, its body `body_ms` later.
+#[cfg(test)]
+pub(crate) fn slow_peer(answers: Vec<(u64, &'static str, u64, &'static str)>) -> Origin {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = Origin::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+    std::thread::spawn(move || {
+        for (head_ms, head, body_ms, body) in answers {
+            let Ok((mut conn, _)) = listener.accept() else {
+                return;
+            };
+            let mut request = [0u8; 2048];
+            let _ = conn.read(&mut request);
+            std::thread::sleep(Duration::from_millis(head_ms));
+            let _ = conn.write_all(head.as_bytes());
+            std::thread::sleep(Duration::from_millis(body_ms));
+            let _ = conn.write_all(body.as_bytes());
+        }
+    });
+    origin
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_head_and_the_body_share_one_time_limit() {
+        let head = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n";
+        let origin = slow_peer(vec![(300, head, 300, "ok"), (0, head, 100, "ok")]);
+        let limit = Duration::from_millis(450);
+        let slow = smol::block_on(get(&origin, "/", limit, 16));
+        assert!(matches!(slow, Err(FetchError::Timeout)), "{slow:?}");
+        let quick = smol::block_on(get(&origin, "/", limit, 16)).unwrap();
+        assert_eq!(&quick.body[..], b"ok");
+    }
 }

@@ -2,14 +2,16 @@
 //! accepted connection before hyper reads a byte of it.
 //!
 //! This module owns the table of admitted connections, which of them is busy with a request,
-//! closing the longest-idle one to make room, the cap on refusals being written, and the counts
-//! `/status` and `/metrics` show. It never reads or writes a socket (the server does, and asks
+//! closing the longest-idle one to make room, the share of the table one address may hold, the
+//! cap on refusals being written, and the counts `/status` and `/metrics` show. It never reads or writes a socket (the server does, and asks
 //! the gate first) and reads the clock only at its edges ([`Gate::admit`], a request's end):
 //! every decision takes the time as an argument ([`Gate::admit_at`]).
+//!
+//! Over 400 lines: the last 100 are its tests, which fill the table by hand and move time.
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -39,13 +41,21 @@ const IDLE_GRACE_MS: u64 = 1000;
 /// connections, however many, cannot lock a player out; one with a request under way (a
 /// player's stream, a playlist waiting for its first segments) is never closed for room. Only
 /// when every connection has a request under way is a new one refused.
+///
+/// One address (one device) holds at most `per_address` places: past that, its own
+/// longest-idle connection makes room, or it is refused. So however long its requests stay
+/// under way, one device never holds the places the others need.
 pub struct Gate {
     allow: AllowList,
+    /// Whether addresses outside `allow` are let in too, to show a token (`--token`).
+    outsiders: bool,
     max_connections: usize,
+    per_address: usize,
     places: Mutex<Vec<Arc<Standing>>>,
     refusing: AtomicUsize,
     accepted: AtomicU64,
     refused_full: AtomicU64,
+    refused_address: AtomicU64,
     refused_forbidden: AtomicU64,
     evicted: AtomicU64,
 }
@@ -57,6 +67,8 @@ pub enum Refusal {
     Forbidden,
     /// All `max` places are open, each with a request under way.
     Full { max: usize },
+    /// The peer's address holds its `max` places, each with a request under way.
+    AddressFull { max: usize },
 }
 
 impl fmt::Display for Refusal {
@@ -68,6 +80,11 @@ impl fmt::Display for Refusal {
             Refusal::Full { max } => write!(
                 f,
                 "acebox already serves its maximum of {max} connections; try again shortly"
+            ),
+            Refusal::AddressFull { max } => write!(
+                f,
+                "this address already has its maximum of {max} connections open, each with a \
+                 request under way; try again once one ends"
             ),
         }
     }
@@ -82,9 +99,11 @@ pub struct GateCounts {
     pub open: usize,
     pub max: usize,
     pub accepted: u64,
-    /// Turned away because `max` were open, each with a request under way, or because
-    /// `--allow` does not list the address.
+    /// Turned away because `max` were open, each with a request under way, because the
+    /// address held its share, each with a request under way, or because `--allow` does not
+    /// list the address.
     pub refused_full: u64,
+    pub refused_address: u64,
     pub refused_forbidden: u64,
     /// Connections with no request under way closed to make room for a new one.
     pub evicted: u64,
@@ -92,6 +111,8 @@ pub struct GateCounts {
 
 /// Where one admitted connection stands, shared by its task and the gate.
 struct Standing {
+    /// The peer's address (IPv4-mapped addresses as IPv4).
+    ip: IpAddr,
     /// Requests being answered on it now: 0 while it waits for a request head.
     busy: AtomicUsize,
     /// When it last had no request under way, in milliseconds of the gate's clock.
@@ -199,17 +220,35 @@ impl http_body::Body for Tracked {
 }
 
 impl Gate {
-    pub fn new(allow: AllowList, max_connections: usize) -> Gate {
+    /// A gate of `max_connections` places, of which one address holds at most `per_address`.
+    pub fn new(allow: AllowList, max_connections: usize, per_address: usize) -> Gate {
         Gate {
             allow,
+            outsiders: false,
             max_connections,
+            per_address,
             places: Mutex::new(Vec::new()),
             refusing: AtomicUsize::new(0),
             accepted: AtomicU64::new(0),
             refused_full: AtomicU64::new(0),
+            refused_address: AtomicU64::new(0),
             refused_forbidden: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
         }
+    }
+
+    /// The gate, letting addresses outside `--allow` in too when `tokens` (they must show one,
+    /// which the router checks on each request).
+    pub fn with_outsiders(self, tokens: bool) -> Gate {
+        Gate {
+            outsiders: tokens,
+            ..self
+        }
+    }
+
+    /// Whether `--allow` lists `ip`.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        self.allow.admits(ip)
     }
 
     /// Lets `peer` in (the place is kept until dropped), closing the longest-idle connection to
@@ -220,17 +259,31 @@ impl Gate {
 
     /// [`Gate::admit`] at `now`, milliseconds of the gate's clock.
     fn admit_at(self: &Arc<Self>, peer: SocketAddr, now: u64) -> Result<Place, Refusal> {
-        if !self.allow.admits(peer.ip()) {
+        if !self.outsiders && !self.allow.admits(peer.ip()) {
             self.refused_forbidden.fetch_add(1, Ordering::Relaxed);
             return Err(Refusal::Forbidden);
         }
+        let ip = peer.ip().to_canonical();
         let mut places = self.places();
-        if places.len() >= self.max_connections {
-            let Some(oldest) = longest_idle(&places, now) else {
-                self.refused_full.fetch_add(1, Ordering::Relaxed);
-                return Err(Refusal::Full {
-                    max: self.max_connections,
-                });
+        // Room is made from the address's own places when it holds its share, else from all.
+        let (full, of, refusal, counter) =
+            if places.iter().filter(|s| s.ip == ip).count() >= self.per_address {
+                let max = self.per_address;
+                (
+                    true,
+                    Some(ip),
+                    Refusal::AddressFull { max },
+                    &self.refused_address,
+                )
+            } else {
+                let max = self.max_connections;
+                let full = places.len() >= max;
+                (full, None, Refusal::Full { max }, &self.refused_full)
+            };
+        if full {
+            let Some(oldest) = longest_idle(&places, now, of) else {
+                counter.fetch_add(1, Ordering::Relaxed);
+                return Err(refusal);
             };
             let gone = places.swap_remove(oldest);
             gone.evicted.store(true, Ordering::Release);
@@ -238,6 +291,7 @@ impl Gate {
             self.evicted.fetch_add(1, Ordering::Relaxed);
         }
         let standing = Arc::new(Standing {
+            ip,
             busy: AtomicUsize::new(0),
             idle_since: AtomicU64::new(now),
             evicted: AtomicBool::new(false),
@@ -271,6 +325,7 @@ impl Gate {
             max: self.max_connections,
             accepted: self.accepted.load(Ordering::Relaxed),
             refused_full: self.refused_full.load(Ordering::Relaxed),
+            refused_address: self.refused_address.load(Ordering::Relaxed),
             refused_forbidden: self.refused_forbidden.load(Ordering::Relaxed),
             evicted: self.evicted.load(Ordering::Relaxed),
         }
@@ -282,12 +337,15 @@ impl Gate {
 }
 
 /// The index of the connection idle for longest among those that may be closed to make room
-/// at `now`: no request under way for `IDLE_GRACE_MS` at least (one that never finished a
-/// request head, a slowloris, or a keep-alive connection between requests).
-fn longest_idle(places: &[Arc<Standing>], now: u64) -> Option<usize> {
+/// at `now`, of the address `of` if given: no request under way for `IDLE_GRACE_MS` at least
+/// (one that never finished a request head, a slowloris, or a keep-alive connection between
+/// requests).
+fn longest_idle(places: &[Arc<Standing>], now: u64, of: Option<IpAddr>) -> Option<usize> {
     let closable = |s: &Standing| {
         let idle_since = s.idle_since.load(Ordering::Acquire);
-        s.busy.load(Ordering::Acquire) == 0 && now.saturating_sub(idle_since) >= IDLE_GRACE_MS
+        of.is_none_or(|ip| s.ip == ip)
+            && s.busy.load(Ordering::Acquire) == 0
+            && now.saturating_sub(idle_since) >= IDLE_GRACE_MS
     };
     places
         .iter()
@@ -306,10 +364,12 @@ mod tests {
         50000,
     );
     const FULL: Refusal = Refusal::Full { max: 3 };
+    /// One address may take every place: the tests of the whole table.
+    const ANY_SHARE: usize = usize::MAX;
 
     #[test]
     fn when_full_the_longest_idle_connection_makes_room_and_busy_ones_never_do() {
-        let gate = Arc::new(Gate::new(AllowList::default(), 3));
+        let gate = Arc::new(Gate::new(AllowList::default(), 3, ANY_SHARE));
         let places: Vec<Place> = (0..3).map(|_| gate.admit_at(PEER, 0).unwrap()).collect();
         let [a, b, c] = [0, 1, 2].map(|i| places[i].standing.clone());
         // a streams to a player; b finished a request at 20 ms; c never sent a head.
@@ -337,9 +397,39 @@ mod tests {
         drop(streaming);
     }
 
+    /// One address holds at most its share, however long its requests stay under way: past
+    /// it, its own longest-idle connection makes room, or it is refused; others still get in.
+    #[test]
+    fn one_address_holds_at_most_its_share() {
+        let gate = Arc::new(Gate::new(AllowList::default(), 4, 2));
+        let other = SocketAddr::new([192, 168, 1, 21].into(), 50000);
+        let held: Vec<Place> = (0..2).map(|_| gate.admit_at(PEER, 0).unwrap()).collect();
+        let busy = held[0].request();
+        let at_share = Refusal::AddressFull { max: 2 };
+        assert_eq!(
+            gate.admit_at(PEER, 500).err(),
+            Some(at_share),
+            "too new to close"
+        );
+        // Past the grace, its own idle connection makes room, not another address's.
+        let mapped = SocketAddr::new("::ffff:192.168.1.20".parse().unwrap(), 1);
+        let third = gate.admit_at(mapped, IDLE_GRACE_MS).unwrap();
+        assert!(
+            held[1].standing.evicted.load(Ordering::Acquire),
+            "an IPv4-mapped peer is one"
+        );
+        let _also_busy = third.request();
+        assert_eq!(gate.admit_at(PEER, 1_000_000).err(), Some(at_share));
+        assert_eq!(gate.counts().refused_address, 2);
+        assert_eq!(gate.counts().refused_full, 0);
+        let _others: Vec<Place> = (0..2).map(|_| gate.admit_at(other, 0).unwrap()).collect();
+        assert_eq!(gate.counts().open, 4);
+        drop(busy);
+    }
+
     #[test]
     fn a_closed_connection_gives_its_place_back() {
-        let gate = Arc::new(Gate::new(AllowList::default(), 1));
+        let gate = Arc::new(Gate::new(AllowList::default(), 1, ANY_SHARE));
         let first = gate.admit(PEER).unwrap();
         let busy = first.request();
         assert_eq!(gate.admit(PEER).err(), Some(Refusal::Full { max: 1 }));
@@ -356,7 +446,7 @@ mod tests {
         allow
             .push(crate::http::Cidr::parse("10.0.0.0/8").unwrap())
             .unwrap();
-        let gate = Arc::new(Gate::new(allow, 1));
+        let gate = Arc::new(Gate::new(allow, 1, ANY_SHARE));
         assert_eq!(gate.admit(PEER).err(), Some(Refusal::Forbidden));
         assert_eq!(gate.counts().refused_forbidden, 1);
         let writing: Vec<Refusing> = (0..MAX_REFUSING).map_while(|_| gate.refusing()).collect();

@@ -91,9 +91,10 @@ impl Origin {
     /// A TCP connection to the first of the origin's addresses that answers.
     pub(super) async fn connect(&self) -> io::Result<Async<TcpStream>> {
         let (host, port) = (self.host.clone(), self.port);
-        let addrs: Vec<SocketAddr> = smol::unblock(move || (host.as_str(), port).to_socket_addrs())
-            .await?
-            .collect();
+        let addrs: Vec<SocketAddr> =
+            super::off_executor(move || (host.as_str(), port).to_socket_addrs())
+                .await?
+                .collect();
         let mut last = io::Error::new(io::ErrorKind::NotFound, "the host name has no address");
         for addr in addrs {
             match Async::<TcpStream>::connect(addr).await {

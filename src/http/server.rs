@@ -1,8 +1,8 @@
 //! The server: binding the listener, the accept loop, each admitted connection served by hyper
 //! on its own task, and the short answer a refused connection gets.
 //!
-//! This module owns sockets toward clients and the transport's part of every response (CORS
-//! headers, the write-stall guard, the head size and read timeout). It never decides what a
+//! This module owns sockets toward clients and the transport's part of every response (the
+//! write-stall guard, the head size and read timeout; CORS headers on refusals). It never decides what a
 //! request means (the handler it is given does) and never decides who may connect (it asks the
 //! gate).
 
@@ -103,14 +103,15 @@ async fn serve_connection<H, F>(
         let place = place.clone();
         hyper::service::service_fn(move |mut req: Request<Incoming>| {
             let busy = place.request();
+            // The last response is sent: what it watched is nothing to this one.
+            stalled.unwatch();
             req.extensions_mut().insert(stalled.clone());
             if let Some(local) = local {
                 req.extensions_mut().insert(local);
             }
             let handler = handler.clone();
             async move {
-                let (mut head, body) = handler(req, peer).await.into_parts();
-                allow_any_origin(&mut head.headers);
+                let (head, body) = handler(req, peer).await.into_parts();
                 Ok::<_, Infallible>(Response::from_parts(head, busy.track(body)))
             }
         })
@@ -142,7 +143,9 @@ fn refuse(gate: &Arc<Gate>, stream: Async<TcpStream>, peer: SocketAddr, refusal:
     };
     let (status, retry) = match refusal {
         Refusal::Forbidden => (StatusCode::FORBIDDEN, ""),
-        Refusal::Full { .. } => (StatusCode::SERVICE_UNAVAILABLE, "Retry-After: 5\r\n"),
+        Refusal::Full { .. } | Refusal::AddressFull { .. } => {
+            (StatusCode::SERVICE_UNAVAILABLE, "Retry-After: 5\r\n")
+        }
     };
     log::debug!("client {peer}: refused ({refusal:?})");
     let body = json_error_body(&refusal.to_string());
@@ -179,8 +182,9 @@ pub struct LocalAddr(pub SocketAddr);
 const EXPOSED_HEADERS: &str = "Location, Retry-After, Content-Length, Content-Range";
 
 /// Lets a page on any origin read a response, as the engine itself does
-/// (`Access-Control-Allow-Origin: *`): web players (hls.js in an IPTV web app, a dashboard)
-/// fetch from acebox's origin, not their own. Who may connect at all is `--allow`'s to say.
+/// (`Access-Control-Allow-Origin: *`): web players (hls.js in an IPTV web app) fetch from
+/// acebox's origin, not their own. The router puts it on players' URLs only (and the server on
+/// its refusals); who may connect at all is `--allow`'s to say.
 pub fn allow_any_origin(headers: &mut hyper::HeaderMap) {
     use hyper::header::{ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue};
     // Checked once, at compile time: `from_static` checks every byte wherever it runs, and this

@@ -346,7 +346,8 @@ mod tests {
     }
 
     fn run(object: &str, flag: &str, start: usize, count: usize) -> Result<String, Fault> {
-        let links = Links::new("tv.lan:6880");
+        let inside = crate::http::Admission::default();
+        let links = Links::new("tv.lan:6880", &inside);
         answer(
             CD,
             &browse_body(object, flag, start, count),
@@ -434,7 +435,8 @@ mod tests {
         let many: Vec<Listing> = (0..250)
             .map(|n| listing(&format!("C{n}"), "", "", ""))
             .collect();
-        let links = Links::new("tv.lan");
+        let inside = crate::http::Admission::default();
+        let links = Links::new("tv.lan", &inside);
         let all = answer(
             CD,
             &browse_body("0", "BrowseDirectChildren", 0, 0),
@@ -459,7 +461,8 @@ mod tests {
 
     #[test]
     fn other_actions_and_bad_requests() {
-        let links = Links::new("tv.lan");
+        let inside = crate::http::Admission::default();
+        let links = Links::new("tv.lan", &inside);
         let ask = |action: &str, body: &str| {
             answer(
                 action,

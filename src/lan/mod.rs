@@ -32,26 +32,37 @@ use hyper::{Request, Response, StatusCode};
 
 use crate::app::{App, Device};
 use crate::channel_list::{Listing, Listings};
-use crate::http::{Body, FetchError, LocalAddr, json_error, read_body, respond, with_timeout};
+use crate::http::{
+    Admission, Body, FetchError, LocalAddr, json_error, misdirected, read_body, respond,
+    with_timeout,
+};
 
 pub use announce::Announcer;
 
 /// The channels of the list now, in list order; none without `--channels`.
-fn listings(app: &App) -> Option<Listings> {
-    app.channel_list
-        .as_ref()
-        .map(|list| list.listings(Instant::now()))
+async fn listings(app: &App) -> Option<Listings> {
+    match app.channel_list.as_ref() {
+        Some(list) => Some(list.listings(Instant::now()).await),
+        None => None,
+    }
 }
 
-/// The URLs one response hands out, all built here on one base: `http://<authority>`.
+/// The URLs one response hands out, all built here on one base: `http://<authority>`, each
+/// carrying the token of the client's admission (`http::Admission::carry`), but the base that
+/// clients add paths to.
 pub struct Links<'a> {
     authority: &'a str,
+    admission: &'a Admission,
 }
 
 impl<'a> Links<'a> {
-    /// Links on `authority`, a `host[:port]` already checked to be plain.
-    pub fn new(authority: &'a str) -> Links<'a> {
-        Links { authority }
+    /// Links on `authority`, a `host[:port]` already checked to be plain, for a client let in
+    /// by `admission`.
+    pub fn new(authority: &'a str, admission: &'a Admission) -> Links<'a> {
+        Links {
+            authority,
+            admission,
+        }
     }
 
     /// `http://<authority>`.
@@ -59,20 +70,21 @@ impl<'a> Links<'a> {
         format!("http://{}", self.authority)
     }
 
-    /// `http://<authority><path>`.
+    /// `http://<authority><path>`, with the client's token.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.authority)
+        let mut url = format!("http://{}{path}", self.authority);
+        self.admission.carry(&mut url);
+        url
     }
 
     /// A channel's MPEG-TS URL: its first source, as the channel list serves it.
     pub fn stream(&self, l: &Listing) -> String {
         match l.sources.first() {
-            Some(source) => format!(
-                "http://{}/ace/getstream?{}={}",
-                self.authority,
+            Some(source) => self.url(&format!(
+                "/ace/getstream?{}={}",
                 source.param(),
                 source.id.as_str()
-            ),
+            )),
             None => self.base(),
         }
     }
@@ -177,6 +189,7 @@ enum Page {
 pub async fn handle(
     app: &App,
     req: Request<Incoming>,
+    admission: &Admission,
 ) -> Result<Response<Body>, Request<Incoming>> {
     let page = match req.uri().path() {
         "/discover.json" => Page::Discover,
@@ -204,6 +217,9 @@ pub async fn handle(
         }
         return Ok(response);
     }
+    if !app.names.admits(&req) {
+        return Ok(misdirected());
+    }
     let local = req.extensions().get::<LocalAddr>().map(|l| l.0);
     let Some(authority) = crate::channel_list::authority(req.headers().get(header::HOST), local)
     else {
@@ -212,12 +228,12 @@ pub async fn handle(
             "send a Host header naming this server, like Host: 192.168.1.10:6880",
         ));
     };
-    let links = Links::new(&authority);
+    let links = Links::new(&authority, admission);
     let device = &app.device;
     Ok(match page {
         Page::Discover => json(tuner::discover(device, &links, crate::board::MAX_CHANNELS)),
         Page::Lineup => {
-            let listings = listings(app);
+            let listings = listings(app).await;
             let list: Vec<&Listing> = listings.iter().flat_map(Listings::iter).collect();
             json(tuner::lineup(&list, &links))
         }
@@ -270,7 +286,7 @@ async fn control(app: &App, req: Request<Incoming>, links: &Links<'_>) -> Respon
     let Ok(text) = std::str::from_utf8(&body) else {
         return json_error(StatusCode::BAD_REQUEST, "a SOAP request must be UTF-8");
     };
-    let listings = listings(app);
+    let listings = listings(app).await;
     let list: Vec<&Listing> = listings.iter().flat_map(Listings::iter).collect();
     match dlna::answer(&action, text, &list, links, &app.device.name) {
         Ok(xml) => respond(StatusCode::OK, XML, xml),

@@ -70,7 +70,11 @@ mod tests {
             uuid: String::new(),
             name: "acebox \"den\"".into(),
         };
-        let json = discover(&device, &Links::new("10.0.0.2:6880"), 4);
+        let json = discover(
+            &device,
+            &Links::new("10.0.0.2:6880", &crate::http::Admission::default()),
+            4,
+        );
         assert!(
             json.starts_with("{\"FriendlyName\":\"acebox \\\"den\\\"\","),
             "{json}"
@@ -87,7 +91,10 @@ mod tests {
             listing("", "", "101", ""),
             listing("T\"3", "", "", ""),
         ];
-        let json = lineup(&list.iter().collect::<Vec<_>>(), &Links::new("tv.lan"));
+        let json = lineup(
+            &list.iter().collect::<Vec<_>>(),
+            &Links::new("tv.lan", &crate::http::Admission::default()),
+        );
         let id = "01".repeat(20);
         assert_eq!(
             json,
@@ -97,6 +104,12 @@ mod tests {
                  {{\"GuideNumber\":\"3\",\"GuideName\":\"T\\\"3\",\"URL\":\"http://tv.lan/ace/getstream?id={id}\"}}]\n"
             )
         );
-        assert_eq!(lineup(&[], &Links::new("tv.lan")), "[]\n");
+        assert_eq!(
+            lineup(
+                &[],
+                &Links::new("tv.lan", &crate::http::Admission::default())
+            ),
+            "[]\n"
+        );
     }
 }

@@ -11,7 +11,7 @@ use super::Report;
 /// lengthen), and for one client.
 const BASE_JSON: usize = 2048;
 const CHANNEL_JSON: usize = 4096;
-const CLIENT_JSON: usize = 192;
+const CLIENT_JSON: usize = 256;
 
 /// The report as JSON, with a final newline; an error only if the report outgrew its bound.
 pub fn render(report: &Report) -> Result<Vec<u8>, serde_json_core::ser::Error> {

@@ -127,8 +127,9 @@ pub fn render(report: &Report) -> String {
         "Client connections let in.",
     )
     .sample("", report.connections.accepted);
-    Family::new(&mut out, "acebox_connections_refused_total", "counter", "Client connections turned away: at the connection limit (full) or not in --allow (forbidden).")
+    Family::new(&mut out, "acebox_connections_refused_total", "counter", "Client connections turned away: at the connection limit (full), at the address's share of it (address) or not in --allow (forbidden).")
         .sample("reason=\"full\"", report.connections.refused_full)
+        .sample("reason=\"address\"", report.connections.refused_address)
         .sample("reason=\"forbidden\"", report.connections.refused_forbidden);
     Family::new(
         &mut out,

@@ -15,7 +15,7 @@ use crate::channel::Channel;
 use crate::clock;
 use crate::counters::Counts;
 use crate::engine::{EngineStat, Engines, Member, Mode};
-use crate::http::GateCounts;
+use crate::http::{GateCounts, Tokens};
 
 pub mod json;
 pub mod metrics;
@@ -126,6 +126,9 @@ pub struct ChannelReport {
 #[derive(Serialize)]
 pub struct ClientReport {
     pub address: heapless::String<48>,
+    /// The name of the token the client came with (`--token NAME=...`), never the secret;
+    /// `None` for a client of `--allow`'s networks that showed none.
+    pub token: Option<heapless::String<48>>,
     /// `hls` (a player polling playlists) or `ts` (an MPEG-TS stream).
     pub protocol: &'static str,
     /// How long ago the client connected, and when (Unix time, seconds).
@@ -168,7 +171,7 @@ impl Report {
         };
         let channels: Vec<ChannelReport> = live
             .iter()
-            .map(|c| channel_report(c, engines, now))
+            .map(|c| channel_report(c, engines, now, &app.tokens))
             .collect();
         let mut totals = closed;
         for channel in &channels {
@@ -236,17 +239,20 @@ fn engine_health(m: &Member, now: u64) -> EngineHealthReport {
     }
 }
 
-/// The report of channel `c`, playing from one of `engines`, at `now`.
+/// The report of channel `c`, playing from one of `engines`, at `now`, its clients' tokens
+/// named from `tokens`.
 fn channel_report(
     c: &Channel,
     engines: &Engines,
     Now { ms: now, unix_secs }: Now,
+    tokens: &Tokens,
 ) -> ChannelReport {
     let client_list: Vec<ClientReport> = c
         .client_list(now)
         .iter()
         .map(|client| ClientReport {
             address: clipped(&client.addr.to_string()),
+            token: tokens.name(client.via).map(clipped),
             protocol: client.protocol.name(),
             connected_secs: client.connected_ms / 1000,
             connected_since: unix_secs.saturating_sub(client.connected_ms / 1000),

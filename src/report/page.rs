@@ -64,7 +64,9 @@ fn overview(out: &mut String, report: &Report) {
         report.board.max_channels,
         report.connections.open,
         report.connections.max,
-        report.connections.refused_full + report.connections.refused_forbidden,
+        report.connections.refused_full
+            + report.connections.refused_address
+            + report.connections.refused_forbidden,
         report.connections.evicted,
         bytes(report.memory.ring_bytes as u64),
         bytes(report.memory.budget_bytes as u64),
@@ -167,11 +169,15 @@ fn channel_section(out: &mut String, c: &ChannelReport) {
     for client in &c.client_list {
         let _ = write!(
             out,
-            "<li>{} &middot; {} &middot; {}</li>",
+            "<li>{} &middot; {} &middot; {}",
             escaped(&client.address),
             client.protocol,
             duration(client.connected_secs)
         );
+        if let Some(token) = &client.token {
+            let _ = write!(out, " &middot; token {}", escaped(token));
+        }
+        out.push_str("</li>");
     }
     out.push_str("</ul></dd></dl></section>");
 }

@@ -14,7 +14,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use super::not_found;
-use super::open::{busy, engine_error, open, restart_query, wanted};
+use super::open::{busy, engine_error, open, other_form, passed_options, restart_query, wanted};
 use crate::app::App;
 use crate::channel::clients::{Joined, PlayerKey};
 use crate::channel::{Activity, ContentId};
@@ -22,7 +22,7 @@ use crate::channel_list::selector;
 use crate::clock;
 use crate::engine::{EngineError, Mode, Selector};
 use crate::hls;
-use crate::http::{Body, json_error, query_param, respond};
+use crate::http::{Admission, Body, Stalled, json_error, query_param, respond, respond_ranged};
 use crate::storage::Segments;
 
 /// How long a player's first playlist request may wait for the channel's first segments; the
@@ -37,25 +37,28 @@ const MPEGURL: &str = "application/vnd.apple.mpegurl";
 pub(super) async fn connect(
     app: &App,
     query: &str,
-    peer: SocketAddr,
-    player: PlayerKey,
+    (player, peer): (PlayerKey, SocketAddr),
     head: bool,
+    admission: &Admission,
 ) -> Response<Body> {
     let wanted = match selector(query) {
-        Ok((id, selector)) => wanted(app, id, selector),
+        Ok((id, selector)) => wanted(app, id, selector).await,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     if head {
-        // Players probe with HEAD: answer what a GET would be, without starting a session.
-        return respond(StatusCode::OK, MPEGURL, "");
+        return probe();
     }
     let (id, selector) = (wanted.id(), wanted.source.selector);
     let now = clock::now_ms();
-    let known = app.registry.find(id, now);
-    if let Some(token) = known.and_then(|channel| channel.known_player(player, peer, now)) {
-        return to_playlist(id, token, selector, query);
+    if let Some(channel) = app.registry.find(id, now) {
+        if let Some(refused) = other_form(&channel, selector, &passed_options(query)) {
+            return refused;
+        }
+        if let Some(token) = channel.known_player(player, peer, now) {
+            return to_playlist(id, token, (selector, query), admission);
+        }
     }
-    let channel = match open(app, &wanted, Mode::Hls, query).await {
+    let channel = match open(app, &wanted, Mode::Hls, query, peer.ip()).await {
         Ok(channel) => channel,
         Err(response) => return response,
     };
@@ -66,14 +69,26 @@ pub(super) async fn connect(
     if let Joined::New(_) = joined {
         log::info!("channel {}: client {peer} connected", id.as_str());
     }
-    to_playlist(id, joined.token(), selector, query)
+    to_playlist(id, joined.token(), (selector, query), admission)
+}
+
+/// `HEAD` of a playlist URL: players probe with it. What a GET would answer, without starting
+/// (or waiting for) anything.
+pub(super) fn probe() -> Response<Body> {
+    respond(StatusCode::OK, MPEGURL, "")
 }
 
 /// 302 to the player's own playlist URL, which also says how to start the channel again if it
-/// went idle meanwhile.
-fn to_playlist(id: &ContentId, token: u64, selector: Selector, query: &str) -> Response<Body> {
+/// went idle meanwhile (and carries the player's token on).
+fn to_playlist(
+    id: &ContentId,
+    token: u64,
+    (selector, query): (Selector, &str),
+    admission: &Admission,
+) -> Response<Body> {
     let mut location = hls::playlist_path(id.as_str(), token);
     location.push_str(&restart_query(selector, query));
+    admission.carry(&mut location);
     let mut response = respond(StatusCode::FOUND, "text/plain", format!("see {location}\n"));
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
@@ -84,10 +99,10 @@ fn to_playlist(id: &ContentId, token: u64, selector: Selector, query: &str) -> R
 /// `GET /ace/m/<id>/<client>.m3u8`: a player polls. Waits for the channel's first segments.
 pub(super) async fn playlist(
     app: &App,
-    id: &str,
-    token: u64,
+    (id, token): (&str, u64),
     query: &str,
     (player, peer): (PlayerKey, SocketAddr),
+    admission: &Admission,
 ) -> Response<Body> {
     let Ok(id) = ContentId::parse(id) else {
         return not_found();
@@ -97,9 +112,20 @@ pub(super) async fn playlist(
         _ => Selector::ContentId,
     };
     let channel = match app.registry.find(&id, clock::now_ms()) {
-        Some(channel) => channel,
+        Some(channel) => match other_form(&channel, selector, &passed_options(query)) {
+            None => channel,
+            Some(refused) => return refused,
+        },
         // The channel went idle and was stopped; the player is back: start it again.
-        None => match open(app, &wanted(app, id.clone(), selector), Mode::Hls, query).await {
+        None => match open(
+            app,
+            &wanted(app, id.clone(), selector).await,
+            Mode::Hls,
+            query,
+            peer.ip(),
+        )
+        .await
+        {
             Ok(channel) => channel,
             Err(response) => return response,
         },
@@ -112,11 +138,28 @@ pub(super) async fn playlist(
     }
     let entries = segments.ring.window::<{ crate::board::PLAYLIST_WINDOW }>();
     let text = hls::render(&entries, segments.target_duration(), id.as_str(), token);
-    let mut response = respond(StatusCode::OK, MPEGURL, text);
+    let mut response = respond(StatusCode::OK, MPEGURL, carried(text, admission));
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// `playlist` with each of its URIs carrying the player's token, if it came with one.
+fn carried(playlist: String, admission: &Admission) -> String {
+    if admission.via() == 0 {
+        return playlist;
+    }
+    let mut out = String::with_capacity(playlist.len() * 2);
+    for line in playlist.lines() {
+        let mut line = line.to_owned();
+        if !line.starts_with('#') {
+            admission.carry(&mut line);
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
 }
 
 /// Waits until `segments` holds one, the engine refuses the channel, or time runs out.
@@ -146,14 +189,14 @@ async fn first_segments(channel: &Activity, segments: &Segments) -> Result<(), R
     .await
 }
 
-/// `GET /ace/c/<id>/<client>/<seq>.ts`: a segment from the ring.
+/// `GET /ace/c/<id>/<client>/<seq>.ts`: a segment from the ring, or the byte `range` of it
+/// asked for.
 pub(super) fn segment(
     app: &App,
-    id: &str,
-    token: u64,
-    seq: u64,
+    (id, token, seq): (&str, u64, u64),
     (player, peer): (PlayerKey, SocketAddr),
     head: bool,
+    (range, stalled): (Option<&HeaderValue>, Option<&Stalled>),
 ) -> Response<Body> {
     let now = clock::now_ms();
     let Some(channel) = ContentId::parse(id)
@@ -171,10 +214,17 @@ pub(super) fn segment(
     channel.touch_client(token, player, peer, now);
     match segments.ring.get(seq) {
         Some(segment) => {
-            if !head {
-                channel.counters.bytes_out.add(segment.data.len());
+            if let Some(stalled) = stalled {
+                // Should the ring take it back from this client (the slowest), the connection
+                // is cut off.
+                stalled.watch(segment.cut);
             }
-            respond(StatusCode::OK, "video/mp2t", segment.data)
+            let response = respond_ranged("video/mp2t", segment.data, range);
+            if !head {
+                let sent = http_body::Body::size_hint(response.body()).exact();
+                channel.counters.bytes_out.add(sent.unwrap_or(0) as usize);
+            }
+            response
         }
         None => json_error(
             StatusCode::NOT_FOUND,

@@ -14,7 +14,10 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use crate::app::App;
 use crate::channel::clients::PlayerKey;
-use crate::http::{Body, Stalled, json_error, respond};
+use crate::clock;
+use crate::http::{
+    Admission, Body, Refused, Stalled, allow_any_origin, json_error, misdirected, respond, too_many,
+};
 use crate::report::{self, Report};
 
 mod hls;
@@ -22,13 +25,46 @@ mod open;
 mod search;
 mod ts;
 
-/// Answers one request.
+/// Answers one request. A client from outside `--allow` needs a token in its URL (see
+/// [`Tokens::admit`](crate::http::Tokens::admit)); what let the request in, its
+/// [`Admission`], goes with it to each handler, which passes every URL it hands out through
+/// [`Admission::carry`]. Players' URLs (`/ace/...`) answer pages of any origin, as the
+/// engine's own do, so that web players work; nothing else does (see
+/// [`HostNames::admits`](crate::http::HostNames::admits) for the reports and lists).
 pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let players = req.uri().path().starts_with("/ace/");
+    let query = req.uri().query().unwrap_or("");
+    let inside = app.gate.allows(peer.ip());
+    let mut response = match app.tokens.admit(peer.ip(), inside, query, clock::now_ms()) {
+        Ok(admission) => route(app, req, peer, admission).await,
+        Err(refused) => refuse(&refused),
+    };
+    if players {
+        allow_any_origin(response.headers_mut());
+    }
+    response
+}
+
+/// 403 for a client from outside `--allow` without a good token; 429 for one that tried too
+/// often this minute.
+fn refuse(refused: &Refused) -> Response<Body> {
+    match refused {
+        Refused::Blocked(secs) => too_many(&refused.to_string(), *secs),
+        _ => json_error(StatusCode::FORBIDDEN, &refused.to_string()),
+    }
+}
+
+async fn route(
+    app: Arc<App>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    admission: Admission,
+) -> Response<Body> {
     if req.method() == Method::OPTIONS {
         return preflight();
     }
     // The HDHomeRun and UPnP URLs, with their own methods (SOAP is POST).
-    let req = match crate::lan::handle(&app, req).await {
+    let req = match crate::lan::handle(&app, req, &admission).await {
         Ok(response) => return response,
         Err(req) => req,
     };
@@ -43,7 +79,8 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
         return response;
     }
     let head = req.method() == Method::HEAD;
-    let player = player_key(&req, peer);
+    let player = player_key(&req, peer).via(admission.via());
+    let admission = &admission;
     let path = req.uri().path();
     let query = req.uri().query().unwrap_or("");
     let mut parts = heapless::Vec::<&str, 6>::new();
@@ -53,7 +90,9 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
         }
     }
     match parts.as_slice() {
-        ["ace", "manifest.m3u8"] => hls::connect(&app, query, peer, player, head).await,
+        ["ace", "manifest.m3u8"] => {
+            hls::connect(&app, query, (player, peer), head, admission).await
+        }
         ["ace", "getstream"] => {
             let stalled = req
                 .extensions()
@@ -63,22 +102,33 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
             ts::stream(&app, query, head, stalled, (player, peer)).await
         }
         ["ace", "m", id, file] => match file.strip_suffix(".m3u8").and_then(parse_token) {
-            Some(token) => hls::playlist(&app, id, token, query, (player, peer)).await,
+            Some(_) if head => hls::probe(),
+            Some(token) => hls::playlist(&app, (id, token), query, (player, peer), admission).await,
             None => not_found(),
         },
         ["ace", "c", id, token, file] => match (
             parse_token(token),
             file.strip_suffix(".ts").and_then(|s| s.parse().ok()),
         ) {
-            (Some(token), Some(seq)) => hls::segment(&app, id, token, seq, (player, peer), head),
+            (Some(token), Some(seq)) => {
+                let send = (req.headers().get(header::RANGE), req.extensions().get());
+                hls::segment(&app, (id, token, seq), (player, peer), head, send)
+            }
             _ => not_found(),
         },
+        ["" | "status" | "metrics" | "playlist.m3u" | "search.m3u" | "search.json" | "epg.xml"]
+            if !app.names.admits(&req) =>
+        {
+            misdirected()
+        }
         [""] => page(&Report::gather(&app)),
         ["status"] => status(&Report::gather(&app)),
         ["metrics"] => metrics(&Report::gather(&app)),
-        ["playlist.m3u"] => crate::channel_list::serve(app.channel_list.as_ref(), &req),
-        ["search.m3u"] => search::results(&app, &req, false).await,
-        ["search.json"] => search::results(&app, &req, true).await,
+        ["playlist.m3u"] => {
+            crate::channel_list::serve(app.channel_list.as_ref(), &req, admission).await
+        }
+        ["search.m3u"] => search::results(&app, &req, false, admission).await,
+        ["search.json"] => search::results(&app, &req, true, admission).await,
         ["epg.xml"] => search::guide(&app),
         _ => not_found(),
     }
@@ -91,8 +141,8 @@ const METHODS: &str = "GET, HEAD, OPTIONS";
 const ALLOWED_HEADERS: &str = "Range, X-Playback-Session-Id, Accept, Accept-Language, \
      Cache-Control, Pragma, If-None-Match, If-Modified-Since, Content-Type";
 
-/// `OPTIONS`: a browser's CORS preflight, for any path. 204 with what may be asked; the
-/// transport adds `Access-Control-Allow-Origin` to this as to every response.
+/// `OPTIONS`: a browser's CORS preflight, for any path. 204 with what may be asked;
+/// [`handle`] adds `Access-Control-Allow-Origin` for players' URLs only.
 fn preflight() -> Response<Body> {
     let mut response = respond(StatusCode::NO_CONTENT, "text/plain", "");
     let headers = response.headers_mut();

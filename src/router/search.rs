@@ -12,7 +12,7 @@ use hyper::{Request, Response, StatusCode};
 use crate::app::App;
 use crate::channel_list::{no_authority, request_authority};
 use crate::engine::Mode;
-use crate::http::{Body, json_error, query_pairs, respond};
+use crate::http::{Admission, Body, json_error, query_pairs, respond};
 use crate::search::{self, Key, Render, SearchError};
 
 /// The longest search words and category taken: longer is a client's mistake.
@@ -27,8 +27,13 @@ struct Asked {
     min_availability: u16,
 }
 
-/// `GET /search.m3u` (`json` false) or `/search.json`.
-pub async fn results<B>(app: &App, req: &Request<B>, json: bool) -> Response<Body> {
+/// `GET /search.m3u` (`json` false) or `/search.json`, for a client let in by `admission`.
+pub async fn results<B>(
+    app: &App,
+    req: &Request<B>,
+    json: bool,
+    admission: &Admission,
+) -> Response<Body> {
     let asked = match asked(req.uri().query().unwrap_or("")) {
         Ok(asked) => asked,
         Err(message) => return json_error(StatusCode::BAD_REQUEST, message),
@@ -44,6 +49,7 @@ pub async fn results<B>(app: &App, req: &Request<B>, json: bool) -> Response<Bod
         authority: &authority,
         mode: asked.mode,
         min_availability: asked.min_availability,
+        admission,
     };
     if json {
         fresh(respond(

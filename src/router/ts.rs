@@ -27,14 +27,14 @@ pub(super) async fn stream(
     (player, peer): (PlayerKey, SocketAddr),
 ) -> Response<Body> {
     let wanted = match selector(query) {
-        Ok((id, selector)) => wanted(app, id, selector),
+        Ok((id, selector)) => wanted(app, id, selector).await,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     let body = if head {
         // TVs probe with HEAD: the headers of the stream, without starting a session.
         http_body_util::StreamBody::new(futures_lite::stream::empty()).boxed()
     } else {
-        match open(app, &wanted, Mode::Ts, query).await {
+        match open(app, &wanted, Mode::Ts, query, peer.ip()).await {
             Ok(channel) => match channel.into_stream(player, peer, stalled, clock::now_ms()) {
                 Ok(stream) => stream.boxed(),
                 Err(full) => return busy(&full),

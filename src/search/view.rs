@@ -12,7 +12,7 @@ use std::fmt::Write;
 use super::cache::Entry;
 use super::station::Station;
 use crate::engine::Mode;
-use crate::http::push_json_string;
+use crate::http::{Admission, push_json_string};
 
 /// Where acebox serves the guide.
 pub const GUIDE_PATH: &str = "/epg.xml";
@@ -23,6 +23,8 @@ pub struct Render<'a> {
     pub authority: &'a str,
     pub mode: Mode,
     pub min_availability: u16,
+    /// What let the client in: its token goes on every URL of acebox's it is handed.
+    pub admission: &'a Admission,
 }
 
 impl Render<'_> {
@@ -39,23 +41,24 @@ impl Render<'_> {
             Mode::Ts => "/ace/getstream",
             Mode::Hls => "/ace/manifest.m3u8",
         };
-        let _ = write!(
-            out,
-            "http://{}{path}?infohash={}",
-            self.authority,
-            station.best().id.as_str()
-        );
+        let id = station.best().id.as_str();
+        self.push_own(out, &format!("{path}?infohash={id}"));
+    }
+
+    /// `http://<authority><path>` (a URL of acebox's), with the client's token if it has one.
+    fn push_own(&self, out: &mut String, path: &str) {
+        let mut url = format!("http://{}{path}", self.authority);
+        self.admission.carry(&mut url);
+        out.push_str(&url);
     }
 }
 
 /// The results as an M3U playlist.
 pub fn m3u(entry: &Entry, how: &Render<'_>) -> String {
     let mut out = String::with_capacity(64 + entry.stations.len() * 256);
-    let _ = writeln!(
-        out,
-        "#EXTM3U url-tvg=\"http://{}{GUIDE_PATH}\"",
-        how.authority
-    );
+    out.push_str("#EXTM3U url-tvg=\"");
+    how.push_own(&mut out, GUIDE_PATH);
+    out.push_str("\"\n");
     for station in how.listed(entry) {
         out.push_str("#EXTINF:-1");
         push_attribute(&mut out, "tvg-id", &station.id);
@@ -188,6 +191,8 @@ mod tests {
             authority: "tv.lan:6880",
             mode,
             min_availability,
+            // A client from inside `--allow`: no token to carry.
+            admission: Box::leak(Box::default()),
         }
     }
 

@@ -100,11 +100,12 @@ impl Store {
         }
     }
 
-    /// The bytes of item `seq` for an MPEG-TS client, if still held.
-    pub fn stream_item(&self, seq: u64) -> Option<Bytes> {
+    /// The bytes of item `seq` for an MPEG-TS client, if still held, and its cut (see
+    /// [`ring::Item::cut`]).
+    pub fn stream_item(&self, seq: u64) -> Option<(Bytes, Arc<crate::Cut>)> {
         match self {
-            Store::Hls(s) => s.ring.get(seq).map(|item| item.data),
-            Store::Ts(c) => c.ring.get(seq).map(|item| item.data),
+            Store::Hls(s) => s.ring.get(seq).map(|item| (item.data, item.cut)),
+            Store::Ts(c) => c.ring.get(seq).map(|item| (item.data, item.cut)),
         }
     }
 

@@ -3,15 +3,22 @@
 //!
 //! A [`Ring`] owns at most `N` items and a byte budget. The budget counts every item still
 //! alive: those in the ring and those evicted while a client was still being sent one (an item
-//! handed to a response stays valid until that send ends; the transport cuts off a client that
-//! stops reading, which releases it). Oldest out first. Each item carries the caller's metadata
-//! `M` (a segment's duration, a chunk's join point). The ring never fetches and never decides
-//! what an item means; the feeds push, the clients read.
+//! handed to a response stays valid until that send ends). The ring itself holds at most the
+//! budget, oldest out first; when items evicted but still being sent take it over the budget,
+//! the ring cuts the oldest of them ([`Item::cut`]: their clients are the slowest), whose
+//! connections the transport then closes, which frees them. So slow clients never make the
+//! ring smaller for everyone. Each item carries the caller's metadata `M` (a segment's
+//! duration, a chunk's join point). The ring never fetches, never closes a connection itself
+//! and never decides what an item means; the feeds push, the clients read.
+//!
+//! Over 400 lines: the last 90 are its tests, which hold items as slow sends do.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use bytes::Bytes;
+
+use crate::Cut;
 
 /// One stored item. `data` is shared: cloning it for a response copies no bytes.
 #[derive(Clone, Debug)]
@@ -20,6 +27,11 @@ pub struct Item<M> {
     pub seq: u64,
     pub meta: M,
     pub data: Bytes,
+    /// Set when the ring takes the item back from whoever is still being sent it: the
+    /// connection sending it must close (it watches this; holding it keeps no bytes alive).
+    pub cut: Arc<Cut>,
+    /// The bytes' owner, for the ring to tell when nobody holds them any more.
+    charged: Weak<Charged>,
 }
 
 /// Why an item was not stored.
@@ -56,9 +68,13 @@ struct Charged {
     budget: Arc<Budget>,
 }
 
-impl AsRef<[u8]> for Charged {
+/// The owner of an item's `data`: the ring keeps a weak reference, to tell an evicted item
+/// still being sent from one let go.
+struct Share(Arc<Charged>);
+
+impl AsRef<[u8]> for Share {
     fn as_ref(&self) -> &[u8] {
-        &self.bytes
+        &self.0.bytes
     }
 }
 
@@ -73,6 +89,76 @@ impl Drop for Charged {
 struct Slots<M, const N: usize> {
     items: heapless::Deque<Item<M>, N>,
     next_seq: u64,
+    /// Bytes of the items in the ring.
+    held: usize,
+    lent: Lending,
+}
+
+/// An item evicted from the ring: alive while a send still holds it.
+struct Lent {
+    charged: Weak<Charged>,
+    len: usize,
+    cut: Arc<Cut>,
+}
+
+/// Evicted items tracked while a send may still hold them.
+const LENT: usize = 16;
+
+/// The items evicted from a ring while perhaps still being sent, oldest first, at most
+/// [`LENT`]. The same for every ring, whatever its items' metadata.
+#[derive(Default)]
+struct Lending(heapless::Vec<Lent, LENT>);
+
+impl Lending {
+    /// `lent` was evicted: tracked while a send still holds it. Past [`LENT`] of them, the
+    /// oldest (its client the slowest) is cut at once.
+    fn lend(&mut self, lent: Lent) {
+        self.0.retain(|l| l.charged.strong_count() > 0);
+        if lent.charged.strong_count() == 0 {
+            return;
+        }
+        if self.0.is_full() {
+            self.0.remove(0).cut.cut();
+        }
+        // Cannot fail: there is room now.
+        let _ = self.0.push(lent);
+    }
+
+    /// Cuts the oldest items still being sent until `over` bytes are taken back (items cut
+    /// before count as gone: their connections are closing). Returns how many it cut.
+    fn cut(&mut self, mut over: usize) -> usize {
+        self.0.retain(|l| l.charged.strong_count() > 0);
+        let mut cut = 0;
+        for lent in self.0.iter() {
+            if over == 0 {
+                break;
+            }
+            over = over.saturating_sub(lent.len);
+            if !lent.cut.is_cut() {
+                lent.cut.cut();
+                cut += 1;
+            }
+        }
+        cut
+    }
+}
+
+/// `bytes` charged to `budget` until the last holder lets go: the item's data, and the weak
+/// reference the ring keeps to tell when that is.
+fn charge(bytes: Bytes, budget: &Arc<Budget>) -> (Bytes, Weak<Charged>) {
+    budget.alive.fetch_add(bytes.len(), Ordering::AcqRel);
+    let charged = Arc::new(Charged {
+        bytes,
+        budget: budget.clone(),
+    });
+    (
+        Bytes::from_owner(Share(charged.clone())),
+        Arc::downgrade(&charged),
+    )
+}
+
+fn warn_cut(cut: usize) {
+    log::warn!("ring budget: cut off {cut} slow client(s) still being sent items the ring let go");
 }
 
 /// A channel's ring of at most `N` items and `limit` bytes, shared between its fetch loop and
@@ -90,14 +176,17 @@ impl<M: Clone, const N: usize> Ring<M, N> {
             slots: Mutex::new(Slots {
                 items: heapless::Deque::new(),
                 next_seq: first_seq,
+                held: 0,
+                lent: Lending::default(),
             }),
             budget: Arc::default(),
             limit,
         }
     }
 
-    /// Stores an item as the newest, evicting the oldest until it fits. Returns its sequence
-    /// number. An item that would not fit an empty ring is refused.
+    /// Stores an item as the newest, evicting the oldest until the ring holds at most the
+    /// budget, then cutting the oldest evicted items still being sent until what is alive fits
+    /// too. Returns its sequence number. An item larger than the whole budget is refused.
     pub fn push(&self, bytes: Bytes, meta: M) -> Result<u64, PushError> {
         let len = bytes.len();
         if len > self.limit {
@@ -106,27 +195,38 @@ impl<M: Clone, const N: usize> Ring<M, N> {
                 budget: self.limit,
             });
         }
-        self.budget.alive.fetch_add(len, Ordering::AcqRel);
-        let data = Bytes::from_owner(Charged {
-            bytes,
-            budget: self.budget.clone(),
-        });
+        let (data, charged) = charge(bytes, &self.budget);
         let mut slots = self.lock();
-        let mut over = None;
-        while slots.items.is_full() || self.alive() > self.limit {
-            if slots.items.pop_front().is_none() {
-                // Only items still being sent are over budget; they go when their sends end.
-                over = Some(self.alive().saturating_sub(self.limit));
+        while slots.items.is_full() || slots.held + len > self.limit {
+            let Some(old) = slots.items.pop_front() else {
                 break;
-            }
+            };
+            let len = old.data.len();
+            slots.held -= len;
+            // The ring's own reference goes here; a send may still hold the bytes.
+            drop(old.data);
+            slots.lent.lend(Lent {
+                charged: old.charged,
+                len,
+                cut: old.cut,
+            });
         }
+        let cut = slots.lent.cut(self.alive().saturating_sub(self.limit));
         let seq = slots.next_seq;
         slots.next_seq += 1;
+        slots.held += len;
+        let item = Item {
+            seq,
+            meta,
+            data,
+            cut: Arc::default(),
+            charged,
+        };
         // Cannot fail: the loop above made room.
-        let _ = slots.items.push_back(Item { seq, meta, data });
+        let _ = slots.items.push_back(item);
         drop(slots);
-        if let Some(bytes) = over {
-            log::warn!("ring budget exceeded by {bytes} bytes still being sent to slow clients");
+        if cut > 0 {
+            warn_cut(cut);
         }
         Ok(seq)
     }
@@ -203,7 +303,9 @@ impl<M: Clone, const N: usize> Ring<M, N> {
 
     /// Drops every item the ring holds (items still being sent live until their sends end).
     pub fn clear(&self) {
-        self.lock().items.clear();
+        let mut slots = self.lock();
+        slots.items.clear();
+        slots.held = 0;
     }
 
     fn lock(&self) -> MutexGuard<'_, Slots<M, N>> {
@@ -252,26 +354,41 @@ mod tests {
     }
 
     #[test]
-    fn byte_budget_evicts_and_counts_items_still_being_sent() {
+    fn items_still_being_sent_count_and_their_slowest_holders_are_cut_not_the_ring_emptied() {
         let ring = TestRing::new(LIMIT, 0);
         for _ in 0..4 {
             ring.push(bytes(0, 1000), 0).unwrap();
         }
         assert_eq!(ring.alive(), 4000);
-        // A client is still being sent the oldest item.
-        let in_flight = ring.get(0).unwrap().data;
+        // Slow clients are still being sent every item the ring holds.
+        let held: Vec<Item<u32>> = (0..4).map(|seq| ring.get(seq).unwrap()).collect();
         ring.push(bytes(1, 1000), 0).unwrap();
         assert!(ring.get(0).is_none(), "oldest out first");
-        // The evicted one is still counted, so a second, unpinned item had to go too.
-        assert!(ring.get(1).is_none());
-        assert!(ring.alive() <= LIMIT, "{} > {LIMIT}", ring.alive());
-        assert_eq!(in_flight.len(), 1000, "an item being sent stays valid");
-        drop(in_flight);
-        assert_eq!(ring.alive(), 3000);
+        assert_eq!(
+            ring.bounds(),
+            (1, 5),
+            "the ring keeps the newest for everyone"
+        );
+        assert!(held[0].cut.is_cut(), "the slowest holder is cut off");
+        assert!(held[1..].iter().all(|i| !i.cut.is_cut()), "and only it");
+        assert_eq!(held[0].data.len(), 1000, "an item being sent stays valid");
+        // Its send ends (the transport closes the connection): the budget holds again.
+        let mut held = held.into_iter();
+        drop(held.next());
+        assert_eq!(ring.alive(), 4000);
+        // Pushes go on, each cutting the slowest holder still counted: never an empty ring.
+        for n in 0..3 {
+            ring.push(bytes(2, 1000), 0).unwrap();
+            assert_eq!(ring.len(), 4, "push {n}");
+        }
+        let rest: Vec<_> = held.collect();
+        assert!(rest.iter().all(|i| i.cut.is_cut()));
+        drop(rest);
+        assert_eq!(ring.alive(), 4000);
         ring.clear();
         assert_eq!(ring.alive(), 0);
         assert!(ring.is_empty());
-        assert_eq!(ring.bounds(), (5, 5), "numbering goes on after a clear");
+        assert_eq!(ring.bounds(), (8, 8), "numbering goes on after a clear");
     }
 
     #[test]

@@ -27,6 +27,11 @@ use crate::ts::packet::{PACKET, Packet, SYNC};
 /// No byte from the engine for this long: the stream is stalled; reconnect.
 pub const READ_STALL: Duration = Duration::from_secs(10);
 
+/// Whether `buf` holds a sync byte at `at`.
+fn synced(buf: &[u8], at: usize) -> bool {
+    buf.get(at) == Some(&SYNC)
+}
+
 /// Cuts an upstream byte stream into chunks of whole packets and finds their start points.
 /// Owns the bytes read but not yet handed to the ring.
 #[derive(Default)]
@@ -39,6 +44,8 @@ pub struct Packetizer {
     meta: ChunkMeta,
     /// When the oldest byte of `pending` came, in milliseconds of the caller's clock.
     since: Option<u64>,
+    /// Bytes moved within `pending` over the gaps garbage left: the work garbage costs.
+    moved: usize,
 }
 
 impl Packetizer {
@@ -72,35 +79,46 @@ impl Packetizer {
 
     /// Checks each whole packet not yet scanned. A packet counts once the next packet's sync
     /// byte is seen too: a torn packet may start with a sync byte, but is not followed by one.
+    /// Garbage is passed over to the next sync byte that a sync byte follows a packet later,
+    /// and the packets after it are moved down over it as they are checked, so each byte
+    /// moves once however many sync bytes were lost (hostile bytes cost no more than others).
     fn scan(&mut self) {
-        while self.scanned + PACKET < self.pending.len() {
-            let at = self.scanned;
-            let next_synced = self.pending.get(at + PACKET) == Some(&SYNC);
-            let packet = self.pending.get(at..at + PACKET).and_then(Packet::new);
-            let Some(packet) = packet.filter(|p| p.is_synced() && next_synced) else {
-                self.resync(at);
+        let (mut read, mut write, mut moved) = (self.scanned, self.scanned, 0);
+        let buf = &mut self.pending[..];
+        while read + PACKET < buf.len() {
+            if !(synced(buf, read) && synced(buf, read + PACKET)) {
+                read = (read + 1..buf.len())
+                    .find(|&i| {
+                        synced(buf, i) && (i + PACKET >= buf.len() || synced(buf, i + PACKET))
+                    })
+                    .unwrap_or(buf.len());
                 continue;
-            };
-            if packet.is_pat_start() {
-                self.candidate = Some(at);
-                self.meta.pat = Some(at as u32);
-            } else if packet.is_video_keyframe() {
-                if let Some(pat) = self.candidate.take() {
-                    self.meta.join = Some(pat as u32);
+            }
+            if read != write {
+                buf.copy_within(read..read + PACKET, write);
+                moved += PACKET;
+            }
+            if let Some(packet) = buf.get(write..write + PACKET).and_then(Packet::new) {
+                if packet.is_pat_start() {
+                    self.candidate = Some(write);
+                    self.meta.pat = Some(write as u32);
+                } else if packet.is_video_keyframe() {
+                    if let Some(pat) = self.candidate.take() {
+                        self.meta.join = Some(pat as u32);
+                    }
                 }
             }
-            self.scanned += PACKET;
+            read += PACKET;
+            write += PACKET;
         }
-    }
-
-    /// Drops bytes from `at` up to the next sync byte that a sync byte follows a packet later.
-    fn resync(&mut self, at: usize) {
-        let rest = self.pending.split_off(at);
-        let synced_at = |i: usize| rest.get(i) == Some(&SYNC);
-        let good = (1..rest.len())
-            .find(|&i| synced_at(i) && (i + PACKET >= rest.len() || synced_at(i + PACKET)))
-            .unwrap_or(rest.len());
-        self.pending.extend_from_slice(rest.split_at(good).1);
+        if read != write {
+            let len = buf.len();
+            buf.copy_within(read..len, write);
+            moved += len - read;
+            self.pending.truncate(len - (read - write));
+        }
+        self.scanned = write;
+        self.moved += moved;
     }
 
     /// A chunk, if enough whole packets are pending and the oldest came [`TS_FLUSH_MS`] before
@@ -299,6 +317,31 @@ mod tests {
             chunks
                 .iter()
                 .all(|(c, _)| c.len() <= TS_CHUNK_BYTES && c.len() % PACKET == 0)
+        );
+    }
+
+    /// Hostile bytes: a whole packet, then one whose next sync byte is missing, and the next
+    /// candidate one byte on, again and again. Each lost sync byte must not cost a copy of all
+    /// that is pending: the work stays proportional to the bytes read.
+    #[test]
+    fn garbage_costs_work_in_proportion_to_its_bytes() {
+        let mut p = Packetizer::default();
+        let mut input = vec![0u8; TS_CHUNK_BYTES];
+        for k in 1..TS_CHUNK_BYTES / (PACKET + 1) {
+            input[k * (PACKET + 1)] = SYNC;
+            input[k * (PACKET + 1) - 1] = SYNC;
+        }
+        input[0] = SYNC;
+        let chunks = p.feed(&input, 0);
+        assert!(
+            chunks.iter().all(|(c, _)| c.len() % PACKET == 0),
+            "still whole packets"
+        );
+        assert!(
+            p.moved <= 2 * input.len(),
+            "{} bytes moved for {} read",
+            p.moved,
+            input.len()
         );
     }
 

@@ -141,7 +141,10 @@ impl<S: Source> TsStream<S> {
                     }
                 }
             }
-            if let Some(data) = store.stream_item(cursor) {
+            if let Some((data, cut)) = store.stream_item(cursor) {
+                // Should the ring take it back from this client (the slowest), the connection
+                // is cut off.
+                self.stalled.watch(cut);
                 let data = data.slice(self.offset.min(data.len())..);
                 self.offset = 0;
                 self.placed = false;
@@ -215,7 +218,7 @@ impl<S: Source> Drop for TsStream<S> {
             let cx = self.source.lent();
             cx.counters.client_drops.add(1);
             log::info!(
-                "channel {}: dropped a TS client that stopped reading",
+                "channel {}: dropped a TS client that stopped reading or fell too far behind",
                 cx.id
             );
         }

@@ -1,6 +1,7 @@
 // The browser test's player: Debian's headless Chromium, driven by playwright-core, opens a page
 // served from this script's own loopback server (another origin than acebox's) that plays an HLS
-// URL with hls.js, and reports what the page saw as one JSON line on stdout.
+// URL with hls.js, tries to read acebox's /status, /metrics and status page, and reports what
+// the page saw as one JSON line on stdout.
 //
 // Usage: node play.mjs URL SECONDS PROFILE_DIR
 // URL is acebox's /ace/manifest.m3u8?id=...; PROFILE_DIR a fresh, empty Chromium profile that
@@ -62,6 +63,14 @@ const PAGE = `<!doctype html>
     video.addEventListener('playing', () => { report.playing = true; });
     hls.attachMedia(video);
     hls.loadSource(new URLSearchParams(location.search).get('src'));
+  }
+  // What acebox reports is not for pages of other origins: each read must fail.
+  const acebox = new URL(new URLSearchParams(location.search).get('src')).origin;
+  report.reads = {};
+  for (const path of ['/status', '/metrics', '/']) {
+    fetch(acebox + path).then((r) => r.text()).then(
+      (text) => { report.reads[path] = 'read ' + text.length + ' bytes'; },
+      (e) => { report.reads[path] = 'blocked: ' + e; });
   }
 </script>
 `;

@@ -4,10 +4,10 @@
 //! Never reads MPEG-TS streams (`ts`) and never starts a process.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use super::http::{Reply, get_as, next_user_agent};
+use super::http::{Reply, get_from, next_device, next_user_agent};
 
 /// How an HLS player reloads a live playlist.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,10 +20,12 @@ pub enum Reload {
 }
 
 /// An HLS player: connects, then polls its playlist and fetches every new segment, knowing
-/// segments by media sequence number as real players do. Each player sends a `User-Agent` of
-/// its own.
+/// segments by media sequence number as real players do. Each player is a device of its own
+/// (its own loopback address) and sends a `User-Agent` of its own.
 pub struct Player {
     pub acebox: SocketAddr,
+    /// The player's own address, every request's source.
+    pub from: IpAddr,
     /// The entry URL, `/ace/manifest.m3u8?...`.
     pub entry: String,
     pub reload: Reload,
@@ -62,8 +64,20 @@ impl Player {
 
     /// Connects through `/ace/manifest.m3u8?<query>`, sending `headers`.
     pub fn with(acebox: SocketAddr, query: &str, reload: Reload, headers: String) -> Player {
+        Player::on(next_device(), acebox, query, reload, headers)
+    }
+
+    /// [`Player::with`] on the device at `from` (two players of one device share it).
+    pub fn on(
+        from: IpAddr,
+        acebox: SocketAddr,
+        query: &str,
+        reload: Reload,
+        headers: String,
+    ) -> Player {
         let mut player = Player {
             acebox,
+            from,
             entry: format!("/ace/manifest.m3u8?{query}"),
             reload,
             headers,
@@ -86,8 +100,9 @@ impl Player {
         playlist
     }
 
-    fn get(&self, path: &str) -> Reply {
-        get_as(self.acebox, path, &self.headers)
+    /// `GET path` as this player: from its address, with its headers.
+    pub fn get(&self, path: &str) -> Reply {
+        get_from(self.from, self.acebox, path, &self.headers)
     }
 
     /// One poll: the playlist (through the entry URL first, for a player that reloads it),

@@ -4,7 +4,8 @@
 //! the answers is `hls`'s and `ts`'s.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 #[derive(Debug)]
@@ -78,6 +79,46 @@ pub(super) fn connect(addr: SocketAddr, timeout: Duration) -> TcpStream {
     let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     stream.set_read_timeout(Some(timeout)).unwrap();
     stream
+}
+
+/// A loopback address not used before in this test process, standing for a device of its own:
+/// all of 127.0.0.0/8 is this machine, and acebox tells devices apart by address (its
+/// per-address quotas). 127.1.0.1 on; 127.0.0.1 is every other client, 127.0.0.2 the [`Trap`].
+pub fn next_device() -> IpAddr {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let [_, a, b, c] = n.to_be_bytes();
+    IpAddr::V4(Ipv4Addr::new(127, 1 + a, b, c))
+}
+
+/// A fresh connection to `addr` from the local address `from` (see [`next_device`]), whose
+/// reads wait at most `timeout`.
+pub fn connect_from(from: IpAddr, addr: SocketAddr, timeout: Duration) -> TcpStream {
+    use rustix::net::{AddressFamily, SocketType, bind, connect, socket};
+    let family = if from.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
+    let fd = socket(family, SocketType::STREAM, None).expect("a socket");
+    bind(&fd, &SocketAddr::new(from, 0)).unwrap_or_else(|e| panic!("bind {from}: {e}"));
+    connect(&fd, &addr).unwrap_or_else(|e| panic!("connect {addr} from {from}: {e}"));
+    let stream = TcpStream::from(fd);
+    stream.set_read_timeout(Some(timeout)).unwrap();
+    stream
+}
+
+/// `GET path` with `headers` from the local address `from`, over a fresh connection; the
+/// whole answer.
+pub fn get_from(from: IpAddr, addr: SocketAddr, path: &str, headers: &str) -> Reply {
+    let mut stream = connect_from(from, addr, Duration::from_secs(60));
+    let raw = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n");
+    stream.write_all(raw.as_bytes()).unwrap();
+    let mut bytes = Vec::new();
+    stream
+        .read_to_end(&mut bytes)
+        .unwrap_or_else(|e| panic!("read from {addr}: {e}"));
+    parse_reply(&bytes)
 }
 
 /// Sends raw request bytes and reads the answer until the server closes.

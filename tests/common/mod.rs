@@ -28,7 +28,10 @@ pub use hls::{
     banner_seq, upstream_seq,
 };
 #[allow(unused_imports)]
-pub use http::{ClosedPort, Reply, Trap, get, get_as, request, request_bytes, send, user_agent};
+pub use http::{
+    ClosedPort, Reply, Trap, connect_from, get, get_as, get_from, next_device, request,
+    request_bytes, send, user_agent,
+};
 #[allow(unused_imports)]
 pub use process::{
     Process, acebox, acebox_at, command, cpu_seconds, drain, memory_kib, runner, sim, sim_at,

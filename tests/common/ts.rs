@@ -3,13 +3,15 @@
 //! plays HLS (`hls`).
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use super::http::{connect, parse_reply};
+use super::http::{connect_from, next_device, parse_reply};
 
 /// An MPEG-TS client: one streaming GET, read as the test asks.
 pub struct TsClient {
+    /// The client's own address (a device of its own).
+    pub from: IpAddr,
     reader: BufReader<TcpStream>,
     pub status: u16,
     pub headers: Vec<(String, String)>,
@@ -26,9 +28,15 @@ impl TsClient {
         )
     }
 
-    /// Sends the raw request `raw` and reads the head; the body is read later, as needed.
+    /// Sends the raw request `raw` from a device of its own (see `next_device`) and reads the
+    /// head; the body is read later, as needed.
     pub fn send(addr: SocketAddr, raw: &str) -> TsClient {
-        let mut stream = connect(addr, Duration::from_secs(30));
+        TsClient::send_from(next_device(), addr, raw)
+    }
+
+    /// [`TsClient::send`] from the local address `from`.
+    pub fn send_from(from: IpAddr, addr: SocketAddr, raw: &str) -> TsClient {
+        let mut stream = connect_from(from, addr, Duration::from_secs(30));
         stream.write_all(raw.as_bytes()).unwrap();
         let mut reader = BufReader::new(stream);
         let mut head = Vec::new();
@@ -42,6 +50,7 @@ impl TsClient {
         }
         let reply = parse_reply(&head);
         TsClient {
+            from,
             reader,
             status: reply.status,
             headers: reply.headers,

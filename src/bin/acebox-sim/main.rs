@@ -143,7 +143,7 @@ async fn run(config: Config, media: Media) -> ExitCode {
     }
     let sim = Arc::new(Sim::new(&config, media));
     // The simulator admits everyone and runs until killed.
-    let gate = Arc::new(Gate::new(AllowList::default(), usize::MAX));
+    let gate = Arc::new(Gate::new(AllowList::default(), usize::MAX, usize::MAX));
     let handler = move |req, peer| route(sim.clone(), req, peer, local);
     serve(listener, gate, handler, futures_lite::future::pending()).await;
     ExitCode::SUCCESS
