@@ -98,7 +98,8 @@ counters! {
     engine_errors: Events, "engine errors", "Failed engine starts and reads.",
     segments_skipped: Events, "segments passed over",
         "HLS segments the fetch loop passed over (refused, off-host, too large).",
-    client_skips: Events, "client skips", "Times a TS client fell behind and skipped ahead.",
+    client_skips: Events, "client skips",
+        "Times a client fell further behind than the ring and skipped ahead.",
     client_drops: Events, "clients dropped",
         "Clients dropped for being too slow or for not reading.",
 }

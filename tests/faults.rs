@@ -20,8 +20,8 @@ use common::{
 const POLL: Duration = Duration::from_millis(100);
 const PATIENCE: Duration = Duration::from_secs(20);
 /// For faults acebox heals with new sessions: a live window of 25 s, far longer than acebox's
-/// backoff while it heals, so no segment goes by unfetched, and segments long enough that the
-/// few that pile up meanwhile fit in one client playlist, so the player misses none either.
+/// backoff while it heals, so no segment goes by unfetched (and the player, which gets the
+/// ones that pile up meanwhile a playlist at a time, misses none either).
 const HEAL_ARGS: [&str; 4] = ["--segment-ms", "500", "--window", "50"];
 /// Fast enough for many packets in a second, with a start-up burst of about 500 packets.
 const TS_ARGS: [&str; 4] = ["--ts-bitrate", "2000000", "--ts-burst-bytes", "100000"];
@@ -172,10 +172,10 @@ fn a_segment_that_fails_for_a_moment_is_fetched_again_without_a_gap() {
 
 #[test]
 fn a_segment_stalled_past_the_read_timeout_costs_a_break_not_the_session() {
-    // A short live window: the stalled segment is no longer listed when acebox tries again, and
-    // afterwards acebox catches up with at most four segments at once, which one client
-    // playlist lists in full. (With the engine's minute-long window the stalled segment would
-    // still be listed, and fetched, at the next poll.)
+    // A short live window: the stalled segment is no longer listed when acebox tries again.
+    // (With the engine's minute-long window it would still be listed, and fetched, at the next
+    // poll.) The four acebox then catches up with at once reach the player in full, after a
+    // break, whatever the board's playlist.
     let (engine, proxy) = setup(&["--window", "4"]);
     let mut player = Player::connect(proxy.addr, &content(4));
     player.play(PATIENCE, POLL, |p| p.segments.len() >= 3);

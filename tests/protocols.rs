@@ -6,6 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use acebox::board::PLAYLIST_WINDOW;
 use common::{
     Codecs, Ffmpeg, Player, TempDir, TsClient, acebox, banner_seq, content, follows, have,
     make_media, sim, sim_at, video_indices,
@@ -154,6 +155,45 @@ fn hls_players_of_a_ts_channel_get_segments_cut_from_its_stream() {
     );
     assert_eq!(engine.stat("starts"), 1, "one engine session for both");
     assert_eq!(engine.stat("ts_streams"), 1, "one TS reader for both");
+}
+
+/// The rule that a burst of segments costs an HLS player none holds for segments cut from an
+/// MPEG-TS channel too: a player whose reload comes after more new segments than its playlist
+/// lists (an engine's stream resuming after a stall makes such a burst) gets all of them.
+#[test]
+fn an_hls_player_of_a_ts_channel_reloading_late_skips_no_cut_segment() {
+    let engine = sim(&FAST_TS);
+    let proxy = acebox(engine.addr, &[]);
+    let id = content(8);
+    let mut tv = TsClient::open(proxy.addr, &getstream(&id));
+    assert_eq!(tv.status, 200);
+    let mut phone = Player::connect(proxy.addr, &id);
+    phone.play(PATIENCE, POLL, |p| p.segments.len() >= 2);
+    // Another player polling all along shows when more than a playlist's worth of segments
+    // has been cut since the phone's last reload (no more than two beyond that: the ring,
+    // at least twice the playlist, still holds the phone's next).
+    let mut watcher = Player::connect(proxy.addr, &id);
+    let seen = watcher.poll().expect("a playlist");
+    watcher.play(PATIENCE, POLL, |w| {
+        w.segments
+            .keys()
+            .last()
+            .is_some_and(|s| *s > seen + PLAYLIST_WINDOW as u64)
+    });
+    phone.play(PATIENCE, POLL, |p| {
+        p.segments.len() >= 2 * PLAYLIST_WINDOW + 4
+    });
+    assert!(
+        phone.statuses.iter().all(|s| *s == 200),
+        "{:?}",
+        phone.statuses
+    );
+    assert!(phone.breaks.is_empty(), "{:?}", phone.breaks);
+    assert_cut_seamlessly(&phone);
+    let channel = &proxy.json("/status")["channels"][0];
+    assert_eq!(channel["mode"], "ts");
+    assert_eq!(channel["counters"]["client_skips"], 0, "{channel}");
+    drop(tv);
 }
 
 /// The segmenter runs only while a TS channel has HLS players: when the last has been gone for

@@ -1,8 +1,9 @@
 //! A channel's clients: who is watching now, and whether a request for a channel's entry URL
 //! comes from a new player or from one already watching.
 //!
-//! [`Clients`] owns one channel's table of at most [`MAX_CLIENTS_PER_CHANNEL`] entries and the
-//! rule that tells players apart. An HLS player is known by the token in its playlist and
+//! [`Clients`] owns one channel's table of at most [`MAX_CLIENTS_PER_CHANNEL`] entries, the
+//! rule that tells players apart, and each HLS player's next segment (the one after the last
+//! it was listed), where its next playlist starts. An HLS player is known by the token in its playlist and
 //! segment URLs, and also by its [`PlayerKey`] (its address, `User-Agent` and, where it sends
 //! one, `X-Playback-Session-Id`), so a player that reloads the entry URL on every poll
 //! (ExoPlayer, and so most Android TV apps) finds its own entry again instead of adding one. An
@@ -65,6 +66,9 @@ struct Client {
     protocol: Protocol,
     since_ms: u64,
     seen_ms: u64,
+    /// An HLS player's next segment: the one after the last it was listed. Its playlists start
+    /// there while the ring holds it. `None` before its first playlist.
+    next: Option<u64>,
 }
 
 impl Client {
@@ -190,7 +194,21 @@ impl Clients {
                 protocol: Protocol::Hls,
                 since_ms: now,
                 seen_ms: now,
+                next: None,
             });
+        }
+    }
+
+    /// The segment after the last one HLS player `token` was listed, if it was listed any.
+    pub fn next_segment(&self, token: u64) -> Option<u64> {
+        self.lock().iter().find(|c| c.token == token)?.next
+    }
+
+    /// HLS player `token` was listed segments up to `last` (its next never goes back).
+    pub fn listed(&self, token: u64, last: u64) {
+        if let Some(c) = self.lock().iter_mut().find(|c| c.token == token) {
+            let next = last.saturating_add(1);
+            c.next = Some(c.next.map_or(next, |n| n.max(next)));
         }
     }
 
@@ -257,6 +275,7 @@ fn add(
         protocol,
         since_ms: now,
         seen_ms: now,
+        next: None,
     };
     table.push(client).map_err(|_| TableFull)?;
     Ok(token)
@@ -391,6 +410,26 @@ mod tests {
         );
         clients.remove(stream);
         assert_eq!(clients.count(0, LEASE), 0);
+    }
+
+    #[test]
+    fn each_player_has_its_own_next_segment_which_never_goes_back() {
+        let clients = Clients::default();
+        let (tv, phone) = (player(10, "VLC/3.0.18"), player(11, "VLC/3.0.18"));
+        let tv = clients.join(tv, addr(10), 0, LEASE).unwrap().token();
+        let phone = clients.join(phone, addr(11), 0, LEASE).unwrap().token();
+        assert_eq!(clients.next_segment(tv), None, "not listed yet");
+        clients.listed(tv, 41);
+        clients.listed(phone, 7);
+        assert_eq!(clients.next_segment(tv), Some(42));
+        assert_eq!(clients.next_segment(phone), Some(8));
+        clients.listed(tv, 30);
+        assert_eq!(clients.next_segment(tv), Some(42), "never back");
+        clients.listed(tv, u64::MAX);
+        assert_eq!(clients.next_segment(tv), Some(u64::MAX));
+        let stranger = issue_token();
+        clients.listed(stranger, 3);
+        assert_eq!(clients.next_segment(stranger), None, "not a client");
     }
 
     #[test]

@@ -35,7 +35,7 @@ use crate::engine::{Engine, EngineError, EngineStat, Mode, Selector};
 use crate::feed::{Context, Events, Stop};
 use crate::http::Stalled;
 use crate::session::{Flight, SessionSlot};
-use crate::storage::{Chunks, Segments, Store};
+use crate::storage::{Chunks, SegmentMeta, Segments, Store};
 use crate::ts::stream::{Lent, Source, TsStream};
 use clients::{ClientInfo, Clients, Joined, PlayerKey, TableFull};
 
@@ -44,6 +44,9 @@ use clients::{ClientInfo, Clients, Joined, PlayerKey, TableFull};
 const CLIENT_TTL: Duration = Duration::from_secs(15);
 /// The longest query fragment of engine options (`transcode_audio`...) a channel passes on.
 pub const EXTRA_CAP: usize = 256;
+
+/// What one HLS playlist lists: sequence numbers and what the playlist says of each.
+pub type Listing = heapless::Vec<(u64, SegmentMeta), { crate::board::PLAYLIST_WINDOW }>;
 
 /// One content id played through one engine session.
 pub struct Channel {
@@ -207,6 +210,25 @@ impl Channel {
     pub fn touch_client(&self, token: u64, player: PlayerKey, addr: SocketAddr, now: u64) {
         let lease = self.client_ttl_ms();
         self.clients.touch(token, player, addr, (now, lease));
+    }
+
+    /// The segments HLS player `token` is listed from `segments` (the channel's own, or those
+    /// cut from its TS stream): from the one after the last it was listed while the ring holds
+    /// it, so a burst of segments between two polls costs it none; else the newest (a new
+    /// player, or one further behind than the ring, whose skip is counted). `PLAYLIST_WINDOW`
+    /// at most, all held when listed: listing all the ring holds instead would list the very
+    /// segments it evicts next, and buy nothing, since players start near the live edge of
+    /// any list. Remembered: one number per client (see README.md, "How it works").
+    pub fn listing(&self, token: u64, segments: &Segments) -> Listing {
+        let next = self.clients.next_segment(token);
+        let entries = segments.ring.window(next);
+        if matches!((next, entries.first()), (Some(next), Some((first, _))) if *first > next) {
+            self.counters.client_skips.add(1);
+        }
+        if let Some((last, _)) = entries.last() {
+            self.clients.listed(token, *last);
+        }
+        entries
     }
 
     /// Clients at `now`: HLS players heard from within their lease, and open TS streams.
