@@ -332,7 +332,6 @@ mod tests {
 
     #[test]
     fn players_differ_by_address_user_agent_or_playback_session() {
-        let clients = Clients::default();
         let ip = addr(10).ip();
         let keys = [
             player(10, "VLC/3.0.18"),
@@ -341,13 +340,17 @@ mod tests {
             PlayerKey::new(ip, b"AppleCoreMedia/1.0", b"A1B2"),
             PlayerKey::new(ip, b"AppleCoreMedia/1.0", b"C3D4"),
         ];
-        for key in keys {
-            assert!(matches!(
-                clients.join(key, addr(10), 0, LEASE),
-                Ok(Joined::New(_))
-            ));
+        // Two at a time, every pair: every board takes two clients on a channel.
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                let clients = Clients::default();
+                for key in [a, b] {
+                    let joined = clients.join(*key, addr(10), 0, LEASE);
+                    assert!(matches!(joined, Ok(Joined::New(_))), "{a:?} {b:?}");
+                }
+                assert_eq!(clients.count(0, LEASE), 2);
+            }
         }
-        assert_eq!(clients.count(0, LEASE), keys.len());
         let mapped = "::ffff:192.168.1.10".parse().unwrap();
         assert_eq!(
             PlayerKey::new(mapped, b"VLC/3.0.18", b""),
