@@ -22,7 +22,7 @@ const TARGETS: [&str; 7] = [
     "mips-unknown-linux-musl",
 ];
 /// The numeric fields, in the order they are written out, with the constant each becomes.
-const NUMBERS: [(&str, &str); 12] = [
+const NUMBERS: [(&str, &str); 13] = [
     ("ram_mb", "RAM_MB"),
     ("memory_share_percent", "MEMORY_SHARE_PERCENT"),
     ("max_connections", "MAX_CONNECTIONS"),
@@ -35,6 +35,7 @@ const NUMBERS: [(&str, &str); 12] = [
     ("ts_chunks", "TS_CHUNKS"),
     ("ts_chunk_bytes", "TS_CHUNK_BYTES"),
     ("ts_ring_bytes", "TS_RING_BYTES"),
+    ("max_binary_bytes", "MAX_BINARY_BYTES"),
 ];
 
 /// Reads flat TOML: `key = value` lines, `#` comments; values are integers (with optional `_`),

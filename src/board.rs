@@ -36,6 +36,7 @@ clients per channel: {MAX_CLIENTS_PER_CHANNEL}
 HLS ring per channel: {RING_SLOTS} segments, {:.1} MiB; segments up to {:.1} MiB; {PLAYLIST_WINDOW} listed
 TS ring per channel: {TS_CHUNKS} chunks of up to {TS_CHUNK_BYTES} bytes, {:.1} MiB
 worst-case memory budget for stream data and connection buffers: {:.1} MiB ({MEMORY_BUDGET} bytes)
+stripped binary at most {MAX_BINARY_BYTES} bytes (scripts/build-board.sh)
 ",
         mib(RING_BYTES),
         mib(MAX_SEGMENT_BYTES),
