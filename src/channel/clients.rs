@@ -3,14 +3,14 @@
 //!
 //! [`Clients`] owns one channel's table of at most [`MAX_CLIENTS_PER_CHANNEL`] entries, the
 //! rule that tells players apart, and each HLS player's next segment (the one after the last
-//! it was listed), where its next playlist starts. An HLS player is known by the token in its playlist and
-//! segment URLs, and also by its [`PlayerKey`] (its address, `User-Agent` and, where it sends
-//! one, `X-Playback-Session-Id`), so a player that reloads the entry URL on every poll
-//! (ExoPlayer, and so most Android TV apps) finds its own entry again instead of adding one. An
-//! HLS player is a client while it was heard from within the lease the caller passes; an
-//! MPEG-TS client is one while its stream is open. This module never reads a clock (callers
-//! pass `now`, in milliseconds), never starts an engine session and allocates only the list it
-//! hands the status page: the table is fixed-size.
+//! it was listed), where its next playlist starts. An HLS player is known by the token in its
+//! playlist and segment URLs, and also by its [`PlayerKey`] (its address, `User-Agent` and,
+//! where it sends one, `X-Playback-Session-Id`), so a player that reloads the entry URL on
+//! every poll (ExoPlayer, and so most Android TV apps) finds its own entry again instead of
+//! adding one. An HLS player is a client while it was heard from within the lease the caller
+//! passes; an MPEG-TS client is one while its stream is open. This module never reads a clock
+//! (callers pass `now`, in milliseconds), never starts an engine session and allocates only the
+//! list it hands the status page: the table is fixed-size.
 //!
 //! Over 400 lines: more than half of it is the tests of the rule, which move time by hand.
 
