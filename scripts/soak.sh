@@ -58,7 +58,7 @@ trap 'rm -f "$block" "$block".*' EXIT
 {
   echo "<!-- $name:begin (written by scripts/soak.sh; edit the script, not this block) -->"
   echo
-  echo "Command: \`$([[ $board == host ]] || echo "ACEBOX_BOARD=$board ")scripts/soak.sh$( ((minutes == 30)) || echo " --minutes $minutes")\`" \
+  echo "Command: \`$([[ $board == host ]] || echo "ACEBOX_BOARD=$board ")scripts/soak.sh${*:+ $*}\`" \
     "($viewers viewers). Run: ${started}, load average before ${load_before}, acebox at commit ${commit}."
   echo
   echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)," \
