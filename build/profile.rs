@@ -22,7 +22,7 @@ const TARGETS: [&str; 7] = [
     "mips-unknown-linux-musl",
 ];
 /// The numeric fields, in the order they are written out, with the constant each becomes.
-const NUMBERS: [(&str, &str); 15] = [
+const NUMBERS: [(&str, &str); 16] = [
     ("ram_mb", "RAM_MB"),
     ("memory_share_percent", "MEMORY_SHARE_PERCENT"),
     ("max_connections", "MAX_CONNECTIONS"),
@@ -38,6 +38,7 @@ const NUMBERS: [(&str, &str); 15] = [
     ("search_cache_bytes", "SEARCH_CACHE_BYTES"),
     ("search_answer_bytes", "SEARCH_ANSWER_BYTES"),
     ("max_engines", "MAX_ENGINES"),
+    ("max_binary_bytes", "MAX_BINARY_BYTES"),
 ];
 
 /// Reads flat TOML: `key = value` lines, `#` comments; values are integers (with optional `_`),

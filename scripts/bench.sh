@@ -18,15 +18,32 @@
 # It installs what it needs on Debian/Ubuntu (nginx, wrk; Debian's cargo and Rust 1.85 when there is
 # no cargo), as root or through sudo. Installing nginx may start Debian's own nginx service on
 # port 80; the benchmark never uses it. Not part of CI: the figures depend on the machine.
+#
+#   ACEBOX_BOARD=openwrt-mipsel scripts/bench.sh    a router board's set instead (about 4 min)
+#
+# With a board other than host, acebox is built for this machine with that board's profile (its
+# channels, clients, rings and memory budget; in target/board-<board>) and the set is sized from
+# it: HLS players and MPEG-TS readers on one channel and on every channel, filled to the board's
+# clients, and MPEG-TS fan-out. Its table (peak RSS against the board's memory budget, CPU per
+# GB) goes into BENCHMARKS.md between the bench-<board> markers, its runs into
+# docs/bench-<board>.jsonl. The CPU figures are this machine's, not a router's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/install.sh
 secs=${ACEBOX_BENCH_SECS:-20}
 saturate_secs=${ACEBOX_BENCH_SATURATE_SECS:-5}
+board=${ACEBOX_BOARD:-host}
+[[ -f boards/$board.toml ]] || { echo "bench: no board $board in boards/" >&2; exit 2; }
 
-nginx=$(command -v nginx || echo /usr/sbin/nginx)
-[[ -x $nginx ]] || { apt_install bench nginx && nginx=/usr/sbin/nginx; }
-command -v wrk >/dev/null 2>&1 || apt_install bench wrk
+if [[ $board == host ]]; then
+  nginx=$(command -v nginx || echo /usr/sbin/nginx)
+  [[ -x $nginx ]] || { apt_install bench nginx && nginx=/usr/sbin/nginx; }
+  command -v wrk >/dev/null 2>&1 || apt_install bench wrk
+  results=docs/bench.jsonl
+else
+  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target/board-$board}
+  results=docs/bench-$board.jsonl
+fi
 if ! command -v cargo >/dev/null 2>&1; then
   scripts/setup.sh
   apt_install bench "cargo-web=$ACEBOX_RUST_DEB"
@@ -36,7 +53,6 @@ echo "== building the release binaries and the load generator" >&2
 cargo bench --locked --bench load --no-run
 
 mkdir -p docs
-results=docs/bench.jsonl
 : >"$results"
 block=$(mktemp)
 trap 'rm -f "$block" "$block".*' EXIT
@@ -49,6 +65,49 @@ started=$(date -u '+%Y-%m-%d %H:%M UTC')
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD -- src benches Cargo.toml Cargo.lock 2>/dev/null || commit+=" with local changes"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+machine() {
+  echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)," \
+    "$(awk '/MemTotal/ {printf "%.0f GiB RAM", $2 / 1048576}' /proc/meminfo)," \
+    "$(uname -sr), $(. /etc/os-release && echo "$PRETTY_NAME"), $(rustc --version | cut -d' ' -f1-2)$1"
+}
+
+if [[ $board != host ]]; then
+  field() { sed -n "s/^$1 *= *\(.*\)$/\1/p" "boards/$board.toml" | tr -d '"[] _'; }
+  channels=$(field max_channels) per=$(field max_clients_per_channel)
+  # An HLS channel's first viewer (the load generator's warm-up) stays a client for its lease,
+  # so HLS fills a channel with one player fewer than it takes.
+  run hls --clients 1 --secs "$secs" --label "HLS, 1 player"
+  run hls --clients $((per - 1)) --secs "$secs" --label "HLS, one channel full"
+  run hls --clients $((channels * (per - 1))) --channels "$channels" --secs "$secs" --label "HLS, every channel full"
+  run ts --clients 1 --secs "$secs" --label "MPEG-TS, 1 reader"
+  run ts --clients "$per" --secs "$secs" --label "MPEG-TS, one channel full"
+  run ts --clients $((channels * per)) --channels "$channels" --secs "$secs" --label "MPEG-TS, every channel full"
+  run fanout --clients $((channels * per)) --channels "$channels" --secs "$secs" --label "MPEG-TS fan-out, every channel full"
+  table=$(cargo bench -q --locked --bench load -- board-report "$results")
+  took=$((SECONDS / 60))m$((SECONDS % 60))s
+  {
+    echo "<!-- bench-$board:begin (written by scripts/bench.sh; edit the script, not this block) -->"
+    echo
+    echo "Command: \`ACEBOX_BOARD=$board scripts/bench.sh\` (runs of ${secs} s), ${took} in all."
+    echo "Run: ${started}, load average before ${load_before}, acebox at commit ${commit}."
+    echo
+    machine "; shared with other engineers' builds and tests, so the figures are noisier than on an idle machine."
+    echo
+    echo "Board \`$board\`, built for this machine: $(field max_channels) channels, $(field max_clients_per_channel)" \
+      "clients per channel, $(field max_connections) connections; HLS ring $(field ring_slots) segments," \
+      "$(field playlist_window) listed. 4 s segments of 2 MB (4 Mbit/s), MPEG-TS at 4 Mbit/s."
+    echo
+    echo "$table"
+    echo
+    echo "Every run's figures: [docs/bench-$board.jsonl](docs/bench-$board.jsonl)."
+    echo
+    echo "<!-- bench-$board:end -->"
+  } >"$block"
+  scripts/write-block.sh "bench-$board" "$block" BENCHMARKS.md "## Router boards: what the box holds"
+  echo "bench: BENCHMARKS.md and $results updated" >&2
+  exit 0
+fi
+
 for n in 1 10 100; do run hls --clients "$n" --secs "$secs"; done
 run hls --clients 500 --channels 4 --secs "$secs"
 run hls --clients 100 --stagger-ms 1000 --secs "$secs" --label "join storm"
@@ -76,10 +135,7 @@ took=$((SECONDS / 60))m$((SECONDS % 60))s
   echo "Command: \`scripts/bench.sh\` (paced runs ${secs} s, saturating runs ${saturate_secs} s per server), ${took} in all."
   echo "Run: ${started}, load average before ${load_before}, acebox at commit ${commit}."
   echo
-  echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)," \
-    "$(awk '/MemTotal/ {printf "%.0f GiB RAM", $2 / 1048576}' /proc/meminfo)," \
-    "$(uname -sr), $(. /etc/os-release && echo "$PRETTY_NAME"), $(rustc --version | cut -d' ' -f1-2)," \
-    "nginx $("$nginx" -v 2>&1 | sed 's|.*/||')."
+  machine ", nginx $("$nginx" -v 2>&1 | sed 's|.*/||')."
   echo
   echo "### Live play"
   echo

@@ -19,7 +19,8 @@
 #     time_t is 64-bit on 32-bit targets too; the libc crate assumes musl 1.1's 32-bit time_t
 #     unless told. On MIPS, rustix (polling's, async-io's) calls libc with its own 64-bit
 #     timespec, so without this every timerfd timeout was read as zero: timers never fired
-#     (found by the mipsel suite; see BENCHMARKS.md).
+#     (found by the mipsel suite; see BENCHMARKS.md). Big-endian MIPS builds another way
+#     (--cfg fix_y2038 instead; see below).
 # ACEBOX_PANIC=abort-quietly (what scripts/build-board.sh sets for the OpenWrt boards) also
 # builds std with `panic_immediate_abort`: a panic aborts at once, without printing its message,
 # which takes the formatting machinery out of the binary (see BENCHMARKS.md for the sizes).
@@ -52,7 +53,21 @@ esac
 [[ $cmd == build ]] && cmd=zigbuild
 use_debian_rust
 export CARGO=/usr/bin/cargo RUSTC_BOOTSTRAP=1
-export RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static -C link-self-contained=no --cfg libc_unstable_musl_v1_2${RUSTFLAGS:+ $RUSTFLAGS}"
+flags="-C target-feature=+crt-static -C relocation-model=static -C link-self-contained=no"
+case $target in
+  # Big-endian 32-bit MIPS: rustix (under polling, under async-io) hands libc a pointer to its
+  # own timespec, whose nanoseconds (a C long) come right after the seconds, padding last. With
+  # musl 1.2's 64-bit time_t, musl's big-endian timespec has the padding first, so musl read the
+  # nanoseconds from rustix's padding: timerfds and ppoll got whole seconds only (a timeout
+  # under a second disarmed polling's timer, and timers never fired; found by the qemu-mips
+  # suite, see BENCHMARKS.md). rustix's fix_y2038 mode, meant for 32-bit glibc, copies each
+  # field into libc's own timespec instead; it needs the libc crate's musl 1.1 layout (32-bit
+  # time_t), whose functions zig's musl 1.2.5 still provides under their old names, as it does
+  # for every binary built against musl 1.1. The cost: 32-bit seconds, enough until 2038.
+  mips-*) flags+=" --cfg fix_y2038" ;;
+  *) flags+=" --cfg libc_unstable_musl_v1_2" ;;
+esac
+export RUSTFLAGS="$flags${RUSTFLAGS:+ $RUSTFLAGS}"
 # cargo-zigbuild runs zig as `python3 -m ziglang`: the venv's python3 must come first.
 export PATH=$bin:$PATH
 exec cargo-zigbuild "$cmd" --target "$target" -Zbuild-std="$std" "${std_features[@]}" "$@"

@@ -61,6 +61,7 @@ HLS ring per channel: {RING_SLOTS} segments, {:.1} MiB; segments up to {:.1} MiB
 TS ring per channel: {TS_CHUNKS} chunks of up to {TS_CHUNK_BYTES} bytes, {:.1} MiB
 search: {:.1} MiB of cached results, engine answers up to {:.1} MiB
 worst-case memory budget for stream data, connection buffers and search: {:.1} MiB ({MEMORY_BUDGET} bytes)
+stripped binary at most {MAX_BINARY_BYTES} bytes (scripts/build-board.sh)
 ",
         mib(RING_BYTES),
         mib(MAX_SEGMENT_BYTES),

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use acebox::board::{ADDRESS_CONNECTIONS, MAX_CHANNELS, MAX_CONNECTIONS};
 use common::{
-    Player, acebox, connect_from, content, get, next_device, sim, two_channels, wait_for,
+    Player, acebox, connect_from, content, get, live_channels, next_device, sim, wait_for,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -53,29 +53,29 @@ fn the_log_level_is_set_by_flag_or_environment() {
 fn shuts_down_cleanly_on(signal: &str) {
     let engine = sim(&[]);
     let mut proxy = acebox(engine.addr, &[]);
-    let (_player, mut ts) = two_channels(&proxy);
+    let mut live = live_channels(&proxy);
     // A third channel where the board plays more than two (openwrt-mipsel plays two at most).
     let third = (MAX_CHANNELS >= 3).then(|| {
         let mut third = Player::connect(proxy.addr, &content(5));
         third.play(WAIT, Duration::from_millis(100), |p| !p.segments.is_empty());
         third
     });
-    let channels = if third.is_some() { 3 } else { 2 };
+    let channels = live.channels + usize::from(third.is_some());
     assert_eq!(engine.json("/sim/stats")["starts"], channels);
     proxy.signal(signal);
     let status = proxy.wait_exit(Duration::from_secs(10));
     assert!(status.success(), "exit status {status:?}: {}", proxy.logs());
     let stats = engine.json("/sim/stats");
     assert_eq!(stats["stops"], channels, "every session stopped: {stats}");
-    let live = stats["sessions"]
+    let running = stats["sessions"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|s| s["state"] != "stopped")
         .count();
-    assert_eq!(live, 0, "{stats}");
+    assert_eq!(running, 0, "{stats}");
     // The TS client's stream ended: reading runs out instead of blocking.
-    let rest = ts.read(64 * 1024 * 1024);
+    let rest = live.ts.read(64 * 1024 * 1024);
     assert!(rest.len() < 64 * 1024 * 1024);
     assert!(
         proxy.logs().contains(&format!("SIG{signal} received")),

@@ -33,6 +33,13 @@ fn every_shipped_profile_is_valid_and_fits_its_ram() {
         let n = profile::check(&profile).unwrap_or_else(|e| panic!("{board}: {e}"));
         let allowed = n["ram_mb"] * 1024 * 1024 * n["memory_share_percent"] / 100;
         assert!(n["memory_budget"] <= allowed, "{board}");
+        // Routers have little flash: 1 MiB for OpenWrt, 1.5 MiB for the Pi and host.
+        let limit = if board.starts_with("openwrt-") {
+            1 << 20
+        } else {
+            3 << 19
+        };
+        assert_eq!(n["max_binary_bytes"], limit, "{board}");
         let code = profile::constants(board, &profile, &n);
         assert!(
             code.contains(&format!("pub const BOARD: &str = {board:?};")),
@@ -126,6 +133,10 @@ fn the_binary_reports_the_profile_it_was_built_with() {
     );
     assert!(
         text.contains(&format!("({} bytes)", n["memory_budget"])),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("binary at most {} bytes", n["max_binary_bytes"])),
         "{text}"
     );
 }

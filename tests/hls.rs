@@ -3,9 +3,9 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use acebox::board::MAX_CLIENTS_PER_CHANNEL;
+use acebox::board::{MAX_CLIENTS_PER_CHANNEL, PLAYLIST_WINDOW, RING_SLOTS};
 use common::{
     Player, acebox, assert_contiguous, at_once, content, get, get_as, get_from, next_device, sim,
     sim_at, user_agent, wait_for,
@@ -165,15 +165,86 @@ fn twenty_clients_share_one_fetch_per_segment_and_get_the_same_bytes() {
     assert_eq!(status["channels"][0]["clients"], clients);
 }
 
+/// Plays `players` in turn, each polling every [`POLL`], until each has got `more` segments past
+/// the newest it had.
+fn play_together(players: &mut [Player], more: u64) {
+    let goals: Vec<u64> = players
+        .iter()
+        .map(|p| p.segments.keys().last().map_or(more, |s| s + more))
+        .collect();
+    let reached = |p: &Player, goal: u64| p.segments.keys().last().is_some_and(|s| *s >= goal);
+    let deadline = Instant::now() + PATIENCE;
+    while !players.iter().zip(&goals).all(|(p, g)| reached(p, *g)) {
+        assert!(Instant::now() < deadline, "players gave up");
+        for player in players.iter_mut() {
+            player.poll();
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Real engines publish several segments at once after a stall. Bursts longer than the board's
+/// playlist (one more segment, then twice as many, which the ring still holds): neither a
+/// player that follows the redirect nor one that reloads the entry URL skips a segment.
 #[test]
-fn a_burst_of_new_segments_is_fetched_in_order_without_a_skip() {
-    let engine = sim(&[]);
-    engine.json("/sim/config?burst=5");
+fn bursts_longer_than_the_playlist_cost_no_player_a_segment() {
+    let (short, long) = (PLAYLIST_WINDOW as u64 + 1, 2 * PLAYLIST_WINDOW as u64);
+    // The engine lists three of the longer bursts: acebox sees every segment it publishes.
+    let window = (3 * long).to_string();
+    let engine = sim(&["--window", &window]);
+    engine.json(&format!("/sim/config?burst={short}"));
     let proxy = acebox(engine.addr, &[]);
-    let mut player = Player::connect(proxy.addr, &content(5));
-    player.play(PATIENCE, POLL, |p| p.segments.len() >= 16);
-    assert_contiguous(&player);
+    let id = content(5);
+    let mut players = [
+        Player::connect(proxy.addr, &id),
+        Player::reloading_entry(proxy.addr, &id),
+    ];
+    play_together(&mut players, 3 * short);
+    engine.json(&format!("/sim/config?burst={long}"));
+    play_together(&mut players, 3 * long);
+    for player in &players {
+        assert!(
+            player.statuses.iter().all(|s| *s == 200),
+            "{:?}",
+            player.statuses
+        );
+        assert_contiguous(player);
+    }
     assert_eq!(engine.stat("max_fetches_per_segment"), 1);
+    let channel = &proxy.json("/status")["channels"][0];
+    assert_eq!(channel["counters"]["client_skips"], 0, "{channel}");
+}
+
+/// A player away for longer than the ring holds (a paused app) starts again at the newest
+/// segments, as a new player would, and `/status` counts the skip.
+#[test]
+fn a_player_further_behind_than_the_ring_skips_to_the_newest_and_is_counted() {
+    let engine = sim(&[]);
+    let proxy = acebox(engine.addr, &[]);
+    let mut player = Player::connect(proxy.addr, &content(10));
+    player.play(PATIENCE, POLL, |p| p.segments.len() >= 2);
+    let last = *player.segments.keys().last().unwrap();
+    // Every segment acebox fetches goes into the ring: once it has fetched a ring's worth and
+    // one more, the segment after the player's last is gone.
+    let fetched = engine.stat("distinct_segments");
+    wait_for(PATIENCE, "the ring to turn over", || {
+        (engine.stat("distinct_segments") > fetched + RING_SLOTS as u64).then_some(())
+    });
+    player.poll();
+    let first = *player.segments.range(last + 1..).next().unwrap().0;
+    assert!(first > last + 1, "skipped ahead: {last} then {first}");
+    assert_eq!(
+        player.segments.range(first..).count(),
+        PLAYLIST_WINDOW,
+        "the newest segments, as for a new player"
+    );
+    assert!(
+        player.statuses.iter().all(|s| *s == 200),
+        "{:?}",
+        player.statuses
+    );
+    let channel = &proxy.json("/status")["channels"][0];
+    assert_eq!(channel["counters"]["client_skips"], 1, "{channel}");
 }
 
 #[test]
@@ -225,22 +296,23 @@ fn an_idle_channel_is_stopped_once_and_a_client_back_within_grace_keeps_it() {
     let id = content(8);
     let mut player = Player::connect(proxy.addr, &id);
     player.play(PATIENCE, POLL, |p| p.segments.len() >= 2);
-    // Away for half the idle timeout, then back: the channel is still there.
-    std::thread::sleep(Duration::from_millis(1000));
+    // Away for half the idle timeout, then back: the channel is still there. (On a board whose
+    // ring holds less than a second of these 200 ms segments and two more, away for that long:
+    // the ring still holds where the player left off.)
+    let away = 1000.min(200 * (RING_SLOTS as u64 - 2));
+    std::thread::sleep(Duration::from_millis(away));
     player.play(PATIENCE, POLL, |p| p.segments.len() >= 6);
     assert_eq!(engine.stat("stops"), 0);
     assert_eq!(engine.stat("starts"), 1);
     assert_contiguous(&player);
-    // Gone for good: one stop, and the channel is forgotten.
+    // Gone for good: one stop, and the channel is forgotten (once the engine has answered the
+    // stop, a moment after it counts it).
     wait_for(PATIENCE, "the idle stop", || {
-        (engine.stat("stops") == 1).then_some(())
-    });
-    assert!(
-        proxy.json("/status")["channels"]
+        let forgotten = proxy.json("/status")["channels"]
             .as_array()
-            .unwrap()
-            .is_empty()
-    );
+            .is_some_and(Vec::is_empty);
+        (engine.stat("stops") == 1 && forgotten).then_some(())
+    });
     assert_eq!(
         get(proxy.addr, &format!("/ace/c/{id}/0000000000000001/1.ts")).status,
         404

@@ -14,8 +14,8 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::{
-    Player, Process, Reply, Trap, TsClient, acebox, content, get, request, request_bytes, sim,
-    video_indices, wait_for, wait_sessions_stopped,
+    Player, Process, Reply, Trap, TsClient, acebox, content, get, request, request_bytes,
+    room_for_a_channel, sim, video_indices, wait_for, wait_sessions_stopped,
 };
 
 const POLL: Duration = Duration::from_millis(100);
@@ -79,6 +79,7 @@ fn assert_unharmed(engine: &Process, proxy: &Process, started: u64) {
         proxy.logs()
     );
     assert_eq!(engine.stat("starts"), started);
+    room_for_a_channel(proxy);
     let mut player = Player::connect(proxy.addr, &content(99));
     player.play(PATIENCE, POLL, |p| p.segments.len() >= 2);
     drop(player);
@@ -152,12 +153,16 @@ fn absolute_form_urls_are_acebox_own_and_nothing_else_is_contacted() {
     });
     let uris: Vec<&str> = playlist.lines().filter(|l| !l.starts_with('#')).collect();
     assert!(uris.iter().all(|u| u.starts_with("/ace/c/")), "{playlist}");
+    // Each channel after the last has gone idle, on a board that plays fewer than three.
+    room_for_a_channel(&proxy);
     let mut stream = TsClient::send(
         proxy.addr,
         &format!("GET http://{off}/ace/getstream?id={ts} HTTP/1.1\r\nHost: {off}\r\n\r\n"),
     );
     assert_eq!(stream.status, 200);
     assert!(!video_indices(&stream.read(188 * 50)).is_empty());
+    drop(stream);
+    room_for_a_channel(&proxy);
     let host_only = request(
         proxy.addr,
         &format!(
@@ -184,7 +189,6 @@ fn absolute_form_urls_are_acebox_own_and_nothing_else_is_contacted() {
         .collect();
     expected.sort();
     assert_eq!(queries, expected, "the engine got every start");
-    drop(stream);
     assert_unharmed(&engine, &proxy, 3);
     assert_eq!(trap.caught(), 0);
 }
@@ -327,6 +331,7 @@ fn repeated_parameters_take_the_first_and_the_engine_gets_one_of_each() {
             &f,
         ),
     ] {
+        room_for_a_channel(&proxy);
         let reply = get(proxy.addr, &format!("/ace/manifest.m3u8?{query}"));
         assert_eq!(reply.status, 302, "{query}: {}", reply.text());
         let location = reply.header("location").unwrap();

@@ -6,6 +6,7 @@ mod common;
 
 use std::time::Duration;
 
+use acebox::board::MAX_CLIENTS_PER_CHANNEL;
 use common::{
     Player, Reload, acebox, assert_contiguous, at_once, content, get, get_from, next_device, sim,
     user_agent,
@@ -23,7 +24,10 @@ fn players_that_reload_the_entry_url_are_one_client_each_and_start_one_session()
     let proxy = acebox(engine.addr, &[]);
     let id = content(13);
     let addr = proxy.addr;
-    let (reloading, following) = (30, 2);
+    // 32 players, or as many as the board takes on one channel (4 on openwrt-mips), two of
+    // them following the redirect.
+    let following = 2;
+    let reloading = MAX_CLIENTS_PER_CHANNEL.min(32) - following;
     let players = at_once(reloading + following, move |n| {
         let reload = if n < reloading {
             Reload::Entry

@@ -6,9 +6,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use acebox::board::{MAX_CHANNELS, PLAYLIST_WINDOW};
 use common::{
     Codecs, Ffmpeg, Player, TempDir, TsClient, acebox, banner_seq, content, follows, have,
-    make_media, sim, sim_at, video_indices,
+    make_media, room_for_a_channel, sim, sim_at, video_indices,
 };
 
 const PACKET: usize = 188;
@@ -156,6 +157,45 @@ fn hls_players_of_a_ts_channel_get_segments_cut_from_its_stream() {
     assert_eq!(engine.stat("ts_streams"), 1, "one TS reader for both");
 }
 
+/// The rule that a burst of segments costs an HLS player none holds for segments cut from an
+/// MPEG-TS channel too: a player whose reload comes after more new segments than its playlist
+/// lists (an engine's stream resuming after a stall makes such a burst) gets all of them.
+#[test]
+fn an_hls_player_of_a_ts_channel_reloading_late_skips_no_cut_segment() {
+    let engine = sim(&FAST_TS);
+    let proxy = acebox(engine.addr, &[]);
+    let id = content(8);
+    let tv = TsClient::open(proxy.addr, &getstream(&id));
+    assert_eq!(tv.status, 200);
+    let mut phone = Player::connect(proxy.addr, &id);
+    phone.play(PATIENCE, POLL, |p| p.segments.len() >= 2);
+    // Another player polling all along shows when more than a playlist's worth of segments
+    // has been cut since the phone's last reload (no more than two beyond that: the ring,
+    // at least twice the playlist, still holds the phone's next).
+    let mut watcher = Player::connect(proxy.addr, &id);
+    let seen = watcher.poll().expect("a playlist");
+    watcher.play(PATIENCE, POLL, |w| {
+        w.segments
+            .keys()
+            .last()
+            .is_some_and(|s| *s > seen + PLAYLIST_WINDOW as u64)
+    });
+    phone.play(PATIENCE, POLL, |p| {
+        p.segments.len() >= 2 * PLAYLIST_WINDOW + 4
+    });
+    assert!(
+        phone.statuses.iter().all(|s| *s == 200),
+        "{:?}",
+        phone.statuses
+    );
+    assert!(phone.breaks.is_empty(), "{:?}", phone.breaks);
+    assert_cut_seamlessly(&phone);
+    let channel = &proxy.json("/status")["channels"][0];
+    assert_eq!(channel["mode"], "ts");
+    assert_eq!(channel["counters"]["client_skips"], 0, "{channel}");
+    drop(tv);
+}
+
 /// The segmenter runs only while a TS channel has HLS players: when the last has been gone for
 /// its lease, the cut segments are let go, and the next HLS player starts it again.
 #[test]
@@ -242,7 +282,8 @@ fn a_ts_client_of_an_hls_channel_plays_on_through_an_engine_restart() {
 }
 
 /// Real players: ffmpeg reads MPEG-TS and HLS of one channel at the same time, in both orders
-/// (a channel opened by a TV, one opened by a phone), with one engine start each.
+/// (a channel opened by a TV, one opened by a phone), with one engine start each: both
+/// channels at once, or one after the other on a board that plays one channel.
 #[test]
 fn ffmpeg_plays_ts_and_hls_of_one_channel_at_once() {
     if !have("ffmpeg") {
@@ -251,35 +292,51 @@ fn ffmpeg_plays_ts_and_hls_of_one_channel_at_once() {
     let dir = TempDir::new("acebox-protocols");
     make_media(dir.path(), 20, Codecs::H264);
     let engine = sim(&["--segment-ms", "1000", "--media-dir", dir.arg()]);
-    let proxy = acebox(engine.addr, &[]);
+    // The channels of a first round go idle to make room for the next, but not before the
+    // round's players have all finished (they start within a second or two of each other) and
+    // the channels have been looked at.
+    let proxy = acebox(engine.addr, &["--idle-timeout", "10"]);
     let play = |path: String| Ffmpeg::play(&format!("http://{}{path}", proxy.addr), 8);
+    let hls = |id: &str| format!("/ace/manifest.m3u8?id={id}");
+    // Each channel with the URL of its first player, then of its second.
     let (tv_first, phone_first) = (content(5), content(6));
-    let mut players = vec![
-        play(getstream(&tv_first)),
-        play(format!("/ace/manifest.m3u8?id={phone_first}")),
+    let channels = [
+        (&tv_first, "ts", [getstream(&tv_first), hls(&tv_first)]),
+        (
+            &phone_first,
+            "hls",
+            [hls(&phone_first), getstream(&phone_first)],
+        ),
     ];
-    // Once both channels are open, each in the mode of its first player, the other players.
-    common::wait_for(PATIENCE, "both channels to open", || {
-        let channels = proxy.json("/status")["channels"].as_array()?.len();
-        (channels == 2).then_some(())
-    });
-    players.push(play(format!("/ace/manifest.m3u8?id={tv_first}")));
-    players.push(play(getstream(&phone_first)));
-    for mut player in players {
-        let played = player.finish();
-        let stderr = played.said;
-        assert!(played.status.success(), "ffmpeg failed: {stderr}");
-        assert!(stderr.trim().is_empty(), "ffmpeg reported: {stderr}");
-    }
-    let status = proxy.json("/status");
-    for channel in status["channels"].as_array().unwrap() {
-        let mode = if channel["content_id"] == tv_first.as_str() {
-            "ts"
-        } else {
-            "hls"
-        };
-        assert_eq!(channel["mode"], mode, "{channel}");
-        assert_eq!(channel["counters"]["engine_starts"], 1, "{channel}");
+    for round in channels.chunks(MAX_CHANNELS.min(2)) {
+        room_for_a_channel(&proxy);
+        let mut players: Vec<_> = round
+            .iter()
+            .map(|(_, _, urls)| play(urls[0].clone()))
+            .collect();
+        // Once the channels are open, each in the mode of its first player, the other players.
+        common::wait_for(PATIENCE, "the channels to open", || {
+            let channels = proxy.json("/status")["channels"].as_array()?.len();
+            (channels == round.len()).then_some(())
+        });
+        players.extend(round.iter().map(|(_, _, urls)| play(urls[1].clone())));
+        for mut player in players {
+            let played = player.finish();
+            let stderr = played.said;
+            assert!(played.status.success(), "ffmpeg failed: {stderr}");
+            assert!(stderr.trim().is_empty(), "ffmpeg reported: {stderr}");
+        }
+        let status = proxy.json("/status");
+        for (id, mode, _) in round {
+            let channel = status["channels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["content_id"] == id.as_str())
+                .unwrap_or_else(|| panic!("no channel {id}: {status}"));
+            assert_eq!(channel["mode"], *mode, "{channel}");
+            assert_eq!(channel["counters"]["engine_starts"], 1, "{channel}");
+        }
     }
     assert_eq!(engine.stat("starts"), 2, "one per channel");
 }

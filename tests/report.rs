@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use acebox::board::MAX_CONNECTIONS;
-use common::{Player, acebox, content, have, sim, two_channels, wait_for};
+use common::{Player, acebox, content, have, live_channels, sim, wait_for};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -26,13 +26,13 @@ fn channel<'a>(status: &'a serde_json::Value, id: &str) -> &'a serde_json::Value
 fn status_tells_the_whole_picture() {
     let engine = sim(&[]);
     let proxy = acebox(engine.addr, &[]);
-    let (player, _ts) = two_channels(&proxy);
+    let live = live_channels(&proxy);
     // The engine's stat is polled in the background: wait for its first answer.
     let status = wait_for(WAIT, "the engine's stat in /status", || {
         let status = proxy.json("/status");
-        let polled = status["channels"]
-            .as_array()
-            .is_some_and(|cs| cs.len() == 2 && cs.iter().all(|c| c["engine"]["status"] == "dl"));
+        let polled = status["channels"].as_array().is_some_and(|cs| {
+            cs.len() == live.channels && cs.iter().all(|c| c["engine"]["status"] == "dl")
+        });
         polled.then_some(status)
     });
     assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
@@ -51,13 +51,13 @@ fn status_tells_the_whole_picture() {
 
     let hls = channel(&status, &content(1));
     assert_eq!(hls["mode"], "hls");
-    assert_eq!(hls["clients"], 1);
+    assert_eq!(hls["clients"], live.hls_clients());
     let client = &hls["client_list"][0];
     assert!(
         client["address"]
             .as_str()
             .unwrap()
-            .starts_with(&format!("{}:", player.from)),
+            .starts_with(&format!("{}:", live.player.from)),
         "the player's own address: {client}"
     );
     let unix_now = std::time::SystemTime::now()
@@ -84,10 +84,11 @@ fn status_tells_the_whole_picture() {
     assert_eq!(hls["healthy"], true);
     assert!(hls["last_error"].is_null());
 
-    let ts = channel(&status, &content(2));
+    let ts = channel(&status, &live.ts_id);
+    let (mode, clients) = live.ts_channel();
     assert_eq!(
         (ts["mode"].as_str(), ts["clients"].as_u64()),
-        (Some("ts"), Some(1))
+        (Some(mode), Some(clients))
     );
     assert!(ts["counters"]["bytes_out"].as_u64().unwrap() >= 188 * 100);
 }
@@ -187,7 +188,7 @@ fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
 fn metrics_parse_and_describe_the_live_channels() {
     let engine = sim(&[]);
     let proxy = acebox(engine.addr, &[]);
-    let _clients = two_channels(&proxy);
+    let live = live_channels(&proxy);
     let reply = proxy.get("/metrics");
     assert_eq!(reply.status, 200);
     assert!(
@@ -197,17 +198,23 @@ fn metrics_parse_and_describe_the_live_channels() {
             .starts_with("text/plain; version=0.0.4")
     );
     let m = parse_metrics(&reply.text());
-    let (hls, ts) = (content(1), content(2));
+    let (hls, ts, (ts_mode, ts_clients)) = (content(1), &live.ts_id, live.ts_channel());
     let label = |id: &str, mode: &str| format!("{{channel=\"{id}\",name=\"\",mode=\"{mode}\"}}");
-    assert_eq!(m["acebox_channels"], 2.0);
-    assert_eq!(m[&format!("acebox_clients{}", label(&hls, "hls"))], 1.0);
-    assert_eq!(m[&format!("acebox_clients{}", label(&ts, "ts"))], 1.0);
+    assert_eq!(m["acebox_channels"], live.channels as f64);
+    assert_eq!(
+        m[&format!("acebox_clients{}", label(&hls, "hls"))],
+        live.hls_clients() as f64
+    );
+    assert_eq!(
+        m[&format!("acebox_clients{}", label(ts, ts_mode))],
+        ts_clients as f64
+    );
     assert_eq!(
         m[&format!("acebox_engine_starts_total{}", label(&hls, "hls"))],
         1.0
     );
     assert!(m[&format!("acebox_bytes_in_total{}", label(&hls, "hls"))] > 0.0);
-    assert!(m[&format!("acebox_bytes_out_total{}", label(&ts, "ts"))] >= 18800.0);
+    assert!(m[&format!("acebox_bytes_out_total{}", label(ts, ts_mode))] >= 18800.0);
     assert!(m[&format!("acebox_ring_bytes{}", label(&hls, "hls"))] > 0.0);
     assert_eq!(m["acebox_connections_max"], MAX_CONNECTIONS as f64);
     assert!(m["acebox_connections"] >= 2.0);
@@ -247,7 +254,7 @@ fn the_status_page_renders_the_channels_in_a_real_browser() {
     }
     let engine = sim(&[]);
     let proxy = acebox(engine.addr, &[]);
-    let (player, ts) = two_channels(&proxy);
+    let live = live_channels(&proxy);
     let page = proxy.get("/");
     assert_eq!(page.status, 200);
     assert_eq!(
@@ -276,10 +283,11 @@ fn the_status_page_renders_the_channels_in_a_real_browser() {
         String::from_utf8_lossy(&out.stderr)
     );
     // The browser parsed the page into a document with a section per channel.
-    for (id, mode, from) in [
-        (content(1), "HLS", player.from),
-        (content(2), "MPEG-TS", ts.from),
-    ] {
+    let sections = [
+        (content(1), "HLS", live.player.from),
+        (content(2), "MPEG-TS", live.ts.from),
+    ];
+    for (id, mode, from) in sections.into_iter().take(live.channels) {
         let start = dom
             .find(&format!("<section class=\"channel\" id=\"c-{id}\">"))
             .unwrap_or_else(|| panic!("no section for {id} in {dom}"));

@@ -6,8 +6,10 @@
 //! `cargo bench --bench load -- <hls|ts|fanout|saturate|flood|soak|wrk|failover|checks> [--clients N] [--channels C] [--stagger-ms MS]
 //! [--secs S] [--poll-ms MS] [--reload followed|entry|mixed] [--segment-bytes B] [--threads T]
 //! [--nginx PATH] [--label TEXT]`, or
-//! `cargo bench --bench load -- report RESULTS.jsonl SVG` (`soak-report` for soak runs).
-//! `scripts/bench.sh` runs the standard set, `scripts/soak.sh` the soak.
+//! `cargo bench --bench load -- report RESULTS.jsonl SVG` (`soak-report` for soak runs,
+//! `board-report RESULTS.jsonl` for a router board's set).
+//! `scripts/bench.sh` runs the standard set (or, with `ACEBOX_BOARD`, one sized for that
+//! board), `scripts/soak.sh` the soak.
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
     let report = match args.first().map(String::as_str) {
         Some("report") => Some(report::write as fn(&[String]) -> Result<(), String>),
         Some("soak-report") => Some(report::soak as fn(&[String]) -> Result<(), String>),
+        Some("board-report") => Some(report::board as fn(&[String]) -> Result<(), String>),
         _ => None,
     };
     if let Some(report) = report {
@@ -667,14 +670,19 @@ fn flow_json(flow: &Flow, cpu: f64) -> Value {
 
 /// acebox's own CPU seconds over the run, peak RSS and what its rings hold at the end.
 fn usage(proxy: &Process, idle_rss: u64, cpu: f64) -> Value {
-    let ring = proxy.json("/status")["memory"]["ring_bytes"]
-        .as_u64()
-        .expect("memory.ring_bytes in acebox's /status");
+    let status = proxy.json("/status");
+    let memory = |field: &str| {
+        status["memory"][field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no memory.{field} in acebox's /status"))
+    };
     json!({
         "cpu_s": cpu,
         "peak_rss_kib": proxy.memory_kib("VmHWM"),
         "idle_rss_kib": idle_rss,
-        "ring_kib": ring / 1024,
+        "ring_kib": memory("ring_bytes") / 1024,
+        "board": status["board"]["name"],
+        "budget_kib": memory("budget_bytes") / 1024,
     })
 }
 

@@ -7,17 +7,21 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
+/// The runs of a results file, one JSON line each.
+fn read(results: &str) -> Result<Vec<Value>, String> {
+    let text = std::fs::read_to_string(results).map_err(|e| format!("{results}: {e}"))?;
+    text.lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).map_err(|e| format!("{results}: {e}")))
+        .collect()
+}
+
 /// Reads the results, prints the tables, writes the plot.
 pub fn write(args: &[String]) -> Result<(), String> {
     let [results, svg] = args else {
         return Err("usage: report RESULTS.jsonl PLOT.svg".into());
     };
-    let text = std::fs::read_to_string(results).map_err(|e| format!("{results}: {e}"))?;
-    let runs: Vec<Value> = text
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).map_err(|e| format!("{results}: {e}")))
-        .collect::<Result<_, _>>()?;
+    let runs = read(results)?;
     print!("{}", live_table(&runs));
     println!();
     print!("{}", saturate_table(&runs));
@@ -310,6 +314,56 @@ fn rss(acebox: &Value) -> String {
     )
 }
 
+/// `board-report RESULTS.jsonl`: a router board's set as one table: what each run delivered,
+/// acebox's CPU per GB, and its peak RSS against the board's memory budget.
+pub fn board(args: &[String]) -> Result<(), String> {
+    let [results] = args else {
+        return Err("usage: board-report RESULTS.jsonl".into());
+    };
+    let mut out = String::from(
+        "| run | clients | served | delivered | skips / errors | acebox CPU | acebox CPU per GB | \
+         peak RSS (ring held) | of the board's budget | load |\n\
+         | --- | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: | --- |\n",
+    );
+    for r in read(results)? {
+        let skips = match r["mode"].as_str() {
+            Some("hls") => r["skips"].to_string(),
+            Some("ts") => r["acebox_skips"].to_string(),
+            _ => "–".into(),
+        };
+        let (cpu, bytes) = (r["acebox"]["cpu_s"].as_f64(), r["bytes"].as_f64());
+        let per_gb = cpu
+            .zip(bytes)
+            .map(|(cpu, bytes)| cpu / (bytes / 1e9).max(f64::EPSILON));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {skips} / {} | {} | {} | {} | {} | {} |",
+            label(&r),
+            clients(&r),
+            r["served"],
+            megabytes(&r["bytes"]),
+            r["errors"],
+            seconds(&r["acebox"]["cpu_s"]),
+            seconds(&per_gb.into()),
+            rss(&r["acebox"]),
+            of_budget(&r["acebox"], &r["acebox"]["peak_rss_kib"]),
+            r["loadavg"].as_str().unwrap_or(""),
+        );
+    }
+    print!("{out}");
+    Ok(())
+}
+
+/// `kib` as a share of the board's memory budget in `acebox` (a run's usage).
+fn of_budget(acebox: &Value, kib: &Value) -> String {
+    match (kib.as_f64(), acebox["budget_kib"].as_f64()) {
+        (Some(kib), Some(budget)) if budget > 0.0 => {
+            format!("{:.0}% of {}", kib / budget * 100.0, mib(&budget.into()))
+        }
+        _ => "–".into(),
+    }
+}
+
 /// The newest soak in the results: its table on stdout, its samples plotted into `svg`.
 pub fn soak(args: &[String]) -> Result<(), String> {
     let [results, svg] = args else {
@@ -392,6 +446,14 @@ fn soak_table(r: &Value) -> String {
                 mib(&rss["early_mean"]),
                 mib(&rss["late_mean"]),
                 mib(&rss["peak"])
+            ),
+        ),
+        (
+            "peak RSS against the board's memory budget",
+            format!(
+                "{}, board {}",
+                of_budget(&r["acebox"], &rss["peak"]),
+                r["acebox"]["board"].as_str().unwrap_or("–")
             ),
         ),
         ("acebox CPU", seconds(&r["acebox"]["cpu_s"])),

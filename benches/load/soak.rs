@@ -12,6 +12,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use acebox::board::MAX_CHANNELS;
 use async_io::Timer;
 use serde_json::{Value, json};
 use smol::Executor;
@@ -21,8 +22,8 @@ use crate::net::Conn;
 use crate::refs::Refs;
 use crate::ts;
 
-/// Channels the players spread over.
-pub const CHANNELS: usize = 6;
+/// Channels the players spread over: six, or as many as the board plays.
+pub const CHANNELS: usize = if MAX_CHANNELS < 6 { MAX_CHANNELS } else { 6 };
 /// How often acebox and the engine are sampled.
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 /// How long the zapper stays on a channel: its first playlist and segment, then on.

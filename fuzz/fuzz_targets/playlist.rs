@@ -5,14 +5,17 @@
 //! `hls::plan` against the upstream number of the last segment stored, then the planned segments
 //! go into a channel's `storage::Segments` ring: one the playlist names on the engine is stored
 //! (empty: no engine is asked), one it names elsewhere is passed over and the next stored one
-//! follows a break, as the fetch loop does. After each poll `hls::render` writes the client's
-//! playlist from the ring's window, as the router does.
+//! follows a break, as the fetch loop does. After each poll `hls::render` writes a client's
+//! playlist from its window of the ring, from the segment after the last it was listed, as the
+//! router does.
 //!
 //! Nothing may panic, and:
 //! - every listed segment is numbered on from the media sequence, lasts a sane number of seconds,
 //!   and names an engine path that is its own rebase (never a host);
 //! - the plan starts inside the list, and unless it reports a break it continues right after the
 //!   last stored segment: nothing still listed is skipped or stored twice;
+//! - the client's window never starts past the segment after the last it was listed while the
+//!   ring holds that one;
 //! - the rendered playlist parses, lists the ring's window in order with every URI on acebox,
 //!   states a target duration of at most an hour that no EXTINF exceeds, and its media
 //!   sequence, discontinuity sequence and target duration never go back from one poll to the
@@ -46,6 +49,8 @@ fuzz_target!(|data: &[u8]| {
     let segments = Segments::new(RING_BYTES, 0);
     let mut last = None;
     let mut shown = None;
+    // The client's next segment: the one after the last it was listed.
+    let mut next = None;
     for body in data.split(|&b| b == 0) {
         let Ok((listed, target)) = parse_upstream(body, &engine, PLAYLIST) else {
             continue;
@@ -68,7 +73,14 @@ fuzz_target!(|data: &[u8]| {
             }
             last = Some(segment.seq);
         }
-        let window = segments.ring.window::<PLAYLIST_WINDOW>();
+        let (oldest, _) = segments.ring.bounds();
+        let window = segments.ring.window::<PLAYLIST_WINDOW>(next);
+        if let (Some(next), Some((first, _))) = (next, window.first()) {
+            assert!(next < oldest || *first <= next, "{next} held, skipped to {first}");
+        }
+        if let Some((listed, _)) = window.last() {
+            next = Some(listed.saturating_add(1));
+        }
         let text = render(&window, segments.target_duration(), ID, CLIENT);
         check_render(&text, &window, &mut shown);
     }

@@ -1,16 +1,18 @@
 //! A channel's clients: who is watching now, and whether a request for a channel's entry URL
 //! comes from a new player or from one already watching.
 //!
-//! [`Clients`] owns one channel's table of at most [`MAX_CLIENTS_PER_CHANNEL`] entries and the
-//! rule that tells players apart. An HLS player is known by the token in its playlist and
-//! segment URLs, and also by its [`PlayerKey`] (its address, `User-Agent` and, where it sends
-//! one, `X-Playback-Session-Id`), so a player that reloads the entry URL on every poll
-//! (ExoPlayer, and so most Android TV apps) finds its own entry again instead of adding one. An
-//! HLS player is a client while it was heard from within the lease the caller passes; an
-//! MPEG-TS client is one while its stream is open. One address (one device) has at most
-//! [`ADDRESS_CLIENTS`] of them, so made-up `User-Agent`s cannot fill a channel's table. This module never reads a clock (callers
-//! pass `now`, in milliseconds), never starts an engine session and allocates only the list it
-//! hands the status page: the table is fixed-size.
+//! [`Clients`] owns one channel's table of at most [`MAX_CLIENTS_PER_CHANNEL`] entries, the
+//! rule that tells players apart, and each HLS player's next segment (the one after the last
+//! it was listed), where its next playlist starts. An HLS player is known by the token in its
+//! playlist and segment URLs, and also by its [`PlayerKey`] (its address, `User-Agent` and,
+//! where it sends one, `X-Playback-Session-Id`), so a player that reloads the entry URL on
+//! every poll (ExoPlayer, and so most Android TV apps) finds its own entry again instead of
+//! adding one. An HLS player is a client while it was heard from within the lease the caller
+//! passes; an MPEG-TS client is one while its stream is open. One address (one device) has at
+//! most [`ADDRESS_CLIENTS`] of them, so made-up `User-Agent`s cannot fill a channel's table.
+//! This module never reads a clock (callers pass `now`, in milliseconds), never starts an
+//! engine session and allocates only the list it hands the status page: the table is
+//! fixed-size.
 //!
 //! Over 400 lines: more than half of it is the tests of the rule, which move time by hand.
 
@@ -72,6 +74,9 @@ struct Client {
     protocol: Protocol,
     since_ms: u64,
     seen_ms: u64,
+    /// An HLS player's next segment: the one after the last it was listed. Its playlists start
+    /// there while the ring holds it. `None` before its first playlist.
+    next: Option<u64>,
 }
 
 impl Client {
@@ -213,6 +218,7 @@ impl Clients {
                 protocol: Protocol::Hls,
                 since_ms: now,
                 seen_ms: now,
+                next: None,
             });
         }
     }
@@ -220,6 +226,19 @@ impl Clients {
     /// Whether `ip` may add a client now: it has fewer than [`ADDRESS_CLIENTS`].
     pub fn room_for(&self, ip: IpAddr, now: u64, lease: u64) -> bool {
         from_address(&self.lock(), ip, now, lease) < ADDRESS_CLIENTS
+    }
+
+    /// The segment after the last one HLS player `token` was listed, if it was listed any.
+    pub fn next_segment(&self, token: u64) -> Option<u64> {
+        self.lock().iter().find(|c| c.token == token)?.next
+    }
+
+    /// HLS player `token` was listed segments up to `last` (its next never goes back).
+    pub fn listed(&self, token: u64, last: u64) {
+        if let Some(c) = self.lock().iter_mut().find(|c| c.token == token) {
+            let next = last.saturating_add(1);
+            c.next = Some(c.next.map_or(next, |n| n.max(next)));
+        }
     }
 
     /// Clients now.
@@ -299,6 +318,7 @@ fn add(
         protocol,
         since_ms: now,
         seen_ms: now,
+        next: None,
     };
     table.push(client).map_err(|_| TableFull::Channel)?;
     Ok(token)
@@ -363,14 +383,16 @@ mod tests {
             PlayerKey::new(ip, b"AppleCoreMedia/1.0", b"A1B2"),
             PlayerKey::new(ip, b"AppleCoreMedia/1.0", b"C3D4"),
         ];
-        // Each pair a table of its own: one address has at most ADDRESS_CLIENTS (2 or more).
-        for pair in [[0, 1], [0, 2], [3, 4], [1, 2]] {
-            let clients = Clients::default();
-            for (n, key) in pair.map(|i| keys[i]).into_iter().enumerate() {
-                let joined = clients.join(key, addr(10), 0, LEASE);
-                assert!(matches!(joined, Ok(Joined::New(_))), "{pair:?} {n}");
+        // Two at a time, every pair: every board takes two clients on a channel.
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                let clients = Clients::default();
+                for key in [a, b] {
+                    let joined = clients.join(*key, addr(10), 0, LEASE);
+                    assert!(matches!(joined, Ok(Joined::New(_))), "{a:?} {b:?}");
+                }
+                assert_eq!(clients.count(0, LEASE), 2);
             }
-            assert_eq!(clients.count(0, LEASE), 2);
         }
         let mapped = "::ffff:192.168.1.10".parse().unwrap();
         assert_eq!(
@@ -477,6 +499,26 @@ mod tests {
         assert_eq!(clients.count(later, LEASE), fresh.len());
         let other = player(11, "VLC/3.0.18");
         assert!(clients.join(other, addr(11), later, LEASE).is_ok());
+    }
+
+    #[test]
+    fn each_player_has_its_own_next_segment_which_never_goes_back() {
+        let clients = Clients::default();
+        let (tv, phone) = (player(10, "VLC/3.0.18"), player(11, "VLC/3.0.18"));
+        let tv = clients.join(tv, addr(10), 0, LEASE).unwrap().token();
+        let phone = clients.join(phone, addr(11), 0, LEASE).unwrap().token();
+        assert_eq!(clients.next_segment(tv), None, "not listed yet");
+        clients.listed(tv, 41);
+        clients.listed(phone, 7);
+        assert_eq!(clients.next_segment(tv), Some(42));
+        assert_eq!(clients.next_segment(phone), Some(8));
+        clients.listed(tv, 30);
+        assert_eq!(clients.next_segment(tv), Some(42), "never back");
+        clients.listed(tv, u64::MAX);
+        assert_eq!(clients.next_segment(tv), Some(u64::MAX));
+        let stranger = issue_token();
+        clients.listed(stranger, 3);
+        assert_eq!(clients.next_segment(stranger), None, "not a client");
     }
 
     #[test]

@@ -40,7 +40,7 @@ use crate::engine::{Claim, Engine, EngineError, EngineStat, Engines, Mode, Selec
 use crate::feed::{Context, Events, Stop};
 use crate::http::Stalled;
 use crate::session::{Flight, Session, SessionSlot};
-use crate::storage::{Chunks, Segments, Store};
+use crate::storage::{Chunks, SegmentMeta, Segments, Store};
 use crate::ts::stream::{self, Lent, TsStream};
 use clients::{ClientInfo, Clients, Joined, PlayerKey};
 
@@ -53,6 +53,9 @@ pub const EXTRA_CAP: usize = 256;
 pub const NAME_CAP: usize = 96;
 /// The most ways to play one channel: its id and its backups (more are left out).
 pub const MAX_SOURCES: usize = 8;
+
+/// What one HLS playlist lists: sequence numbers and what the playlist says of each.
+pub type Listing = heapless::Vec<(u64, SegmentMeta), { crate::board::PLAYLIST_WINDOW }>;
 
 /// One content id played through one engine session.
 pub struct Channel {
@@ -269,6 +272,25 @@ impl Channel {
     /// new player refreshes the session, so made-up players refresh nothing.
     pub fn room_for(&self, ip: IpAddr, now: u64) -> bool {
         self.clients.room_for(ip, now, self.client_ttl_ms())
+    }
+
+    /// The segments HLS player `token` is listed from `segments` (the channel's own, or those
+    /// cut from its TS stream): from the one after the last it was listed while the ring holds
+    /// it, so a burst of segments between two polls costs it none; else the newest (a new
+    /// player, or one further behind than the ring, whose skip is counted). `PLAYLIST_WINDOW`
+    /// at most, all held when listed: listing all the ring holds instead would list the very
+    /// segments it evicts next, and buy nothing, since players start near the live edge of
+    /// any list. Remembered: one number per client (see README.md, "How it works").
+    pub fn listing(&self, token: u64, segments: &Segments) -> Listing {
+        let next = self.clients.next_segment(token);
+        let entries = segments.ring.window(next);
+        if matches!((next, entries.first()), (Some(next), Some((first, _))) if *first > next) {
+            self.counters.client_skips.add(1);
+        }
+        if let Some((last, _)) = entries.last() {
+            self.clients.listed(token, *last);
+        }
+        entries
     }
 
     /// Clients at `now`: HLS players heard from within their lease, and open TS streams.

@@ -592,13 +592,18 @@ mod tests {
     #[test]
     fn shutdown_marks_every_channel_stopped_and_hands_them_out() {
         let reg = registry();
-        let ids = ["1", "2"].map(|c| ContentId::parse(&c.repeat(40)).unwrap());
+        // Two channels, or the one a board plays.
+        let ids: Vec<_> = ["1", "2"]
+            .iter()
+            .take(crate::board::MAX_CHANNELS)
+            .map(|c| ContentId::parse(&c.repeat(40)).unwrap())
+            .collect();
         let held: Vec<_> = ids
             .iter()
             .map(|id| smol::block_on(reg.open(&hls(id))).unwrap())
             .collect();
         let stopping = reg.mark_all_stopped();
-        assert_eq!(stopping.len(), 2);
+        assert_eq!(stopping.len(), ids.len());
         assert!(held.iter().all(|c| c.is_stopped()));
         assert!(reg.find(&ids[0], clock::now_ms()).is_none());
     }

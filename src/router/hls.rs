@@ -136,7 +136,7 @@ pub(super) async fn playlist(
     if let Err(response) = first_segments(&channel, segments).await {
         return response;
     }
-    let entries = segments.ring.window::<{ crate::board::PLAYLIST_WINDOW }>();
+    let entries = channel.listing(token, segments);
     let text = hls::render(&entries, segments.target_duration(), id.as_str(), token);
     let mut response = respond(StatusCode::OK, MPEGURL, carried(text, admission));
     response

@@ -255,10 +255,21 @@ impl<M: Clone, const N: usize> Ring<M, N> {
         )
     }
 
-    /// The newest `K` items' sequence numbers and metadata, oldest first.
-    pub fn window<const K: usize>(&self) -> heapless::Vec<(u64, M), K> {
+    /// At most `K` items' sequence numbers and metadata, oldest first: those from `from` on
+    /// while the ring still holds `from` and the newest `K` would start past it, else the newest
+    /// `K`. So a reader that asks from the item after the last it was given catches up `K` at a
+    /// time and misses nothing the ring holds, however many items came at once; one that fell
+    /// further behind than the ring (or asks from nowhere, `None`) gets the newest.
+    pub fn window<const K: usize>(&self, from: Option<u64>) -> heapless::Vec<(u64, M), K> {
         let slots = self.lock();
-        let skip = slots.items.len().saturating_sub(K);
+        let newest = slots.items.len().saturating_sub(K);
+        let held = |from: u64| {
+            let index = from.checked_sub(slots.items.front()?.seq)?;
+            usize::try_from(index).ok()
+        };
+        let skip = from
+            .and_then(held)
+            .map_or(newest, |index| index.min(newest));
         let mut out = heapless::Vec::new();
         for item in slots.items.iter().skip(skip) {
             // Cannot fail: at most K are taken.
@@ -339,7 +350,7 @@ mod tests {
         assert_eq!(ring.get(last).unwrap().data[..], [last as u8; 10]);
         assert_eq!(ring.get(last).unwrap().meta, last as u32 * 10);
         assert!(ring.get(last + 1).is_none());
-        let window = ring.window::<3>();
+        let window = ring.window::<3>(None);
         let seqs: Vec<u64> = window.iter().map(|(s, _)| *s).collect();
         assert_eq!(seqs, [last - 2, last - 1, last]);
         assert_eq!(
@@ -351,6 +362,33 @@ mod tests {
             Some((last - 3, 90))
         );
         assert_eq!(ring.newest(|m| (*m == 7).then_some(())), None);
+    }
+
+    #[test]
+    fn a_window_from_an_item_still_held_starts_there() {
+        let ring = TestRing::new(LIMIT, 100);
+        let seqs = |from| -> Vec<u64> { ring.window::<3>(from).iter().map(|(s, _)| *s).collect() };
+        assert_eq!(seqs(Some(100)), [] as [u64; 0], "empty");
+        for n in 0..SLOTS as u64 + 2 {
+            ring.push(bytes(1, 10), n as u32).unwrap();
+        }
+        // Held: 102..=109. A reader given up to 102 gets 103..=105, and so on to the newest.
+        assert_eq!(seqs(Some(103)), [103, 104, 105]);
+        assert_eq!(seqs(Some(106)), [106, 107, 108]);
+        assert_eq!(
+            seqs(Some(108)),
+            [107, 108, 109],
+            "never short of the newest K"
+        );
+        assert_eq!(seqs(Some(110)), [107, 108, 109], "nothing new: the newest");
+        assert_eq!(seqs(Some(102)), [102, 103, 104], "the oldest held");
+        assert_eq!(
+            seqs(Some(101)),
+            [107, 108, 109],
+            "fell off the ring: the newest"
+        );
+        assert_eq!(seqs(None), [107, 108, 109]);
+        assert_eq!(seqs(Some(u64::MAX)), [107, 108, 109]);
     }
 
     #[test]

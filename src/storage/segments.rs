@@ -92,7 +92,7 @@ mod tests {
         assert_eq!(segments.target_duration(), 7);
         segments.raise_target_duration(5);
         assert_eq!(segments.target_duration(), 7, "never shrinks");
-        let w = segments.ring.window::<8>();
+        let w = segments.ring.window::<8>(None);
         assert!(!w[0].1.discontinuity, "nothing precedes the first segment");
         let numbers: Vec<u64> = w.iter().map(|(_, m)| m.discontinuity_seq).collect();
         assert_eq!(numbers, [0, 0, 1]);

@@ -37,8 +37,14 @@ pub struct Player {
     /// Every playlist answer's status, in order.
     pub statuses: Vec<u16>,
     pub media_sequences: Vec<u64>,
-    /// The sequence numbers of segments listed after an `#EXT-X-DISCONTINUITY`.
+    /// The sequence numbers of segments that follow a break: their discontinuity number (the
+    /// playlist's `#EXT-X-DISCONTINUITY-SEQUENCE`, plus one for each `#EXT-X-DISCONTINUITY`
+    /// before them in it) differs from that of the segment got before, as hls.js and ExoPlayer
+    /// count them. (A playlist whose first segment follows a break says so by its discontinuity
+    /// sequence alone.)
     pub breaks: BTreeSet<u64>,
+    /// The discontinuity number of the newest segment got.
+    discontinuity: Option<u64>,
 }
 
 impl Player {
@@ -86,6 +92,7 @@ impl Player {
             statuses: Vec::new(),
             media_sequences: Vec::new(),
             breaks: BTreeSet::new(),
+            discontinuity: None,
         };
         player.playlist = player.follow_entry();
         player
@@ -120,14 +127,17 @@ impl Player {
             .unwrap_or_else(|e| panic!("not a media playlist ({e:?}): {}", reply.text()));
         self.media_sequences.push(playlist.media_sequence);
         let mut newest = None;
+        let mut discontinuity = playlist.discontinuity_sequence;
         for (segment, seq) in playlist.segments.iter().zip(playlist.media_sequence..) {
             newest = Some(seq);
+            discontinuity += u64::from(segment.discontinuity);
             if self.segments.contains_key(&seq) {
                 continue;
             }
-            if segment.discontinuity {
+            if self.discontinuity.is_some_and(|d| d != discontinuity) {
                 self.breaks.insert(seq);
             }
+            self.discontinuity = Some(discontinuity);
             let got = self.get(&segment.uri);
             assert_eq!(got.status, 200, "segment {}: {}", segment.uri, got.text());
             self.segments.insert(seq, got.body);

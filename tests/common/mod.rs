@@ -7,7 +7,8 @@
 //! - `ts`: the MPEG-TS [`TsClient`] and the simulator's packet indices;
 //! - `netns`: two network namespaces on one link, a LAN for the discovery tests;
 //! - `tools`: `have` (outside tools), ffmpeg's test media and the [`Ffmpeg`] player, [`TempDir`];
-//! - here: content ids, two live channels, waiting on a condition, threads released together.
+//! - here: content ids, the live channels the report tests look at, room for a channel,
+//!   waiting on a condition, threads released together.
 //!
 //! Everything is re-exported here, so a test names `common::X`. The helpers check only what
 //! they need to go on (a binary that says where it listens, an answer that is HTTP, a redirect
@@ -46,22 +47,69 @@ pub use ts::{
 
 use std::time::{Duration, Instant};
 
+use acebox::board::MAX_CHANNELS;
+
 /// A content id for test `n`.
 pub fn content(n: u8) -> String {
     format!("{n:02x}").repeat(20)
 }
 
-/// One HLS player on content 1 that has played a few segments, and one TS client on content 2
-/// that has read some packets: two live channels, one of each protocol.
-pub fn two_channels(proxy: &Process) -> (Player, TsClient) {
+/// Live channels for the tests of what acebox reports: an HLS player on content 1 that has
+/// played a few segments, and a TS client that has read some packets, on content 2 (two
+/// channels, one of each mode) or, on a board that plays one channel, on content 1 too.
+pub struct Live {
+    pub player: Player,
+    pub ts: TsClient,
+    /// The TS client's content id.
+    pub ts_id: String,
+    /// Channels open: 2, or 1 where both clients share content 1's.
+    pub channels: usize,
+}
+
+impl Live {
+    /// The clients of content 1's HLS channel: its player, and the TS client if it is there too.
+    pub fn hls_clients(&self) -> u64 {
+        if self.channels == 2 { 1 } else { 2 }
+    }
+
+    /// The mode of the TS client's channel and its clients: its own MPEG-TS channel's one, or
+    /// both on content 1's HLS channel.
+    pub fn ts_channel(&self) -> (&'static str, u64) {
+        if self.channels == 2 {
+            ("ts", 1)
+        } else {
+            ("hls", 2)
+        }
+    }
+}
+
+/// Opens the [`Live`] channels.
+pub fn live_channels(proxy: &Process) -> Live {
     let mut player = Player::connect(proxy.addr, &content(1));
     player.play(Duration::from_secs(30), Duration::from_millis(100), |p| {
         p.segments.len() >= 3
     });
-    let mut ts = TsClient::open(proxy.addr, &format!("/ace/getstream?id={}", content(2)));
+    let channels = MAX_CHANNELS.min(2);
+    let ts_id = content(channels as u8);
+    let mut ts = TsClient::open(proxy.addr, &format!("/ace/getstream?id={ts_id}"));
     assert_eq!(ts.status, 200);
     assert_eq!(ts.read(188 * 100).len(), 188 * 100);
-    (player, ts)
+    Live {
+        player,
+        ts,
+        ts_id,
+        channels,
+    }
+}
+
+/// Waits until acebox plays fewer channels than the board allows, so that the next connect can
+/// open one: at once on a board with room to spare, else once an idle channel has been stopped
+/// (run acebox with a short `--idle-timeout`, and let that channel's clients go first).
+pub fn room_for_a_channel(proxy: &Process) {
+    wait_for(Duration::from_secs(30), "room for a channel", || {
+        let channels = proxy.json("/status")["channels"].as_array()?.len();
+        (channels < MAX_CHANNELS).then_some(())
+    });
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, for at most `limit`.

@@ -17,10 +17,17 @@ pub struct Window {
     pub count: u64,
 }
 
-/// The window shown when `available` segments exist, the playlist advances only every `burst`
-/// segments and lists at most `size`; `None` while it would be empty (still prebuffering).
-pub fn window(available: u64, burst: u64, size: u64) -> Option<Window> {
-    let visible = available / burst.max(1) * burst.max(1);
+/// How many segments a playlist shows when `available` exist, the playlist advances only every
+/// `burst` segments, and earlier playlists showed `shown`: never fewer, whatever the burst was
+/// then (an engine never takes back a segment it listed).
+pub fn visible(available: u64, burst: u64, shown: u64) -> u64 {
+    let burst = burst.max(1);
+    (available / burst * burst).max(shown.min(available))
+}
+
+/// The window listing the newest `size` of `visible` segments; `None` while it would be empty
+/// (still prebuffering).
+pub fn window(visible: u64, size: u64) -> Option<Window> {
     let count = visible.min(size);
     (count > 0).then_some(Window {
         first: visible - count,
@@ -74,10 +81,10 @@ mod tests {
 
     #[test]
     fn window_slides_over_the_newest_segments() {
-        assert_eq!(window(0, 1, 15), None);
-        assert_eq!(window(1, 1, 15), Some(Window { first: 0, count: 1 }));
+        assert_eq!(window(0, 15), None);
+        assert_eq!(window(1, 15), Some(Window { first: 0, count: 1 }));
         assert_eq!(
-            window(20, 1, 15),
+            window(20, 15),
             Some(Window {
                 first: 5,
                 count: 15
@@ -87,9 +94,19 @@ mod tests {
 
     #[test]
     fn burst_holds_segments_back_until_a_whole_burst_exists() {
-        assert_eq!(window(2, 3, 15), None);
-        assert_eq!(window(5, 3, 15), Some(Window { first: 0, count: 3 }));
-        assert_eq!(window(6, 3, 4), Some(Window { first: 2, count: 4 }));
+        assert_eq!(visible(2, 3, 0), 0);
+        assert_eq!(visible(5, 3, 0), 3);
+        assert_eq!(
+            window(visible(6, 3, 3), 4),
+            Some(Window { first: 2, count: 4 })
+        );
+        // From bursts of 4 to bursts of 6 with 20 listed: nothing listed is taken back, and
+        // the next 6 come at once.
+        assert_eq!(visible(20, 4, 0), 20);
+        assert_eq!(visible(20, 6, 20), 20);
+        assert_eq!(visible(23, 6, 20), 20);
+        assert_eq!(visible(24, 6, 20), 24);
+        assert_eq!(visible(3, 1, 9), 3, "never more than exist");
     }
 
     #[test]

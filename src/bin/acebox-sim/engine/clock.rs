@@ -34,6 +34,8 @@ pub(super) struct Clock {
     unix_start: u64,
     prebuffer: Duration,
     dead_at: Option<Instant>,
+    /// Segments its playlists have shown so far (they never show fewer).
+    shown: u64,
 }
 
 impl Clock {
@@ -45,6 +47,7 @@ impl Clock {
             unix_start,
             prebuffer,
             dead_at: None,
+            shown: 0,
         }
     }
 
@@ -57,6 +60,12 @@ impl Clock {
     /// then.
     fn live_until(&self, now: Instant) -> Instant {
         self.dead_at.map_or(now, |dead| dead.min(now))
+    }
+
+    /// How many segments a playlist shows at `now` with bursts of `burst`, counted as shown.
+    pub(super) fn show(&mut self, segment_ms: u64, burst: u64, now: Instant) -> u64 {
+        self.shown = playlist::visible(self.available(segment_ms, now), burst, self.shown);
+        self.shown
     }
 
     /// How many segments exist at `now`.
@@ -87,8 +96,7 @@ impl Clock {
     pub(super) fn stat(&self, settings: &Settings, burst: u64, now: Instant) -> Stat {
         let segment_ms = settings.segment_ms;
         let available = self.available(segment_ms, now);
-        let prebuffer_progress = playlist::window(available, burst, settings.window)
-            .is_none()
+        let prebuffer_progress = (playlist::visible(available, burst, self.shown) == 0)
             .then(|| self.progress(segment_ms * burst, now));
         let live_ms = self.prebuffer.as_millis() as u64 + available * segment_ms;
         let last_ts = self.unix_start + live_ms / 1000;

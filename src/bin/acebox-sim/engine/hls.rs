@@ -63,11 +63,11 @@ impl Engine {
         if let Err(refusal) = self.admit(infohash, token, now) {
             return refusal.into();
         }
-        let Some(clock) = self.clocks.get(infohash) else {
+        let Some(clock) = self.clocks.get_mut(infohash) else {
             return Playlist::Unknown;
         };
-        let available = clock.available(self.settings.segment_ms, now);
-        match playlist::window(available, self.burst, self.settings.window) {
+        let visible = clock.show(self.settings.segment_ms, self.burst, now);
+        match playlist::window(visible, self.settings.window) {
             Some(window) => Playlist::Ready {
                 infohash: infohash.to_owned(),
                 window,
