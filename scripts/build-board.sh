@@ -9,7 +9,8 @@
 #     and zig as the linker (scripts/musl-cargo.sh, scripts/musl-setup.sh). These build std
 #     with `panic_immediate_abort` (ACEBOX_PANIC=abort-quietly): a panic aborts without printing
 #     its message, which keeps every OpenWrt binary, MIPS included, under 1 MiB (BENCHMARKS.md).
-#     ACEBOX_PANIC=message builds them with panic messages.
+#     ACEBOX_PANIC=message builds them with panic messages. The MIPS ones lose their `.pdr`
+#     section (Debian's binutils-mips-linux-gnu), which strip keeps and nothing reads.
 #   scripts/build-board.sh rpi-armv7
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,8 @@ if [[ -z $board || ! -f boards/$board.toml ]]; then
   echo "usage: scripts/build-board.sh <board>; boards: ${boards[*]%.toml}" >&2
   exit 2
 fi
+# Debian 12's MIPS cross binutils (their objcopy reads MIPS binaries of either byte order).
+MIPS_BINUTILS=2.40-2cross2
 field() { sed -n "s/^$1 *= *\(.*\)$/\1/p" "boards/$board.toml" | tr -d '"[] ' ; }
 target=$(field target)
 features=$(field features)
@@ -61,7 +64,17 @@ esac
 started=$(date +%s)
 "${build[@]}" --locked --release --bin acebox --target "$target" ${features:+--features "$features"}
 mkdir -p "dist/$board"
-cp "$CARGO_TARGET_DIR/$target/release/acebox" "dist/$board/acebox"
+case $target in
+  mips*)
+    # LLVM writes a .pdr section into MIPS binaries (procedure descriptors for debuggers, 32
+    # bytes a function, read by nothing at run time) that `strip` keeps: over 100 kB of every
+    # MIPS build (BENCHMARKS.md). Debian's MIPS binutils take it out.
+    install_missing build-board "binutils-mips-linux-gnu=$MIPS_BINUTILS"
+    mips-linux-gnu-objcopy --remove-section=.pdr \
+      "$CARGO_TARGET_DIR/$target/release/acebox" "dist/$board/acebox"
+    ;;
+  *) cp "$CARGO_TARGET_DIR/$target/release/acebox" "dist/$board/acebox" ;;
+esac
 size=$(stat -c %s "dist/$board/acebox")
 echo "build-board: dist/$board/acebox, linked $link${ACEBOX_PANIC:+, panic $ACEBOX_PANIC}, $size bytes, built in $(( $(date +%s) - started )) s" >&2
 # Every board's binary fits in its profile's max_binary_bytes: 1 MiB for OpenWrt (routers' flash

@@ -425,16 +425,25 @@ fn soak_channel(i: usize) -> String {
 
 /// A soak of `--secs` with `--clients` viewers, a third of each kind (see `soak`).
 fn run_soak(ex: &'static Executor<'static>, o: &Options) -> Value {
-    let engine = sim(&[
+    let sim_args: Vec<String> = [
         "--segment-ms",
         "2000",
         "--segment-bytes",
         "500000",
         "--ts-bitrate",
         "2000000",
-    ]);
-    // A short idle timeout: zapping and viewers leaving stop and start channels often.
-    let proxy = acebox(engine.addr, &["--idle-timeout", "5"]);
+    ]
+    .map(String::from)
+    .into();
+    let args: Vec<&str> = sim_args.iter().map(String::as_str).collect();
+    let (engine, second) = (sim(&args), sim(&args));
+    // A short idle timeout: zapping and viewers leaving stop and start channels often. Two
+    // engines: the second dies now and then (soak::deaths).
+    let second_url = format!("http://{}", second.addr);
+    let proxy = acebox(
+        engine.addr,
+        &["--idle-timeout", "5", "--engine", &second_url],
+    );
     proxy.json("/status");
     let idle_rss = proxy.memory_kib("VmRSS");
     let refs = Arc::new(Refs::new(ex, engine.addr));
@@ -447,6 +456,10 @@ fn run_soak(ex: &'static Executor<'static>, o: &Options) -> Value {
         soak::Kind::Ts,
     ];
     let cpu = proxy.cpu_seconds();
+    let deaths = std::thread::spawn(move || {
+        let pace = (every * 2, (every / 2).max(Duration::from_secs(8)));
+        soak::deaths(second, &sim_args, pace, (start, end))
+    });
     let (seen, (zaps, zap_errors), faults, samples) = smol::block_on(ex.run(async {
         let viewers: Vec<_> = (0..o.clients)
             .map(|i| {
@@ -484,8 +497,13 @@ fn run_soak(ex: &'static Executor<'static>, o: &Options) -> Value {
     {
         std::thread::sleep(Duration::from_millis(500));
     }
+    let (second, deaths) = deaths.join().expect("the engine deaths ran");
     let status = proxy.json("/status");
     let stats = engine.json("/sim/stats");
+    let leaked = [&stats, &second.json("/sim/stats")]
+        .map(soak::live_sessions)
+        .into_iter()
+        .sum::<Option<usize>>();
     json!({
         "viewer_sessions": seen.sessions,
         "segments": seen.segments,
@@ -500,8 +518,10 @@ fn run_soak(ex: &'static Executor<'static>, o: &Options) -> Value {
         "zaps": zaps,
         "zap_errors": zap_errors,
         "faults": faults,
+        "engine_deaths": deaths,
+        "failovers": status["totals"]["failovers"],
         "channels_left": status["channels"].as_array().map(Vec::len),
-        "leaked_sessions": soak::live_sessions(&stats),
+        "leaked_sessions": leaked,
         "engine_starts": stats["starts"],
         "engine_stops": stats["stops"],
         "rss_kib": {

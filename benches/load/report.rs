@@ -431,6 +431,14 @@ fn soak_table(r: &Value) -> String {
             format!("{}: {}", faults.len(), faults.join(", ")),
         ),
         (
+            "engine deaths (the second engine killed, and started again later), channel moves",
+            format!(
+                "{}, {}",
+                r["engine_deaths"].as_array().map_or(0, Vec::len),
+                r["failovers"]
+            ),
+        ),
+        (
             "engine starts / stops",
             format!("{} / {}", r["engine_starts"], r["engine_stops"]),
         ),

@@ -1,8 +1,9 @@
 //! The soak: a long run with players of every kind coming and going on a few channels (HLS
 //! players that follow the redirect, HLS players that reload the entry URL, MPEG-TS readers), a
-//! zapper flicking through the channels, and an engine fault every minute (a restart, a stall, a
-//! supersede, 500s, garbage), while acebox's memory and connections, its channels and the
-//! engine's sessions are sampled. It looks for what users of the peers report most: a proxy
+//! zapper flicking through the channels, an engine fault every minute (a restart, a stall, a
+//! supersede, 500s, garbage) on the first of two engines, and the death of the second every two
+//! minutes (killed, started again a while later), while acebox's memory and connections, its
+//! channels and the engines' sessions are sampled. It looks for what users of the peers report most: a proxy
 //! that goes bad over hours, streams that stop after minutes, hangs when zapping.
 //!
 //! Owns the actors' schedules, the faults and the samples; `main` starts the processes and
@@ -17,6 +18,7 @@ use async_io::Timer;
 use serde_json::{Value, json};
 use smol::Executor;
 
+use crate::common::{Process, sim_at};
 use crate::hls::{self, Reload};
 use crate::net::Conn;
 use crate::refs::Refs;
@@ -192,6 +194,32 @@ pub async fn faults(
         at += every;
     }
     injected
+}
+
+/// Kills `engine` (acebox's second) every `every`, half-way between two faults, until `end`,
+/// and starts it again on its address, with `args`, `down` later: a machine that dies and comes
+/// back, while players watch channels it plays. On a thread of its own: processes are killed and
+/// started blocking. Returns the engine as it is at the end, and each death with the second it
+/// came at.
+pub fn deaths(
+    mut engine: Process,
+    args: &[String],
+    (every, down): (Duration, Duration),
+    (start, end): (Instant, Instant),
+) -> (Process, Vec<Value>) {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut died = Vec::new();
+    let mut at = start + every + every / 4;
+    while at + down + Duration::from_secs(10) < end {
+        std::thread::sleep(at.saturating_duration_since(Instant::now()));
+        let addr = engine.addr;
+        engine.signal("KILL");
+        died.push(json!({"t_s": start.elapsed().as_secs(), "down_s": down.as_secs()}));
+        std::thread::sleep(down);
+        engine = sim_at(addr, &args);
+        at += every;
+    }
+    (engine, died)
 }
 
 /// Samples every few seconds until `end`: acebox's resident memory, its open connections and
