@@ -17,15 +17,7 @@ const POLL: Duration = Duration::from_millis(100);
 /// channels, or nothing).
 fn three_engines(suffix: &str) -> (Vec<Process>, Process) {
     let engines: Vec<Process> = (0..3).map(|_| sim(&[])).collect();
-    let urls: Vec<String> = engines
-        .iter()
-        .map(|e| format!("http://{}{suffix}", e.addr))
-        .collect();
-    let mut args = Vec::new();
-    for url in &urls[1..] {
-        args.extend(["--engine", url.as_str()]);
-    }
-    let proxy = common::acebox_at(&urls[0], &args);
+    let proxy = common::acebox_engines(&engines, suffix);
     (engines, proxy)
 }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{Player, Process, TsClient, acebox_at, content, sim, sim_at, wait_for};
+use crate::common::{Player, Process, TsClient, acebox_engines, content, sim, sim_at, wait_for};
 
 /// Short segments, so that a gap is measured to a fraction of a second.
 const SEGMENT_MS: &str = "500";
@@ -63,15 +63,7 @@ fn engines(n: usize) -> Vec<Process> {
 }
 
 fn proxy(engines: &[Process]) -> Process {
-    let urls: Vec<String> = engines
-        .iter()
-        .map(|e| format!("http://{}", e.addr))
-        .collect();
-    let mut args = Vec::new();
-    for url in &urls[1..] {
-        args.extend(["--engine", url.as_str()]);
-    }
-    let proxy = acebox_at(&urls[0], &args);
+    let proxy = acebox_engines(engines, "");
     proxy.json("/status");
     proxy
 }

@@ -35,8 +35,8 @@ pub use http::{
 };
 #[allow(unused_imports)]
 pub use process::{
-    Process, acebox, acebox_at, command, cpu_seconds, drain, memory_kib, runner, sim, sim_at,
-    wait_sessions_stopped,
+    Process, acebox, acebox_at, acebox_engines, command, cpu_seconds, drain, memory_kib, runner,
+    sim, sim_at, wait_sessions_stopped,
 };
 #[allow(unused_imports)]
 pub use tools::{Codecs, Ffmpeg, Played, TempDir, have, have_on_path, have_or, make_media};

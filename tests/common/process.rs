@@ -197,6 +197,20 @@ pub fn acebox(engine: SocketAddr, args: &[&str]) -> Process {
     acebox_at(&format!("http://{engine}"), args)
 }
 
+/// acebox in front of every one of `engines` (the first the default), each given with `suffix`
+/// (`?channels=N`, or nothing).
+pub fn acebox_engines(engines: &[Process], suffix: &str) -> Process {
+    let urls: Vec<String> = engines
+        .iter()
+        .map(|e| format!("http://{}{suffix}", e.addr))
+        .collect();
+    let mut args = Vec::new();
+    for url in &urls[1..] {
+        args.extend(["--engine", url.as_str()]);
+    }
+    acebox_at(&urls[0], &args)
+}
+
 /// acebox in front of the engine at `url` (`http://host:port`, a name or an address).
 pub fn acebox_at(url: &str, args: &[&str]) -> Process {
     let mut all = vec!["--listen", "127.0.0.1:0", "--engine", url];
