@@ -4,7 +4,7 @@
 //! Owns sockets and the executor; never decides what a response means.
 
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -30,11 +30,12 @@ pub fn executor(threads: usize) -> &'static Executor<'static> {
     ex
 }
 
-/// One client's connection; reopened when the server closes it. Each sends a `User-Agent` of
-/// its own: on one address, that is how acebox tells players apart, as it tells apart the
-/// apps and devices of a household.
+/// One client's connection; reopened when the server closes it. Each client is a device of
+/// its own, as in a household: its own loopback address (`common::next_device`), from which
+/// acebox's per-address shares count it, and a `User-Agent` of its own.
 pub struct Conn {
     addr: SocketAddr,
+    from: IpAddr,
     ex: &'static Executor<'static>,
     sender: Option<SendRequest<Empty<Bytes>>>,
     user_agent: String,
@@ -45,6 +46,7 @@ impl Conn {
         static NEXT: AtomicUsize = AtomicUsize::new(1);
         Conn {
             addr,
+            from: crate::common::next_device(),
             ex,
             sender: None,
             user_agent: format!("acebox-load/{}", NEXT.fetch_add(1, Ordering::Relaxed)),
@@ -101,7 +103,9 @@ impl Conn {
             }
         }
         if self.sender.is_none() {
-            let stream = Async::<TcpStream>::connect(self.addr).await?;
+            // A connection on the loopback is made at once: no need to wait for it.
+            let stream = crate::common::try_connect_from(self.from, self.addr, HEAD_TIMEOUT)?;
+            let stream = Async::new(stream)?;
             let (sender, conn) = handshake(FuturesIo::new(stream))
                 .await
                 .map_err(io::Error::other)?;

@@ -125,10 +125,6 @@ fn stop_orphans(engine: Engine, sessions: Orphans) {
     .detach();
 }
 
-/// How often the engine watchers look whether a check is due: a channel's doubt about an
-/// engine is checked within this.
-const ENGINE_TICK: Duration = Duration::from_millis(250);
-
 /// Every channel acebox plays.
 pub struct Registry {
     channels: Mutex<heapless::Vec<Arc<Channel>, MAX_CHANNELS>>,
@@ -274,6 +270,15 @@ impl Registry {
         let member = self.engines.get(index);
         let origin = member.engine.origin();
         loop {
+            // Asleep until the next check is due, or a channel doubts the engine.
+            let doubted = member.doubted();
+            let wait = member.due().saturating_sub(clock::now_ms());
+            if wait > 0 {
+                let due = async {
+                    Timer::after(Duration::from_millis(wait)).await;
+                };
+                due.or(doubted).await;
+            }
             if member.is_due(clock::now_ms()) {
                 let outcome = member.engine.version().await;
                 let version = outcome.as_ref().map(|v| v.as_str());
@@ -290,7 +295,6 @@ impl Registry {
                     Change::Unchanged => {}
                 }
             }
-            Timer::after(ENGINE_TICK).await;
         }
     }
 

@@ -246,7 +246,8 @@ impl Channel {
     }
 
     /// After a failed step: log it (once per run of failures), refresh the session unless the
-    /// engine is only still starting it, and return how long to wait before the next step.
+    /// engine is only still starting it, and return how long to wait before the next step: no
+    /// wait when the refresh moved the session (another engine or id, nothing to wait for).
     async fn heal(&self, error: EngineError, failures: usize) -> Duration {
         if failures == 1 {
             log::warn!("channel {}: {error}; healing the session", self.id.as_str());
@@ -260,9 +261,12 @@ impl Channel {
         let still_starting =
             matches!(error, EngineError::Status(500)) && self.store.held() == 0 && failures < 3;
         self.set_health(Some(error));
+        let moves = self.moves.load(Ordering::Acquire);
         if !still_starting {
-            if let Err(e) = self.refresh().await {
-                self.set_health(Some(e));
+            match self.refresh().await {
+                Ok(()) if self.moves.load(Ordering::Acquire) != moves => return Duration::ZERO,
+                Ok(()) => {}
+                Err(e) => self.set_health(Some(e)),
             }
         }
         // The failures-th wait, or the last one once they run out.

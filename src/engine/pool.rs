@@ -61,6 +61,8 @@ pub struct Member {
     /// Sessions of channels that moved off the engine while it did not answer their stop: they
     /// are stopped when it answers again, so that no channel plays from two engines for long.
     orphans: Mutex<Orphans>,
+    /// Fired when a channel asks for a check at once.
+    doubt: event_listener::Event,
     /// Health checks made, checks failed, and channels moved off it.
     pub checks: Counter,
     pub failures: Counter,
@@ -165,6 +167,7 @@ impl Engines {
                     last_error: None,
                 }),
                 orphans: Mutex::new(heapless::Vec::new()),
+                doubt: event_listener::Event::new(),
                 checks: Counter::default(),
                 failures: Counter::default(),
                 failovers: Counter::default(),
@@ -247,7 +250,18 @@ impl Member {
 
     /// Whether a check is due at `now`.
     pub fn is_due(&self, now: u64) -> bool {
-        now >= crate::lock(&self.health).due
+        now >= self.due()
+    }
+
+    /// When the next check is due (milliseconds of the caller's clock).
+    pub fn due(&self) -> u64 {
+        crate::lock(&self.health).due
+    }
+
+    /// A listener that fires when a channel asks for a check at once ([`Member::suspect`]);
+    /// take it before looking at [`Member::due`].
+    pub fn doubted(&self) -> event_listener::EventListener {
+        self.doubt.listen()
     }
 
     /// A check at `now` answered with the engine's `version`, or failed with `error`.
@@ -284,6 +298,7 @@ impl Member {
     /// A channel saw the engine fail: check it at once.
     pub fn suspect(&self) {
         crate::lock(&self.health).due = 0;
+        self.doubt.notify(usize::MAX);
     }
 
     /// When the engine answered a check at `now`: up, checked again in [`CHECK_EVERY`].

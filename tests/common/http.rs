@@ -94,18 +94,28 @@ pub fn next_device() -> IpAddr {
 /// A fresh connection to `addr` from the local address `from` (see [`next_device`]), whose
 /// reads wait at most `timeout`.
 pub fn connect_from(from: IpAddr, addr: SocketAddr, timeout: Duration) -> TcpStream {
+    try_connect_from(from, addr, timeout)
+        .unwrap_or_else(|e| panic!("connect {addr} from {from}: {e}"))
+}
+
+/// [`connect_from`], or why not (the load generator goes on after a refused connection).
+pub fn try_connect_from(
+    from: IpAddr,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> std::io::Result<TcpStream> {
     use rustix::net::{AddressFamily, SocketType, bind, connect, socket};
     let family = if from.is_ipv4() {
         AddressFamily::INET
     } else {
         AddressFamily::INET6
     };
-    let fd = socket(family, SocketType::STREAM, None).expect("a socket");
-    bind(&fd, &SocketAddr::new(from, 0)).unwrap_or_else(|e| panic!("bind {from}: {e}"));
-    connect(&fd, &addr).unwrap_or_else(|e| panic!("connect {addr} from {from}: {e}"));
+    let fd = socket(family, SocketType::STREAM, None)?;
+    bind(&fd, &SocketAddr::new(from, 0))?;
+    connect(&fd, &addr)?;
     let stream = TcpStream::from(fd);
-    stream.set_read_timeout(Some(timeout)).unwrap();
-    stream
+    stream.set_read_timeout(Some(timeout))?;
+    Ok(stream)
 }
 
 /// `GET path` with `headers` from the local address `from`, over a fresh connection; the

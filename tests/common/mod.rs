@@ -31,7 +31,7 @@ pub use hls::{
 #[allow(unused_imports)]
 pub use http::{
     ClosedPort, Reply, Trap, connect_from, get, get_as, get_from, next_device, request,
-    request_bytes, send, user_agent,
+    request_bytes, send, try_connect_from, user_agent,
 };
 #[allow(unused_imports)]
 pub use process::{
