@@ -17,10 +17,11 @@ use crate::clock;
 use crate::engine::{Change, EngineError, EngineStat};
 use crate::session::Session;
 
-/// How often a channel with backups looks whether its source starves.
+/// How often a channel looks whether its session starves.
 pub(super) const STARVE_CHECK: Duration = Duration::from_secs(1);
 /// A source that has fed the channel nothing for this long while the engine reports no peers
-/// for it (or gives no stat) is starved: the channel moves to its next source.
+/// for it (or gives no stat) is starved: the channel moves to its next source, or with none, to
+/// another engine.
 const STARVED: Duration = Duration::from_secs(10);
 
 /// Whether the active source starves: what its newest media was when it last changed, and

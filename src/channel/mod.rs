@@ -67,7 +67,8 @@ pub struct Channel {
     sources: heapless::Vec<Source, MAX_SOURCES>,
     /// Which of `sources` the next start asks for: the one playing, or the one to move to.
     active: AtomicUsize,
-    /// Moves to another source so far: a feed step under way when it changes is given up.
+    /// Moves to another source or engine so far: a feed step under way when it changes is
+    /// given up.
     moves: AtomicU64,
     pid: heapless::String<48>,
     /// Engine options from the first client, encoded (`&transcode_audio=1`...).
