@@ -15,6 +15,7 @@
 use std::sync::Arc;
 
 use acebox::engine::Mode;
+use acebox::http::Admission;
 use acebox::search::{Entry, Key, Render, Station, m3u, parse_page, parse_token, xmltv};
 use libfuzzer_sys::fuzz_target;
 
@@ -45,6 +46,7 @@ fuzz_target!(|body: &[u8]| {
         authority: "tv.lan:6880",
         mode: Mode::Ts,
         min_availability: 0,
+        admission: &Admission::default(),
     };
     let playlist = m3u(&entry, &how);
     assert_eq!(playlist.lines().count(), 1 + 2 * entry.stations.len(), "{playlist}");
