@@ -12,9 +12,11 @@
 //! - `dlna`: the ContentDirectory and ConnectionManager actions, DIDL-Lite;
 //! - `tuner`: `/discover.json`, `/lineup.json`, `/lineup_status.json`;
 //! - `net`: the UDP sockets, the interfaces to announce on, and the answer budget;
+//! - `addrs`: the interfaces' IPv4 addresses, asked of the kernel (rtnetlink);
 //! - `announce`: the tasks that answer searches and send announcements;
 //! - this file: the identity, the URLs handed out and the HTTP answers.
 
+mod addrs;
 mod announce;
 pub mod dlna;
 pub mod hdhomerun;

@@ -3,9 +3,10 @@
 //! on with their IPv4 addresses, which local address a peer reaches acebox by, and the budget
 //! of answers.
 //!
-//! This module owns every socket option LAN discovery sets and the fixed capacities of its
-//! tables ([`MAX_INTERFACES`], [`MAX_PEERS`]). It reads `/sys/class/net` for the interfaces
-//! and never parses a datagram (`hdhomerun` and `ssdp` do).
+//! This module owns every option of the sockets that reach the LAN and the fixed capacities
+//! of its tables ([`MAX_INTERFACES`], [`MAX_PEERS`]). It reads `/sys/class/net` for the
+//! interfaces' flags, takes their addresses from `addrs`, and never parses a datagram
+//! (`hdhomerun` and `ssdp` do).
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
@@ -13,7 +14,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use async_io::Async;
 use rustix::net::{AddressFamily, SocketType, sockopt};
 
-use super::ssdp;
+use super::{addrs, ssdp};
 
 /// Interfaces announced on at most: a router has a LAN bridge and a few more.
 pub const MAX_INTERFACES: usize = 8;
@@ -68,14 +69,16 @@ const IFF_UP: u32 = 0x1;
 const IFF_LOOPBACK: u32 = 0x8;
 const IFF_MULTICAST: u32 = 0x1000;
 
-/// The interfaces that are up, take multicast, are not the loopback and have an IPv4
-/// address (`only`, when given, that address), at most [`MAX_INTERFACES`], from
-/// `/sys/class/net`.
+/// The interfaces that are up, take multicast and are not the loopback, each with an IPv4
+/// address (`only`, when given and the interface has it; else its primary one), at most
+/// [`MAX_INTERFACES`]: the flags from `/sys/class/net`, the addresses from the kernel
+/// ([`addrs::ipv4`]).
 pub fn interfaces(only: Option<Ipv4Addr>) -> heapless::Vec<Interface, MAX_INTERFACES> {
     let mut found = heapless::Vec::new();
     let Ok(dir) = std::fs::read_dir("/sys/class/net") else {
         return found;
     };
+    let addresses = addrs::ipv4();
     for entry in dir.flatten() {
         let read = |name: &str| std::fs::read_to_string(entry.path().join(name)).ok();
         let flags = read("flags")
@@ -87,12 +90,17 @@ pub fn interfaces(only: Option<Ipv4Addr>) -> heapless::Vec<Interface, MAX_INTERF
         if flags & (IFF_UP | IFF_MULTICAST) != IFF_UP | IFF_MULTICAST || flags & IFF_LOOPBACK != 0 {
             continue;
         }
-        let Some(interface) = sender(index) else {
+        let mut own = addresses
+            .iter()
+            .filter(|(i, _)| *i == index)
+            .map(|(_, a)| *a);
+        let addr = match only {
+            Some(only) => own.find(|a| *a == only),
+            None => own.next(),
+        };
+        let Some(interface) = addr.and_then(|addr| sender(index, addr)) else {
             continue;
         };
-        if only.is_some_and(|only| only != interface.addr) {
-            continue;
-        }
         if found.iter().any(|i: &Interface| i.addr == interface.addr)
             || found.push(interface).is_err()
         {
@@ -102,21 +110,20 @@ pub fn interfaces(only: Option<Ipv4Addr>) -> heapless::Vec<Interface, MAX_INTERF
     found
 }
 
-/// A socket that multicasts through interface `index` to the SSDP group, and the address it
-/// sends from: the interface's own (the kernel picks it for a multicast route through the
-/// interface), or none when the interface has no IPv4 address.
-fn sender(index: u32) -> Option<Interface> {
-    let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
-    let any = Ipv4Addr::UNSPECIFIED;
-    sockopt::set_ip_multicast_if_with_ifindex(&socket, &ssdp::GROUP, &any, index).ok()?;
+/// A socket that multicasts to the SSDP group through interface `index`, from its address
+/// `addr`. Bound to that address, the socket sends multicast through the interface that owns
+/// it (Linux routes a multicast from a bound local address so, for just this use), which
+/// asks nothing of `IP_MULTICAST_IF`: qemu-user, which the router boards' tests run under,
+/// refuses that option in the form that names an interface by index.
+fn sender(index: u32, addr: Ipv4Addr) -> Option<Interface> {
+    if addr.is_loopback() || addr.is_unspecified() {
+        return None;
+    }
+    let socket = UdpSocket::bind((addr, 0)).ok()?;
     // UPnP's TTL for SSDP: the datagrams stay on the link and one router hop at most.
     sockopt::set_ip_multicast_ttl(&socket, 2).ok()?;
     socket.connect((ssdp::GROUP, ssdp::PORT)).ok()?;
     socket.set_nonblocking(true).ok()?;
-    let addr = match socket.local_addr().ok()?.ip() {
-        IpAddr::V4(v4) if !v4.is_unspecified() && !v4.is_loopback() => v4,
-        _ => return None,
-    };
     Some(Interface {
         index,
         addr,
