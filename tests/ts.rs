@@ -102,9 +102,10 @@ fn a_client_that_stops_reading_does_not_slow_the_others() {
     );
     let status = proxy.json("/status");
     assert_eq!(status["channels"][0]["mode"], "ts");
-    assert_eq!(status["channels"][0]["clients"], 2);
-    // The stuck client is dropped once the write-stall timeout passes with no byte taken (the
-    // kernel grows the socket's send buffer up to tcp_wmem's limit first), and counted.
+    // The stuck client is cut off, and counted, once the ring takes back the chunk it still
+    // holds (how soon depends on the board's ring and the kernel's socket buffers, so it may
+    // already be gone) or at the latest once the write-stall timeout passes with no byte taken.
+    // The reading client stays.
     wait_for(Duration::from_secs(60), "the stuck client's drop", || {
         let channel = &proxy.json("/status")["channels"][0];
         (channel["counters"]["client_drops"].as_u64() == Some(1) && channel["clients"] == 1)
