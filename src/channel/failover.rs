@@ -160,13 +160,13 @@ impl Channel {
 
     /// Takes a place on another engine that is up and has room, giving back the one held on
     /// engine `from`; false, and nothing changed, when there is none or the channel is no
-    /// longer on `from` (another move came first).
+    /// longer on `from` (another move came first) or has left the list.
     fn switch_engine(&self, from: usize) -> bool {
         let Ok(claim) = self.engines.claim(Some(from)) else {
             return false;
         };
         let mut held = crate::lock(&self.claim);
-        if held.index() != from {
+        if held.index() != from || !held.is_held() {
             // The new place is given back once the lock is released.
             drop(held);
             return false;

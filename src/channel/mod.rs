@@ -194,6 +194,11 @@ impl Channel {
         crate::lock(&self.claim).index()
     }
 
+    /// Gives back the channel's place on its engine: it has left the registry's list.
+    pub(super) fn give_back_engine(&self) {
+        crate::lock(&self.claim).give_back();
+    }
+
     /// How the channel's first client asked for it, which is how it plays: the selector of its
     /// own id and the engine options (an encoded query fragment, `&transcode_audio=1`...).
     pub fn form(&self) -> (Selector, &str) {

@@ -349,6 +349,8 @@ impl Registry {
         channels.retain(|c| !Arc::ptr_eq(c, channel));
         if channels.len() < before {
             self.retired.absorb(&channel.counters.snapshot());
+            // Its tasks may hold it a moment longer; its place on the engine goes with the list's.
+            channel.give_back_engine();
         }
     }
 
@@ -523,8 +525,16 @@ mod tests {
                 "waits"
             );
             reg.forget(&stopping[0]);
+            assert_eq!(
+                reg.engines.get(0).placed(),
+                0,
+                "its place on the engine goes with the list's, though the channel lives on"
+            );
             let new = reopen.await.unwrap();
             assert!(!Arc::ptr_eq(&new, &old_channel), "a fresh channel");
+            assert_eq!(reg.engines.get(0).placed(), 1);
+            drop((stopping, old_channel));
+            assert_eq!(reg.engines.get(0).placed(), 1, "given back once");
         });
     }
 

@@ -118,10 +118,12 @@ impl fmt::Display for NoEngine {
 
 impl std::error::Error for NoEngine {}
 
-/// A channel's place on one engine, given back when dropped.
+/// A channel's place on one engine, given back when the channel leaves acebox's list
+/// ([`Claim::give_back`]) or, at the latest, when dropped.
 pub struct Claim {
     engines: Arc<Engines>,
     index: usize,
+    held: bool,
 }
 
 impl Claim {
@@ -133,13 +135,26 @@ impl Claim {
     pub fn engine(&self) -> &Engine {
         &self.engines.members[self.index].engine
     }
+
+    /// Whether the place is still taken.
+    pub fn is_held(&self) -> bool {
+        self.held
+    }
+
+    /// Gives the place back now (once; dropping then gives back nothing): a channel that left
+    /// the list may live on for a moment in its tasks, and must not keep a new channel out.
+    pub fn give_back(&mut self) {
+        if std::mem::take(&mut self.held) {
+            self.engines.members[self.index]
+                .placed
+                .fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        self.engines.members[self.index]
-            .placed
-            .fetch_sub(1, Ordering::AcqRel);
+        self.give_back();
     }
 }
 
@@ -230,6 +245,7 @@ impl Engines {
                 return Ok(Claim {
                     engines: self.clone(),
                     index,
+                    held: true,
                 });
             }
             // Another claim took a place meanwhile: look again.
