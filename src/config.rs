@@ -580,14 +580,9 @@ mod tests {
 
     #[test]
     fn several_engines_each_with_an_optional_limit() {
-        let c = config(
-            &[
-                "--engine",
-                "http://pc:6878",
-                "--engine=http://nas:6878?channels=2",
-            ],
-            &[],
-        );
+        // The most a limit may be: the board's channels (one on the smallest router).
+        let nas = format!("--engine=http://nas:6878?channels={MAX_CHANNELS}");
+        let c = config(&["--engine", "http://pc:6878", &nas], &[]);
         let engines: Vec<(String, Option<usize>)> = c
             .engines
             .iter()
@@ -597,7 +592,7 @@ mod tests {
             engines,
             [
                 ("http://pc:6878".to_owned(), None),
-                ("http://nas:6878".to_owned(), Some(2))
+                ("http://nas:6878".to_owned(), Some(MAX_CHANNELS))
             ]
         );
         let env = [("ACEBOX_ENGINE", "http://a:1, http://b:2?channels=1")];
@@ -611,6 +606,9 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("channels=N"), "{err}");
+        let over = format!("http://a:1?channels={}", MAX_CHANNELS + 1);
+        let err = run(&["--engine", &over], &[]).unwrap_err();
+        assert!(err.to_string().contains("this board's channels"), "{err}");
         let err = run(&["--engine", "http://a:1?pid=x"], &[]).unwrap_err();
         assert!(err.to_string().contains("channels=N"), "{err}");
         let too_many: Vec<String> = (0..=MAX_ENGINES)

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use super::Channel;
 use crate::clock;
-use crate::engine::{Change, EngineError, EngineStat};
+use crate::engine::{Change, Claim, EngineError, EngineStat};
 use crate::session::Session;
 
 /// How often a channel looks whether its session starves.
@@ -166,13 +166,13 @@ impl Channel {
             return false;
         };
         let mut held = crate::lock(&self.claim);
-        if held.index() != from || !held.is_held() {
+        if held.as_ref().map(Claim::index) != Some(from) {
             // The new place is given back once the lock is released.
             drop(held);
             return false;
         }
         // The place given back is dropped once the lock is released.
-        let _left = std::mem::replace(&mut *held, claim);
+        let _left = held.replace(claim);
         drop(held);
         self.engines.get(from).failovers.add(1);
         self.moved();
@@ -312,9 +312,14 @@ mod tests {
             name: "",
             backups: &[],
         };
+        let channel = Channel::new(&open, engines.clone(), 0, 0);
         let claim = engines.claim(None).unwrap();
         let from = claim.index();
-        let channel = Channel::new(&open, claim, engines.clone(), 0, 0);
+        assert!(
+            !channel.switch_engine(from),
+            "a channel of no place is not moved"
+        );
+        channel.place(claim);
         assert!(channel.switch_engine(from));
         let to = channel.engine_index();
         assert_ne!(to, from);

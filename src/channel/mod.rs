@@ -74,9 +74,9 @@ pub struct Channel {
     /// Engine options from the first client, encoded (`&transcode_audio=1`...).
     extra: heapless::String<EXTRA_CAP>,
     /// Every engine, and the channel's place on the one it plays from (moved when that one
-    /// fails).
+    /// fails): taken as the registry lists the channel, given back as it unlists it.
     engines: Arc<Engines>,
-    claim: Mutex<Claim>,
+    claim: Mutex<Option<Claim>>,
     pub slot: SessionSlot,
     flight: Flight<EngineError>,
     /// What the engine session feeds: segments for HLS, chunks for MPEG-TS.
@@ -109,15 +109,10 @@ pub struct Channel {
 
 impl Channel {
     /// A channel for `request`, opened at `now` (milliseconds of [`crate::clock`]) and
-    /// `wall_ms` (Unix time, for an HLS channel's first media sequence). Starts nothing: the
-    /// registry starts its feed once it is listed.
-    fn new(
-        request: &Open<'_>,
-        claim: Claim,
-        engines: Arc<Engines>,
-        now: u64,
-        wall_ms: u64,
-    ) -> Channel {
+    /// `wall_ms` (Unix time, for an HLS channel's first media sequence). Starts nothing and
+    /// holds no place on an engine: the registry places it ([`Channel::place`]) as it lists
+    /// it, then starts its feed.
+    fn new(request: &Open<'_>, engines: Arc<Engines>, now: u64, wall_ms: u64) -> Channel {
         let id = request.id.clone();
         let mut sources = heapless::Vec::new();
         let own = Source {
@@ -152,7 +147,7 @@ impl Channel {
             pid,
             extra,
             engines,
-            claim: Mutex::new(claim),
+            claim: Mutex::new(None),
             slot: SessionSlot::default(),
             flight: Flight::default(),
             store,
@@ -189,14 +184,21 @@ impl Channel {
         &self.engines.get(index).engine
     }
 
-    /// Which engine the channel plays from (an index into acebox's engines).
+    /// Which engine the channel plays from (an index into acebox's engines; the first while
+    /// it holds no place, before it is listed and after).
     pub fn engine_index(&self) -> usize {
-        crate::lock(&self.claim).index()
+        crate::lock(&self.claim).as_ref().map_or(0, Claim::index)
+    }
+
+    /// Gives the channel its place on an engine: the registry lists it.
+    fn place(&self, claim: Claim) {
+        *crate::lock(&self.claim) = Some(claim);
     }
 
     /// Gives back the channel's place on its engine: it has left the registry's list.
-    pub(super) fn give_back_engine(&self) {
-        crate::lock(&self.claim).give_back();
+    fn give_back_engine(&self) {
+        let left = crate::lock(&self.claim).take();
+        drop(left);
     }
 
     /// How the channel's first client asked for it, which is how it plays: the selector of its

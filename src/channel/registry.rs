@@ -168,8 +168,8 @@ impl Registry {
     }
 
     /// The channel for the request, created if there is none; `None` while one is stopping.
-    /// A new channel is built outside the lock (it starts nothing until listed) and listed
-    /// only if no other request listed one for the id meanwhile.
+    /// A new channel is built outside the lock (it starts nothing until listed) and listed,
+    /// with its place on an engine, only if no other request listed one for the id meanwhile.
     fn find_or_create(
         &self,
         request: &Open<'_>,
@@ -179,16 +179,12 @@ impl Registry {
         if let Listed::Decided(outcome) = self.look_up(&self.channels(), request.id, now) {
             return outcome;
         }
-        let claim = match self.engines.claim(None) {
-            Ok(claim) => claim,
-            // The engines are full because acebox is: say so.
-            Err(NoEngine::Full) if self.channels().is_full() => {
-                return Some(Err(Full::Channels));
-            }
-            Err(none) => return Some(Err(Full::Engines(none))),
-        };
+        // Nothing is built for a request that cannot be placed.
+        if let Err(full) = self.room() {
+            return Some(Err(full));
+        }
         let engines = self.engines.clone();
-        let channel = Arc::new(Channel::new(request, claim, engines, now, wall_ms));
+        let channel = Arc::new(Channel::new(request, engines, now, wall_ms));
         let activity = match self.list(&channel, now) {
             Listed::Added(activity) => activity,
             // Another request listed its channel first: this one is dropped unstarted.
@@ -221,16 +217,37 @@ impl Registry {
 
     /// Lists `channel`, built outside the lock, unless the list has decided otherwise
     /// meanwhile (another request listed a channel for its id, or shutdown began): one id, one
-    /// channel. [`Listed::Added`] means it was listed, and the caller starts it.
+    /// channel. It takes its place on an engine under the same lock, so a request for its id
+    /// never finds the engines full of the very channel it would have got. [`Listed::Added`]
+    /// means it was listed, and the caller starts it.
     fn list(&self, channel: &Arc<Channel>, now: u64) -> Listed {
         let mut channels = self.channels();
         if let decided @ Listed::Decided(_) = self.look_up(&channels, &channel.id, now) {
             return decided;
         }
+        let claim = match self.engines.claim(None) {
+            Ok(claim) => claim,
+            // The engines are full because acebox is: say so.
+            Err(NoEngine::Full) if channels.is_full() => {
+                return Listed::Decided(Some(Err(Full::Channels)));
+            }
+            Err(none) => return Listed::Decided(Some(Err(Full::Engines(none)))),
+        };
+        channel.place(claim);
+        // Full with engines to spare (their limits add up to more than the board's): the
+        // place goes back with the channel, dropped unstarted.
         if channels.push(channel.clone()).is_err() {
             return Listed::Decided(Some(Err(Full::Channels)));
         }
         Listed::Added(channel.activity(now))
+    }
+
+    /// Whether a new channel would find room in the list and on an engine now.
+    fn room(&self) -> Result<(), Full> {
+        if self.channels().is_full() {
+            return Err(Full::Channels);
+        }
+        self.engines.has_room().map_err(Full::Engines)
     }
 
     /// The channel for `id`, if it exists and is not being stopped; a request for it is under
@@ -440,7 +457,6 @@ mod tests {
     use super::*;
     use crate::board::MAX_CLIENTS_PER_CHANNEL;
     use crate::channel::clients::{Joined, PlayerKey};
-    use crate::engine::Claim;
     use std::net::SocketAddr;
 
     const PEER: SocketAddr =
@@ -462,10 +478,6 @@ mod tests {
     fn registry() -> Registry {
         let engine = Engine::new(crate::http::Origin::parse("http://127.0.0.1:9").unwrap());
         Registry::new(Arc::new(Engines::new((engine, None), [], 0)), IDLE)
-    }
-
-    fn claim(reg: &Registry) -> Claim {
-        reg.engines.claim(None).unwrap()
     }
 
     /// A moment when every channel opened so far has been idle for the idle timeout.
@@ -579,7 +591,7 @@ mod tests {
         let now = clock::now_ms();
         let build = || {
             let engines = reg.engines.clone();
-            Arc::new(Channel::new(&hls(&id), claim(&reg), engines, now, 0))
+            Arc::new(Channel::new(&hls(&id), engines, now, 0))
         };
         let (first, second) = (build(), build());
         assert!(matches!(reg.list(&first, now), Listed::Added(_)), "listed");
@@ -598,7 +610,7 @@ mod tests {
         let reg = registry();
         let id = ContentId::parse(&"e".repeat(40)).unwrap();
         let wall_ms = 1_700_000_000_000;
-        let channel = Channel::new(&hls(&id), claim(&reg), reg.engines.clone(), 0, wall_ms);
+        let channel = Channel::new(&hls(&id), reg.engines.clone(), 0, wall_ms);
         let first = crate::hls::first_media_sequence(wall_ms);
         assert_eq!(channel.segments().unwrap().ring.bounds(), (first, first));
     }

@@ -118,12 +118,11 @@ impl fmt::Display for NoEngine {
 
 impl std::error::Error for NoEngine {}
 
-/// A channel's place on one engine, given back when the channel leaves acebox's list
-/// ([`Claim::give_back`]) or, at the latest, when dropped.
+/// A channel's place on one engine, given back when dropped (a channel drops it when it
+/// leaves acebox's list, though its tasks may hold the channel a moment longer).
 pub struct Claim {
     engines: Arc<Engines>,
     index: usize,
-    held: bool,
 }
 
 impl Claim {
@@ -135,26 +134,13 @@ impl Claim {
     pub fn engine(&self) -> &Engine {
         &self.engines.members[self.index].engine
     }
-
-    /// Whether the place is still taken.
-    pub fn is_held(&self) -> bool {
-        self.held
-    }
-
-    /// Gives the place back now (once; dropping then gives back nothing): a channel that left
-    /// the list may live on for a moment in its tasks, and must not keep a new channel out.
-    pub fn give_back(&mut self) {
-        if std::mem::take(&mut self.held) {
-            self.engines.members[self.index]
-                .placed
-                .fetch_sub(1, Ordering::AcqRel);
-        }
-    }
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        self.give_back();
+        self.engines.members[self.index]
+            .placed
+            .fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -214,26 +200,7 @@ impl Engines {
     /// claimed atomically, so simultaneous claims never take more than an engine's limit.
     pub fn claim(self: &Arc<Self>, avoid: Option<usize>) -> Result<Claim, NoEngine> {
         loop {
-            let mut any_up = false;
-            let mut best: Option<(usize, usize, usize)> = None;
-            for (index, member) in self.members.iter().enumerate() {
-                if Some(index) == avoid || !member.health().up {
-                    continue;
-                }
-                any_up = true;
-                let placed = member.placed.load(Ordering::Acquire);
-                let room = member.limit.saturating_sub(placed);
-                if room > 0 && best.is_none_or(|(_, _, most)| room > most) {
-                    best = Some((index, placed, room));
-                }
-            }
-            let Some((index, placed, _)) = best else {
-                return Err(if any_up {
-                    NoEngine::Full
-                } else {
-                    NoEngine::Down
-                });
-            };
+            let (index, placed) = self.roomiest(avoid)?;
             let member = &self.members[index];
             let taken = member.placed.compare_exchange(
                 placed,
@@ -245,10 +212,37 @@ impl Engines {
                 return Ok(Claim {
                     engines: self.clone(),
                     index,
-                    held: true,
                 });
             }
             // Another claim took a place meanwhile: look again.
+        }
+    }
+
+    /// Whether a claim would find a place now (it claims nothing).
+    pub fn has_room(&self) -> Result<(), NoEngine> {
+        self.roomiest(None).map(|_| ())
+    }
+
+    /// The engine that is up, is not `avoid` and has the most room, and how many channels it
+    /// holds.
+    fn roomiest(&self, avoid: Option<usize>) -> Result<(usize, usize), NoEngine> {
+        let mut any_up = false;
+        let mut best: Option<(usize, usize, usize)> = None;
+        for (index, member) in self.members.iter().enumerate() {
+            if Some(index) == avoid || !member.health().up {
+                continue;
+            }
+            any_up = true;
+            let placed = member.placed.load(Ordering::Acquire);
+            let room = member.limit.saturating_sub(placed);
+            if room > 0 && best.is_none_or(|(_, _, most)| room > most) {
+                best = Some((index, placed, room));
+            }
+        }
+        match best {
+            Some((index, placed, _)) => Ok((index, placed)),
+            None if any_up => Err(NoEngine::Full),
+            None => Err(NoEngine::Down),
         }
     }
 }
