@@ -219,7 +219,11 @@ fn bursts_longer_than_the_playlist_cost_no_player_a_segment() {
 /// segments, as a new player would, and `/status` counts the skip.
 #[test]
 fn a_player_further_behind_than_the_ring_skips_to_the_newest_and_is_counted() {
-    let engine = sim(&[]);
+    // The newest segments are listed with the ring's other slots to spare before the first of
+    // them is taken back: at least 2 s of them, for a player under emulation on a small ring.
+    let spare = (RING_SLOTS - PLAYLIST_WINDOW) as u64;
+    let segment_ms = (2000 / spare).max(200).to_string();
+    let engine = sim(&["--segment-ms", &segment_ms]);
     let proxy = acebox(engine.addr, &[]);
     let mut player = Player::connect(proxy.addr, &content(10));
     player.play(PATIENCE, POLL, |p| p.segments.len() >= 2);

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use acebox::board::MAX_CHANNELS;
 use common::{
     Player, Process, Reload, TsClient, acebox, content, get_from, next_device, sim, user_agent,
 };
@@ -122,11 +123,15 @@ fn remote_players_with_a_token_watch_and_those_without_cannot() {
             "{playlist}"
         );
     }
+    // The TV, a remote device of its own, on content 2's channel (content 1's on a board of
+    // one channel).
+    let tv = outside(4);
+    let ts_id = content(MAX_CHANNELS.min(2) as u8);
     let mut ts = TsClient::send_from(
-        away,
+        tv,
         proxy.addr,
         &format!(
-            "GET {stream}&token={TV} HTTP/1.1\r\nHost: {}\r\n\r\n",
+            "GET /ace/getstream?id={ts_id}&token={TV} HTTP/1.1\r\nHost: {}\r\n\r\n",
             proxy.addr
         ),
     );
@@ -244,7 +249,7 @@ fn remote_players_with_a_token_watch_and_those_without_cannot() {
             .any(|(a, t)| a.starts_with(&format!("{address}:")) && t == token)
     };
     assert!(named(away, "\"phone\""), "{tokens:?}");
-    assert!(named(away, "\"tv\""), "{tokens:?}");
+    assert!(named(tv, "\"tv\""), "{tokens:?}");
     assert!(named(home.from, "null"), "{tokens:?}");
     let page = get_from(away, proxy.addr, &format!("/?token={TV}"), "").text();
     assert!(

@@ -26,6 +26,21 @@ const MAX_PAGES: u32 = 20;
 /// a day of guide, a channel is a few kB of JSON.
 const RESULT_BYTES: usize = 8 * 1024;
 
+/// Channels a page asks for on this board: what its largest answer holds well within it, from
+/// 10 to the engine's most.
+pub const PAGE_SIZE: u32 = page_size(crate::board::SEARCH_ANSWER_BYTES);
+
+const fn page_size(answer_limit: usize) -> u32 {
+    let fits = answer_limit / RESULT_BYTES;
+    if fits < 10 {
+        10
+    } else if fits > SEARCH_PAGE_MAX as usize {
+        SEARCH_PAGE_MAX
+    } else {
+        fits as u32
+    }
+}
+
 /// Why a search gave nothing to serve.
 #[derive(Debug, PartialEq)]
 pub enum SearchError {
@@ -117,7 +132,7 @@ impl Asker {
         Asker {
             engine,
             answer_limit,
-            page_size: (answer_limit / RESULT_BYTES).clamp(10, SEARCH_PAGE_MAX as usize) as u32,
+            page_size: page_size(answer_limit),
             older: AtomicBool::new(false),
             token: Mutex::new(heapless::String::new()),
         }

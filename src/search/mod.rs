@@ -40,7 +40,7 @@ use crate::channel::ContentId;
 use crate::engine::Engine;
 
 pub use answer::{AnswerError, Page, parse_page, parse_token};
-pub use ask::SearchError;
+pub use ask::{PAGE_SIZE, SearchError};
 pub use cache::{Entry, FRESH_MS, Key};
 pub use guide::xmltv;
 pub use station::{Programme, Station, Stream};
