@@ -302,6 +302,10 @@ else
       'LimitNOFILE=8192'; do
       check "unit: $want" grep -qxF -- "$want" "$tmp/acebox.service"
     done
+    # The LAN announcements find the interfaces' addresses over rtnetlink (src/lan/addrs.rs):
+    # a sandbox without AF_NETLINK leaves acebox announced nowhere.
+    check "unit: RestrictAddressFamilies allows AF_NETLINK" \
+      grep -qE '^RestrictAddressFamilies=.*\bAF_NETLINK\b' "$tmp/acebox.service"
     if command -v systemd-analyze >/dev/null 2>&1; then
       # verify wants ExecStart's binary to exist: point it at the packaged one.
       mkdir -p "$tmp/root" "$tmp/verify"
