@@ -6,6 +6,7 @@
 //! network (`net` does both).
 
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketType, sockopt};
@@ -36,12 +37,18 @@ const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
 const SEQ: u32 = 1;
 
-/// Every IPv4 address of every interface, or none when the kernel cannot be asked (no
-/// rtnetlink in a sandbox): then acebox announces nowhere, as on a machine with no network.
+/// Every IPv4 address of every interface, or none when the kernel cannot be asked (a sandbox
+/// without `AF_NETLINK`): then acebox announces nowhere, and says so once.
 pub fn ipv4() -> Addresses {
+    static WARNED: AtomicBool = AtomicBool::new(false);
     let mut found = Addresses::new();
     if let Err(e) = ask(&mut found) {
-        log::debug!("LAN: cannot list the interfaces' addresses: {e}");
+        if !WARNED.swap(true, Ordering::Relaxed) {
+            log::warn!(
+                "LAN: cannot list the interfaces' addresses over netlink ({e}), so acebox is \
+                 not announced; allow AF_NETLINK to the service"
+            );
+        }
     }
     found
 }
