@@ -55,10 +55,12 @@ pub fn get(addr: SocketAddr, path: &str) -> Reply {
 /// `GET path` with `headers` (whole `Name: value\r\n` lines, such as a player's
 /// `User-Agent`) over a fresh connection; the whole answer.
 pub fn get_as(addr: SocketAddr, path: &str, headers: &str) -> Reply {
-    request(
-        addr,
-        &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n"),
-    )
+    request(addr, &get_request(addr, path, headers))
+}
+
+/// The whole `GET path` request to `addr`, with `headers`, asking the server to close after.
+fn get_request(addr: SocketAddr, path: &str, headers: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n")
 }
 
 /// `METHOD path` over a fresh connection; the whole answer.
@@ -121,19 +123,17 @@ pub fn try_connect_from(
 /// `GET path` with `headers` from the local address `from`, over a fresh connection; the
 /// whole answer.
 pub fn get_from(from: IpAddr, addr: SocketAddr, path: &str, headers: &str) -> Reply {
-    let mut stream = connect_from(from, addr, Duration::from_secs(60));
-    let raw = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n");
-    stream.write_all(raw.as_bytes()).unwrap();
-    let mut bytes = Vec::new();
-    stream
-        .read_to_end(&mut bytes)
-        .unwrap_or_else(|e| panic!("read from {addr}: {e}"));
-    parse_reply(&bytes)
+    let stream = connect_from(from, addr, Duration::from_secs(60));
+    exchange(stream, addr, &get_request(addr, path, headers))
 }
 
 /// Sends raw request bytes and reads the answer until the server closes.
 pub fn request(addr: SocketAddr, raw: &str) -> Reply {
-    let mut stream = connect(addr, Duration::from_secs(60));
+    exchange(connect(addr, Duration::from_secs(60)), addr, raw)
+}
+
+/// Sends `raw` over `stream`, connected to `addr`, and reads the answer until the server closes.
+fn exchange(mut stream: TcpStream, addr: SocketAddr, raw: &str) -> Reply {
     stream.write_all(raw.as_bytes()).unwrap();
     let mut bytes = Vec::new();
     stream
