@@ -101,10 +101,10 @@ pub fn interfaces(only: Option<Ipv4Addr>) -> heapless::Vec<Interface, MAX_INTERF
         let Some(interface) = addr.and_then(|addr| sender(index, addr)) else {
             continue;
         };
-        if found.iter().any(|i: &Interface| i.addr == interface.addr)
-            || found.push(interface).is_err()
-        {
-            continue;
+        // An address on two interfaces is announced once; a full table takes no more.
+        let seen = found.iter().any(|i: &Interface| i.addr == interface.addr);
+        if !seen && found.push(interface).is_err() {
+            break;
         }
     }
     found
